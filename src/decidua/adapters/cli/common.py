@@ -1,0 +1,64 @@
+"""What every CLI command shares: exit codes and the mapping from errors to them.
+
+Exit codes (documented in the README):
+
+* 0: success
+* 1: an unexpected internal error (a bug: please report it)
+* 2: a usage or input error (bad option, unreadable or invalid file, unknown unit or allele); nothing is written
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from decidua.core.errors import DeciduaError, InputError, KnowledgeBaseError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False)
+
+
+def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:
+    """Print ``message`` to standard error and exit with ``code`` (no traceback)."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, emoji=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def input_errors() -> Iterator[None]:
+    """Turn decidua's input and knowledge-base errors into exit code 2 with one clear message."""
+    try:
+        yield
+    except (InputError, KnowledgeBaseError) as exc:
+        fail(_escape(str(exc)))
+    except DeciduaError as exc:  # pragma: no cover - every DeciduaError raised today is one of the above
+        fail(_escape(str(exc)), EXIT_INTERNAL)
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def print_json(data: object) -> None:
+    """Write ``data`` as indented JSON to standard output (plain, no colour, for pipes)."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def split_csv(value: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; ``None`` -> ``[]``."""
+    if not value:
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+Handler = Callable[..., None]

@@ -1,0 +1,29 @@
+"""The ``decidua`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from decidua.adapters.cli import assess as assess_cli
+from decidua.adapters.cli import kb as kb_cli
+
+app = typer.Typer(
+    name="decidua",
+    help="Decision support for NK-cell and alloimmune causes of recurrent pregnancy loss (RPL) and "
+    "implantation failure (RIF). Not a diagnosis, not a prescription.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("assess")(assess_cli.assess_command)
+app.command("schema")(assess_cli.schema_command)
+
+# --- sub-command groups (one module each) ---
+app.add_typer(kb_cli.app, name="kb", help="Review the knowledge base in force.")
+# (registered below; keep one line per group)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

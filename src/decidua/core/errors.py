@@ -1,0 +1,70 @@
+"""Errors raised by decidua.
+
+The hierarchy, drawn once::
+
+    DeciduaError
+    + InputError (ValueError)          bad user input; the CLI exits with code 2
+      - CaseInvalid                    a case file that fails validation (one or more problems)
+      - UnitError                      a unit that is unknown or not allowed for a quantity
+      - UnknownAllele                  an HLA/KIR name not in the reference tables
+      - NomenclatureError              a malformed HLA/KIR name or GL String
+    + KnowledgeBaseError               a knowledge-base file (shipped or override) is invalid
+      - MissingCitation                a rule or statement that cites no source
+
+Library code raises these; only adapters decide exit codes and HTTP statuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DeciduaError(Exception):
+    """Base class of every error decidua raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input: where, what was given, what is allowed."""
+
+    path: str
+    value: object
+    allowed: str
+
+    def to_string(self) -> str:
+        return f"{self.path}: got {self.value!r}; {self.allowed}"
+
+
+class InputError(DeciduaError, ValueError):
+    """Input that decidua cannot accept."""
+
+
+class CaseInvalid(InputError):
+    """A case that fails validation; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...], source: str = "case") -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        lines = [f"{source} is invalid ({len(self.problems)} problem(s)):"]
+        lines += [f"  - {p.to_string()}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class UnitError(InputError):
+    """A unit that is unknown, or not allowed for the quantity it is given with."""
+
+
+class NomenclatureError(InputError):
+    """A malformed HLA or KIR name, or malformed GL String."""
+
+
+class UnknownAllele(InputError):
+    """A well-formed name that is not in the reference release in use."""
+
+
+class KnowledgeBaseError(DeciduaError):
+    """A knowledge-base file that cannot be used."""
+
+
+class MissingCitation(KnowledgeBaseError):
+    """A rule or statement without a citation."""

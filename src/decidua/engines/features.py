@@ -1,0 +1,104 @@
+"""Reduce a case to its flat feature row (see :mod:`decidua.core.features`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from decidua.core.case import (
+    AntibodyResult,
+    Case,
+    Condition,
+    Karyotype,
+    PregnancyOutcome,
+    TestResult,
+    TransferOutcome,
+    UterineAnatomy,
+)
+from decidua.core.expr import Scalar
+from decidua.core.units import Quantity
+from decidua.core.validation import case_age, lh_day, measurement_value, uterine_quantity
+
+Row = dict[str, Scalar]
+
+
+def _result(r: TestResult | None) -> str | None:
+    return None if r is None or r is TestResult.NOT_DONE else r.value
+
+
+def _karyotype(k: Karyotype | None) -> str | None:
+    return None if k is None else _result(k.result)
+
+
+def _antibody(a: AntibodyResult | None) -> bool | None:
+    return None if a is None or a is AntibodyResult.NOT_DONE else a is AntibodyResult.POSITIVE
+
+
+def extract(case: Case) -> Row:
+    """The feature row of ``case``; ``None`` wherever the case does not say.
+
+    ``case`` must have passed :func:`decidua.core.validation.check_case`.
+    """
+    row: Row = {"age_years": case_age(case)}
+
+    conditions = None if case.conditions is None else set(case.conditions)
+    for cond in Condition:
+        row[f"cond_{cond.value}"] = None if conditions is None else cond.value in conditions
+
+    if case.pregnancies is None:
+        counts: Counter[PregnancyOutcome] | None = None
+    else:
+        counts = Counter(p.outcome for p in case.pregnancies)
+    for name, outcome in (
+        ("n_biochemical_losses", PregnancyOutcome.BIOCHEMICAL_LOSS),
+        ("n_miscarriages", PregnancyOutcome.MISCARRIAGE),
+        ("n_ectopic", PregnancyOutcome.ECTOPIC),
+        ("n_molar", PregnancyOutcome.MOLAR),
+        ("n_terminations", PregnancyOutcome.TERMINATION),
+        ("n_stillbirths", PregnancyOutcome.STILLBIRTH),
+        ("n_live_births", PregnancyOutcome.LIVE_BIRTH),
+    ):
+        row[name] = None if counts is None else counts[outcome]
+
+    if case.transfers is None:
+        row |= {"n_transfers": None, "n_transfers_failed": None, "n_embryos_failed": None, "n_euploid_transfers_failed": None}
+    else:
+        known = [t for t in case.transfers if t.outcome is not TransferOutcome.PENDING]
+        failed = [t for t in known if t.outcome is not TransferOutcome.CLINICAL_PREGNANCY]
+        row["n_transfers"] = len(known)
+        row["n_transfers_failed"] = len(failed)
+        row["n_embryos_failed"] = sum(t.embryos for t in failed)
+        row["n_euploid_transfers_failed"] = sum(1 for t in failed if t.euploid is True)
+
+    inv = case.investigations
+    row["karyotype_woman"] = _karyotype(inv.karyotype_woman)
+    row["karyotype_partner"] = _karyotype(inv.karyotype_partner)
+    row["poc_genetics"] = _karyotype(inv.poc_genetics)
+    anatomy = inv.uterine_anatomy
+    row["uterine_anatomy"] = (
+        None if anatomy is None or anatomy.result is UterineAnatomy.NOT_DONE else anatomy.result.value
+    )
+    apl = inv.antiphospholipid
+    row["apl_lupus_anticoagulant"] = _antibody(apl and apl.lupus_anticoagulant)
+    row["apl_anticardiolipin_igg"] = _antibody(apl and apl.anticardiolipin_igg)
+    row["apl_anticardiolipin_igm"] = _antibody(apl and apl.anticardiolipin_igm)
+    row["apl_anti_b2gpi_igg"] = _antibody(apl and apl.anti_beta2_glycoprotein_i_igg)
+    row["apl_anti_b2gpi_igm"] = _antibody(apl and apl.anti_beta2_glycoprotein_i_igm)
+    row["thrombophilia"] = None if inv.thrombophilia is None else _result(inv.thrombophilia.result)
+    row["thyroid_tsh"] = None if inv.thyroid is None else _result(inv.thyroid.tsh_interpretation)
+    row["thyroid_tpo_positive"] = _antibody(inv.thyroid and inv.thyroid.tpo_antibodies)
+
+    pb = case.nk.peripheral
+    row["pb_nk_percent"] = None if pb is None else measurement_value(pb.nk_percent, Quantity.PERCENT)
+    row["pb_nk_absolute_per_ul"] = (
+        None if pb is None or pb.absolute_count is None else measurement_value(pb.absolute_count, Quantity.CELLS_PER_UL)
+    )
+    u = case.nk.uterine
+    quantity = None if u is None else uterine_quantity(u.density.unit)
+    row["unk_per_100_stromal"] = (
+        measurement_value(u.density, quantity) if u is not None and quantity is Quantity.UNK_PER_100_STROMAL else None
+    )
+    row["unk_per_mm2"] = (
+        measurement_value(u.density, quantity) if u is not None and quantity is Quantity.UNK_PER_MM2 else None
+    )
+    row["unk_lh_day"] = None if u is None else lh_day(u.cycle_day)
+    return row
