@@ -48,6 +48,7 @@ def finding_data(f: Finding, kb: KnowledgeBase) -> dict[str, Any]:
         "threshold_applied": f.threshold_applied,
         "interpretation": f.interpretation.value if f.interpretation else None,
         "inputs": [{"name": i.name, "value": i.value, "unit": i.unit} for i in f.inputs],
+        "missing_inputs": list(f.missing),
         "thresholds": [
             {"name": t.name, "value": t.value, "unit": t.unit, "applies_when": t.applies_when} for t in f.thresholds
         ],
@@ -77,14 +78,22 @@ def assessment_data(a: Assessment, kb: KnowledgeBase) -> dict[str, Any]:
             "rif": {"status": c.rif.value, "failed_transfers": c.failed_transfers, "definition": c.rif_definition},
         },
         "findings": [finding_data(f, kb) for f in a.findings],
-        "next_steps": [{"id": s.id, "text": s.text, "because": s.because, "citations": list(s.citations)} for s in a.next_steps],
+        "next_steps": [
+            {"id": s.id, "text": s.text, "because": s.because, "citations": list(s.citations)} for s in a.next_steps
+        ],
         "options": [
             {
                 "id": o.id,
                 "title": o.title,
                 "because": list(o.because),
                 "statements": [
-                    {"source": s.source, "text": s.text, "strength": s.strength, "wording": s.wording, "citations": list(s.citations)}
+                    {
+                        "source": s.source,
+                        "text": s.text,
+                        "strength": s.strength,
+                        "wording": s.wording,
+                        "citations": list(s.citations),
+                    }
                     for s in o.statements
                 ],
             }
@@ -101,7 +110,15 @@ _STATUS_LABEL = {Status.FLAGGED: "FLAGGED", Status.WITHIN_RANGE: "within range",
 
 def assessment_text(a: Assessment, kb: KnowledgeBase) -> RenderableType:
     """A terminal rendering: classification, grouped findings, next steps, options, references."""
-    refs = {k: i + 1 for i, k in enumerate(sorted({k for f in a.findings for k in f.citations} | {k for o in a.options for s in o.statements for k in s.citations}))}
+    refs = {
+        k: i + 1
+        for i, k in enumerate(
+            sorted(
+                {k for f in a.findings for k in f.citations}
+                | {k for o in a.options for s in o.statements for k in s.citations}
+            )
+        )
+    }
 
     def cite(keys: tuple[str, ...]) -> str:
         return "[" + ",".join(str(refs[k]) for k in keys) + "]"
@@ -112,9 +129,13 @@ def assessment_text(a: Assessment, kb: KnowledgeBase) -> RenderableType:
     head.append(f"   knowledge base {a.kb_version}\n")
     c = a.classification
     head.append(f"RPL: {_STATUS_LABEL[c.rpl]}", style=_STATUS_STYLE[c.rpl])
-    head.append(f" ({c.losses_counted if c.losses_counted is not None else 'n/a'} losses counted; {c.rpl_definition})\n")
+    head.append(
+        f" ({c.losses_counted if c.losses_counted is not None else 'n/a'} losses counted; {c.rpl_definition})\n"
+    )
     head.append(f"RIF: {_STATUS_LABEL[c.rif]}", style=_STATUS_STYLE[c.rif])
-    head.append(f" ({c.failed_transfers if c.failed_transfers is not None else 'n/a'} failed transfers; {c.rif_definition})")
+    head.append(
+        f" ({c.failed_transfers if c.failed_transfers is not None else 'n/a'} failed transfers; {c.rif_definition})"
+    )
     for line in a.kb_overrides:
         head.append(f"\nlocal override: {line}", style="magenta")
     parts.append(head)
@@ -130,27 +151,31 @@ def assessment_text(a: Assessment, kb: KnowledgeBase) -> RenderableType:
         table.add_column("rule", style="dim")
         for f in items:
             body = Text(f.summary)
+            if f.status is Status.NOT_ASSESSED and f.missing:
+                body.append(f"\nmissing: {', '.join(f.missing)}", style="yellow")
             for ctx in f.context:
                 body.append(f"\ncontext: {ctx}", style="dim")
             if f.stance and f.status is Status.FLAGGED:
                 body.append(f"\nguideline: {f.stance}", style="italic")
-            table.add_row(Text(_STATUS_LABEL[f.status], style=_STATUS_STYLE[f.status]), body, f"{f.rule_id} {cite(f.citations)}")
+            table.add_row(
+                Text(_STATUS_LABEL[f.status], style=_STATUS_STYLE[f.status]), body, f"{f.rule_id} {cite(f.citations)}"
+            )
         parts.append(table)
 
     if a.next_steps:
         steps = Text("Next investigations\n", style="bold")
-        for s in a.next_steps:
-            steps.append(f"  - {s.text} ({s.because})\n")
+        for step in a.next_steps:
+            steps.append(f"  - {step.text} ({step.because})\n")
         parts.append(steps)
     if a.options:
         opts = Text("Options with evidence (not a prescription)\n", style="bold")
         for o in a.options:
             opts.append(f"  {o.title}", style="bold")
             opts.append(f"  (relevant because: {', '.join(o.because)})\n")
-            for s in o.statements:
-                label = "clinic protocol" if s.source == "clinic_protocol" else s.source
-                strength = f", {s.strength}" if s.strength else ""
-                opts.append(f"    {label}{strength}: {s.text} {cite(s.citations)}\n")
+            for st in o.statements:
+                label = "clinic protocol" if st.source == "clinic_protocol" else st.source
+                strength = f", {st.strength}" if st.strength else ""
+                opts.append(f"    {label}{strength}: {st.text} {cite(st.citations)}\n")
         parts.append(opts)
     ref_text = Text("References\n", style="bold")
     for key, n in refs.items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Scalar = bool | int | float | str | None
 CmpOp = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -77,7 +77,7 @@ class When:
 
 Expr = Col | Lit | Cmp | And | Or | Not | IsNull | IsIn | Sum | When
 
-_CMP: dict[str, Callable[[object, object], bool]] = {
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,

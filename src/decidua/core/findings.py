@@ -64,6 +64,11 @@ class Finding:
     context: tuple[str, ...] = ()  # reference intervals and notes shown for context, never flags
     stance: str | None = None  # guideline position where it differs from the clinic protocol
 
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Names of the inputs that were missing (why a finding may be not assessed)."""
+        return tuple(i.name for i in self.inputs if i.value is None)
+
 
 @dataclass(frozen=True, slots=True)
 class Statement:

@@ -56,7 +56,7 @@ UNITS: dict[Quantity, UnitSpec] = {
         "cells/mm2", (("cells/mm2", 1.0), ("/mm2", 1.0), ("cells/mm^2", 1.0), ("cells/mm²", 1.0))
     ),
     Quantity.TSH: UnitSpec(
-        "mIU/L", (("mIU/L", 1.0), ("m[IU]/L", 1.0)) + _micro("{mu}IU/mL", 1.0) + _micro("{mu}[IU]/mL", 1.0)
+        "mIU/L", (("mIU/L", 1.0), ("m[IU]/L", 1.0), *_micro("{mu}IU/mL", 1.0), *_micro("{mu}[IU]/mL", 1.0))
     ),
 }
 
@@ -81,9 +81,8 @@ def to_canonical(value: float, unit: str, quantity: Quantity) -> float:
     for spelling, factor in spec.aliases:
         if key == spelling:
             return value * factor
-    raise UnitError(
-        f"unit {unit!r} is not allowed for {quantity.value}; allowed: {', '.join(repr(s) for s in allowed_units(quantity))}"
-    )
+    allowed = ", ".join(repr(s) for s in allowed_units(quantity))
+    raise UnitError(f"unit {unit!r} is not allowed for {quantity.value}; allowed: {allowed}")
 
 
 def allowed_units(quantity: Quantity) -> tuple[str, ...]:

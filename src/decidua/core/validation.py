@@ -93,8 +93,6 @@ def check_case(case: Case) -> list[Problem]:
     """Every unit, range and consistency problem in ``case``; empty if there is none."""
     out: list[Problem] = []
     w = case.woman
-    if w.age_years is None and w.date_of_birth is None:
-        out.append(Problem("woman", None, "give age_years or date_of_birth"))
     if w.age_years is not None and not AGE_RANGE[0] <= w.age_years <= AGE_RANGE[1]:
         out.append(Problem("woman.age_years", w.age_years, f"allowed: {AGE_RANGE[0]} to {AGE_RANGE[1]} years"))
     if w.date_of_birth is not None:
@@ -104,10 +102,16 @@ def check_case(case: Case) -> list[Problem]:
             age = age_on(w.date_of_birth, case.test_date)
             if not AGE_RANGE[0] <= age <= AGE_RANGE[1]:
                 out.append(
-                    Problem("woman.date_of_birth", w.date_of_birth.isoformat(), f"gives age {age} on test_date; allowed {AGE_RANGE[0]} to {AGE_RANGE[1]} years")
+                    Problem(
+                        "woman.date_of_birth",
+                        w.date_of_birth.isoformat(),
+                        f"gives age {age} on test_date; allowed {AGE_RANGE[0]} to {AGE_RANGE[1]} years",
+                    )
                 )
             elif w.age_years is not None and w.age_years != age:
-                out.append(Problem("woman.age_years", w.age_years, f"must agree with date_of_birth and test_date (age {age})"))
+                out.append(
+                    Problem("woman.age_years", w.age_years, f"must agree with date_of_birth and test_date (age {age})")
+                )
 
     known = {c.value for c in Condition}
     for i, code in enumerate(case.conditions or ()):
@@ -118,7 +122,8 @@ def check_case(case: Case) -> list[Problem]:
             Problem(
                 f"conditions[{i}]",
                 code,
-                f"allowed: one of {', '.join(sorted(known))}, or a free code prefixed with {', '.join(s + ':' for s in CONDITION_CODE_SYSTEMS)}",
+                f"allowed: one of {', '.join(sorted(known))}, "
+                f"or a free code prefixed with {', '.join(s + ':' for s in CONDITION_CODE_SYSTEMS)}",
             )
         )
 
@@ -128,18 +133,27 @@ def check_case(case: Case) -> list[Problem]:
         if week is None:
             continue
         if not 0 < week <= MAX_GESTATIONAL_WEEK:
-            out.append(Problem(f"{path}.gestational_week", week, f"allowed: above 0 and at most {MAX_GESTATIONAL_WEEK:g} weeks"))
+            out.append(
+                Problem(
+                    f"{path}.gestational_week", week, f"allowed: above 0 and at most {MAX_GESTATIONAL_WEEK:g} weeks"
+                )
+            )
         elif p.outcome in (PregnancyOutcome.MISCARRIAGE, PregnancyOutcome.BIOCHEMICAL_LOSS) and week >= VIABILITY_WEEK:
             out.append(
                 Problem(
                     f"{path}.gestational_week",
                     week,
-                    f"a {p.outcome.value} is a loss before {VIABILITY_WEEK:g} weeks; record a loss at or after {VIABILITY_WEEK:g} weeks as outcome 'stillbirth'",
+                    f"a {p.outcome.value} is a loss before {VIABILITY_WEEK:g} weeks; "
+                    f"record a loss at or after {VIABILITY_WEEK:g} weeks as outcome 'stillbirth'",
                 )
             )
         elif p.outcome is PregnancyOutcome.STILLBIRTH and week < VIABILITY_WEEK:
             out.append(
-                Problem(f"{path}.gestational_week", week, f"a stillbirth is a fetal death at or after {VIABILITY_WEEK:g} weeks; before, record 'miscarriage'")
+                Problem(
+                    f"{path}.gestational_week",
+                    week,
+                    f"a stillbirth is a fetal death at or after {VIABILITY_WEEK:g} weeks; before, record 'miscarriage'",
+                )
             )
 
     for i, t in enumerate(case.transfers or ()):
@@ -161,7 +175,13 @@ def check_case(case: Case) -> list[Problem]:
         if pb.cytotoxicity is not None:
             _measurement(f"{base}.cytotoxicity.percent", pb.cytotoxicity.percent, Quantity.PERCENT, out)
             if not ET_RATIO.match(pb.cytotoxicity.effector_target_ratio.strip()):
-                out.append(Problem(f"{base}.cytotoxicity.effector_target_ratio", pb.cytotoxicity.effector_target_ratio, "allowed: effector:target such as '50:1'"))
+                out.append(
+                    Problem(
+                        f"{base}.cytotoxicity.effector_target_ratio",
+                        pb.cytotoxicity.effector_target_ratio,
+                        "allowed: effector:target such as '50:1'",
+                    )
+                )
 
     u = case.nk.uterine
     if u is not None:
@@ -172,11 +192,18 @@ def check_case(case: Case) -> list[Problem]:
                 Problem(
                     "nk.uterine.density.unit",
                     u.density.unit,
-                    f"allowed: {', '.join(allowed)} (per-100-stromal-cell and per-mm2 results are different measures and are not converted into each other)",
+                    f"allowed: {', '.join(allowed)} (per-100-stromal-cell and per-mm2 results are different "
+                    "measures and are not converted into each other)",
                 )
             )
         else:
             _measurement("nk.uterine.density", u.density, q, out)
         if u.cycle_day is not None and not CYCLE_DAY.match(u.cycle_day.strip()):
-            out.append(Problem("nk.uterine.cycle_day", u.cycle_day, "allowed: 'LH+N' (days after the LH surge) or 'CDn' (cycle day)"))
+            out.append(
+                Problem(
+                    "nk.uterine.cycle_day",
+                    u.cycle_day,
+                    "allowed: 'LH+N' (days after the LH surge) or 'CDn' (cycle day)",
+                )
+            )
     return out

@@ -158,7 +158,9 @@ def _options(kb: KnowledgeBase, findings: Mapping[str, Finding]) -> tuple[Option
             group = ref.removeprefix("group:") if ref.startswith("group:") else None
             because |= {f.rule_id for f in flagged if (f.group == group if group else f.rule_id == ref)}
         if because:
-            out.append(Option(spec.id, spec.title, tuple(sorted(because)), tuple(_statement(s) for s in spec.statements)))
+            out.append(
+                Option(spec.id, spec.title, tuple(sorted(because)), tuple(_statement(s) for s in spec.statements))
+            )
     return tuple(out)
 
 

@@ -6,11 +6,13 @@ from collections import Counter
 
 from decidua.core.case import (
     AntibodyResult,
+    AntiphospholipidPanel,
     Case,
     Condition,
     Karyotype,
     PregnancyOutcome,
     TestResult,
+    Thyroid,
     TransferOutcome,
     UterineAnatomy,
 )
@@ -29,8 +31,8 @@ def _karyotype(k: Karyotype | None) -> str | None:
     return None if k is None else _result(k.result)
 
 
-def _antibody(a: AntibodyResult | None) -> bool | None:
-    return None if a is None or a is AntibodyResult.NOT_DONE else a is AntibodyResult.POSITIVE
+def _antibody(a: AntibodyResult) -> bool | None:
+    return None if a is AntibodyResult.NOT_DONE else a is AntibodyResult.POSITIVE
 
 
 def extract(case: Case) -> Row:
@@ -60,7 +62,12 @@ def extract(case: Case) -> Row:
         row[name] = None if counts is None else counts[outcome]
 
     if case.transfers is None:
-        row |= {"n_transfers": None, "n_transfers_failed": None, "n_embryos_failed": None, "n_euploid_transfers_failed": None}
+        row |= {
+            "n_transfers": None,
+            "n_transfers_failed": None,
+            "n_embryos_failed": None,
+            "n_euploid_transfers_failed": None,
+        }
     else:
         known = [t for t in case.transfers if t.outcome is not TransferOutcome.PENDING]
         failed = [t for t in known if t.outcome is not TransferOutcome.CLINICAL_PREGNANCY]
@@ -77,15 +84,16 @@ def extract(case: Case) -> Row:
     row["uterine_anatomy"] = (
         None if anatomy is None or anatomy.result is UterineAnatomy.NOT_DONE else anatomy.result.value
     )
-    apl = inv.antiphospholipid
-    row["apl_lupus_anticoagulant"] = _antibody(apl and apl.lupus_anticoagulant)
-    row["apl_anticardiolipin_igg"] = _antibody(apl and apl.anticardiolipin_igg)
-    row["apl_anticardiolipin_igm"] = _antibody(apl and apl.anticardiolipin_igm)
-    row["apl_anti_b2gpi_igg"] = _antibody(apl and apl.anti_beta2_glycoprotein_i_igg)
-    row["apl_anti_b2gpi_igm"] = _antibody(apl and apl.anti_beta2_glycoprotein_i_igm)
+    apl = inv.antiphospholipid or AntiphospholipidPanel()  # no panel recorded: every antibody not done
+    row["apl_lupus_anticoagulant"] = _antibody(apl.lupus_anticoagulant)
+    row["apl_anticardiolipin_igg"] = _antibody(apl.anticardiolipin_igg)
+    row["apl_anticardiolipin_igm"] = _antibody(apl.anticardiolipin_igm)
+    row["apl_anti_b2gpi_igg"] = _antibody(apl.anti_beta2_glycoprotein_i_igg)
+    row["apl_anti_b2gpi_igm"] = _antibody(apl.anti_beta2_glycoprotein_i_igm)
     row["thrombophilia"] = None if inv.thrombophilia is None else _result(inv.thrombophilia.result)
-    row["thyroid_tsh"] = None if inv.thyroid is None else _result(inv.thyroid.tsh_interpretation)
-    row["thyroid_tpo_positive"] = _antibody(inv.thyroid and inv.thyroid.tpo_antibodies)
+    thyroid = inv.thyroid or Thyroid()  # not recorded: TSH and TPO antibodies not done
+    row["thyroid_tsh"] = _result(thyroid.tsh_interpretation)
+    row["thyroid_tpo_positive"] = _antibody(thyroid.tpo_antibodies)
 
     pb = case.nk.peripheral
     row["pb_nk_percent"] = None if pb is None else measurement_value(pb.nk_percent, Quantity.PERCENT)

@@ -90,7 +90,9 @@ def _parse_files(sources: Iterable[tuple[str, str]]) -> list[KnowledgeBaseFile]:
 
 def _shipped_sources() -> list[tuple[str, str]]:
     data = resources.files("decidua.knowledge") / "data"
-    return sorted((f"knowledge/data/{p.name}", p.read_text("utf-8")) for p in data.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        (f"knowledge/data/{p.name}", p.read_text("utf-8")) for p in data.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def _statements(rules: Iterable[Rule], options: Iterable[OptionSpec]) -> Iterable[tuple[str, StatementSpec]]:

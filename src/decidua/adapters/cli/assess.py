@@ -23,7 +23,9 @@ class OutputFormat(StrEnum):
 
 KbOverride = Annotated[
     Path | None,
-    typer.Option("--kb-override", help="A clinic's override file of local thresholds and choices (YAML).", show_default=False),
+    typer.Option(
+        "--kb-override", help="A clinic's override file of local thresholds and choices (YAML).", show_default=False
+    ),
 ]
 
 
@@ -43,7 +45,9 @@ def assess_command(
 
 
 def schema_command(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
+    ] = None,
 ) -> None:
     """Print the JSON Schema of a case file."""
     schema = case_schema()

@@ -36,7 +36,11 @@ def kb_data(kb: KnowledgeBase) -> dict[str, Any]:
         "kb_version": kb.kb_version,
         "overrides": list(kb.overrides),
         "choices": {
-            name: {"label": c.label, "selected": kb.selected[name], "options": [r.id for r in kb.rules if r.choice == name]}
+            name: {
+                "label": c.label,
+                "selected": kb.selected[name],
+                "options": [r.id for r in kb.rules if r.choice == name],
+            }
             for name, c in kb.choices.items()
         },
         "rules": [

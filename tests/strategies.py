@@ -1,0 +1,129 @@
+"""Hypothesis strategies shared by the property tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from decidua.core.case import (
+    AntibodyResult,
+    AntiphospholipidPanel,
+    Case,
+    ConceptionMode,
+    EmbryoTransfer,
+    Investigations,
+    Karyotype,
+    Measurement,
+    NKTests,
+    PeripheralNK,
+    Pregnancy,
+    PregnancyOutcome,
+    TestResult,
+    Thyroid,
+    TransferOutcome,
+    UterineAnatomy,
+    UterineAssessment,
+    UterineNK,
+    Woman,
+)
+from decidua.core.features import FEATURES, FeatureSpec
+
+# Values on and around the knowledge base's thresholds, so that boundaries are exercised often.
+_EDGE_FLOATS = [0.0, 1.19, 1.2, 4.5, 4.51, 11.9, 12.0, 12.1, 16.1, 16.2, 17.9, 18.0, 18.1, 23.9, 24.0, 24.1, 26.0, 99.9]
+_EDGE_MM2 = [0.0, 299.0, 300.0, 300.5, 1000.0]
+
+
+def _value(spec: FeatureSpec) -> st.SearchStrategy[Any]:
+    if spec.dtype == "bool":
+        return st.booleans()
+    if spec.dtype == "str":
+        return st.sampled_from(spec.categories)
+    if spec.name == "age_years":
+        return st.sampled_from([18, 25, 34, 35, 36, 39, 40, 41, 45])
+    if spec.name == "unk_lh_day":
+        return st.integers(0, 12)
+    if spec.dtype == "int":
+        return st.integers(0, 6)
+    if spec.name == "unk_per_mm2":
+        return st.sampled_from(_EDGE_MM2) | st.floats(0, 2000, allow_nan=False)
+    return st.sampled_from(_EDGE_FLOATS) | st.floats(0, 100, allow_nan=False)
+
+
+@st.composite
+def feature_rows(draw: st.DrawFn) -> dict[str, Any]:
+    """A feature row with any mix of missing and present values."""
+    return {f.name: draw(st.none() | _value(f)) for f in FEATURES}
+
+
+_weeks = st.sampled_from([4.0, 5.5, 8.0, 12.0, 20.0, 23.9])
+
+
+@st.composite
+def pregnancies(draw: st.DrawFn) -> Pregnancy:
+    outcome = draw(st.sampled_from(list(PregnancyOutcome)))
+    if outcome is PregnancyOutcome.STILLBIRTH:
+        week: float | None = draw(st.none() | st.sampled_from([24.0, 30.0, 38.0]))
+    elif outcome in (PregnancyOutcome.LIVE_BIRTH, PregnancyOutcome.ONGOING):
+        week = draw(st.none() | st.sampled_from([10.0, 30.0, 39.0]))
+    else:
+        week = draw(st.none() | _weeks)
+    return Pregnancy(outcome, week, draw(st.none() | st.sampled_from(list(ConceptionMode))))
+
+
+def _measure(values: st.SearchStrategy[float], unit: str) -> st.SearchStrategy[Measurement]:
+    return st.builds(Measurement, values, st.just(unit))
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    """Valid cases covering every section, each possibly missing."""
+    antibody = st.sampled_from(list(AntibodyResult))
+    karyotype = st.none() | st.builds(Karyotype, st.sampled_from(list(TestResult)))
+    nk = NKTests(
+        peripheral=draw(st.none() | st.builds(PeripheralNK, _measure(st.sampled_from(_EDGE_FLOATS), "%"))),
+        uterine=draw(
+            st.none()
+            | st.builds(
+                UterineNK,
+                _measure(st.sampled_from(_EDGE_FLOATS), "per 100 stromal cells")
+                | _measure(st.sampled_from(_EDGE_MM2), "cells/mm2"),
+                st.none() | st.sampled_from(["LH+5", "LH+7", "LH+9", "CD21"]),
+            )
+        ),
+    )
+    inv = Investigations(
+        karyotype_woman=draw(karyotype),
+        karyotype_partner=draw(karyotype),
+        poc_genetics=draw(karyotype),
+        uterine_anatomy=draw(st.none() | st.builds(UterineAssessment, st.sampled_from(list(UterineAnatomy)))),
+        antiphospholipid=draw(
+            st.none() | st.builds(AntiphospholipidPanel, antibody, antibody, antibody, antibody, antibody)
+        ),
+        thyroid=draw(st.none() | st.builds(Thyroid, st.none(), st.sampled_from(list(TestResult)), antibody)),
+    )
+    conditions = draw(
+        st.none()
+        | st.lists(
+            st.sampled_from(["sle", "rheumatoid_arthritis", "vasculitis", "antiphospholipid_syndrome", "icd10:E11.9"]),
+            unique=True,
+            max_size=3,
+        )
+    )
+    return Case(
+        case_id=draw(st.from_regex(r"[A-Z]{2}-[0-9]{1,5}", fullmatch=True)),
+        woman=Woman(age_years=draw(st.integers(18, 50))),
+        conditions=None if conditions is None else tuple(conditions),
+        pregnancies=draw(st.none() | st.lists(pregnancies(), max_size=6).map(tuple)),
+        transfers=draw(
+            st.none()
+            | st.lists(
+                st.builds(
+                    EmbryoTransfer, st.integers(1, 3), st.sampled_from(list(TransferOutcome)), st.none() | st.booleans()
+                ),
+                max_size=5,
+            ).map(tuple)
+        ),
+        investigations=inv,
+        nk=nk,
+    )

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from decidua.adapters.casefile import parse_case
+from decidua.core.findings import Assessment, Interpretation, Status
+from decidua.engines.assess import assess
+from decidua.knowledge.loader import KnowledgeBase
+
+NEGATIVE_APL = {
+    k: "negative"
+    for k in (
+        "lupus_anticoagulant",
+        "anticardiolipin_igg",
+        "anticardiolipin_igm",
+        "anti_beta2_glycoprotein_i_igg",
+        "anti_beta2_glycoprotein_i_igm",
+    )
+}
+
+
+def run(kb: KnowledgeBase, **fields: Any) -> Assessment:
+    data: dict[str, Any] = {"case_id": "T-1", "woman": {"age_years": 30}}
+    data.update(fields)
+    return assess(parse_case(data), kb)
+
+
+def nk(value: float) -> dict[str, Any]:
+    return {"peripheral": {"nk_percent": {"value": value, "unit": "%"}}}
+
+
+@pytest.mark.parametrize(
+    ("woman", "value", "status", "threshold"),
+    [
+        ({"age_years": 35}, 20.0, Status.WITHIN_RANGE, 24),  # exactly 35 is not older than 35
+        ({"age_years": 36}, 20.0, Status.FLAGGED, 18),
+        ({"age_years": 36}, 18.0, Status.WITHIN_RANGE, 18),  # "above 18": 18 itself is not flagged
+        ({"age_years": 30}, 24.0, Status.WITHIN_RANGE, 24),
+        ({"age_years": 30}, 24.1, Status.FLAGGED, 24),
+        ({}, 20.0, Status.NOT_ASSESSED, None),  # age unknown and value between the cut-offs
+        ({}, 25.0, Status.FLAGGED, None),  # above both cut-offs whatever the age
+        ({}, 17.0, Status.WITHIN_RANGE, None),  # below both
+    ],
+)
+def test_peripheral_nk_clinic_cutoff_depends_on_age(
+    kb: KnowledgeBase, woman: dict[str, int], value: float, status: Status, threshold: float | None
+) -> None:
+    f = run(kb, woman=woman, nk=nk(value)).finding("nk.peripheral.clinic")
+    assert f.status is status
+    assert f.threshold_applied == threshold
+    assert f.measure == value
+
+
+def test_birthday_decides_the_cutoff(kb: KnowledgeBase) -> None:
+    day_before = run(kb, woman={"date_of_birth": "1989-06-15"}, test_date="2025-06-14", nk=nk(20))
+    on_birthday = run(kb, woman={"date_of_birth": "1989-06-15"}, test_date="2025-06-15", nk=nk(20))
+    assert day_before.finding("nk.peripheral.clinic").status is Status.WITHIN_RANGE
+    assert on_birthday.finding("nk.peripheral.clinic").status is Status.FLAGGED
+
+
+def test_missing_nk_is_not_assessed_never_normal(kb: KnowledgeBase) -> None:
+    f = run(kb).finding("nk.peripheral.clinic")
+    assert f.status is Status.NOT_ASSESSED
+    assert f.missing == ("pb_nk_percent",)
+
+
+def test_ectopic_and_molar_pregnancies_are_not_counted(kb: KnowledgeBase) -> None:
+    a = run(
+        kb,
+        pregnancies=[
+            {"outcome": "ectopic"},
+            {"outcome": "molar"},
+            {"outcome": "termination"},
+            {"outcome": "miscarriage", "gestational_week": 8},
+        ],
+    )
+    assert a.classification.rpl is Status.WITHIN_RANGE
+    assert a.classification.losses_counted == 1
+
+
+def test_biochemical_losses_count_for_eshre(kb: KnowledgeBase) -> None:
+    a = run(kb, pregnancies=[{"outcome": "biochemical_loss"}, {"outcome": "miscarriage", "gestational_week": 6}])
+    assert a.classification.rpl is Status.FLAGGED
+    assert a.classification.losses_counted == 2
+    assert a.classification.rpl_definition == "classification.rpl.eshre2022"
+
+
+def test_missing_history_means_rpl_not_assessed(kb: KnowledgeBase) -> None:
+    a = run(kb)
+    assert a.classification.rpl is Status.NOT_ASSESSED
+    assert a.classification.losses_counted is None
+
+
+def test_incomplete_antiphospholipid_panel_is_not_assessed_but_a_positive_flags(kb: KnowledgeBase) -> None:
+    partial = run(kb, investigations={"antiphospholipid": {"lupus_anticoagulant": "negative"}})
+    assert partial.finding("investigation.antiphospholipid").status is Status.NOT_ASSESSED
+    positive = run(kb, investigations={"antiphospholipid": {"anticardiolipin_igm": "positive"}})
+    assert positive.finding("investigation.antiphospholipid").status is Status.FLAGGED
+    complete = run(kb, investigations={"antiphospholipid": NEGATIVE_APL})
+    assert complete.finding("investigation.antiphospholipid").status is Status.WITHIN_RANGE
+
+
+def test_missing_investigations_become_next_steps(kb: KnowledgeBase) -> None:
+    a = run(kb, investigations={"uterine_anatomy": {"result": "normal"}})
+    because = [s.because for s in a.next_steps]
+    assert because == [
+        "investigation.parental_karyotype",
+        "investigation.poc_genetics",
+        "investigation.antiphospholipid",
+        "investigation.thyroid",
+    ]  # uterine anatomy done; thrombophilia is not a recommended step
+
+
+@pytest.mark.parametrize(
+    ("value", "day", "status", "interpretation"),
+    [
+        (5.2, "LH+7", Status.FLAGGED, Interpretation.HIGH),
+        (1.0, "LH+7", Status.FLAGGED, Interpretation.LOW),
+        (4.5, "LH+7", Status.WITHIN_RANGE, Interpretation.NORMAL),
+        (1.2, "LH+7", Status.WITHIN_RANGE, Interpretation.NORMAL),
+        (5.2, "LH+10", Status.NOT_ASSESSED, None),  # reference range is for LH+7 biopsies
+        (5.2, None, Status.NOT_ASSESSED, None),
+    ],
+)
+def test_uterine_nk_against_the_lh7_reference_range(
+    kb: KnowledgeBase, value: float, day: str | None, status: Status, interpretation: Interpretation | None
+) -> None:
+    uterine: dict[str, Any] = {"density": {"value": value, "unit": "per 100 stromal cells"}}
+    if day:
+        uterine["cycle_day"] = day
+    f = run(kb, nk={"uterine": uterine}).finding("nk.uterine.chen2017")
+    assert (f.status, f.interpretation) == (status, interpretation)
+
+
+def test_uterine_nk_per_mm2_keeps_its_own_unit(kb: KnowledgeBase) -> None:
+    a = run(kb, nk={"uterine": {"density": {"value": 410, "unit": "cells/mm2"}, "cycle_day": "LH+7"}})
+    assert a.finding("nk.uterine.kuon2017").status is Status.FLAGGED
+    assert a.finding("nk.uterine.chen2017").status is Status.NOT_ASSESSED
+
+
+def test_autoimmune_disease_is_a_flagged_risk_factor(kb: KnowledgeBase) -> None:
+    assert run(kb, conditions=["vasculitis"]).finding("autoimmune.systemic").status is Status.FLAGGED
+    assert run(kb, conditions=[]).finding("autoimmune.systemic").status is Status.WITHIN_RANGE
+    assert run(kb).finding("autoimmune.systemic").status is Status.NOT_ASSESSED
+
+
+def test_aps_option_needs_aps_and_three_losses(kb: KnowledgeBase) -> None:
+    losses = [{"outcome": "miscarriage", "gestational_week": 8}] * 3
+    with_aps = run(kb, conditions=["antiphospholipid_syndrome"], pregnancies=losses)
+    assert "option.aps_aspirin_heparin" in [o.id for o in with_aps.options]
+    (option,) = [o for o in with_aps.options if o.id == "option.aps_aspirin_heparin"]
+    assert option.statements[0].strength == "conditional"
+    two_losses = run(kb, conditions=["antiphospholipid_syndrome"], pregnancies=losses[:2])
+    assert "option.aps_aspirin_heparin" not in [o.id for o in two_losses.options]
+
+
+def test_options_show_protocol_and_guideline_and_never_a_single_directive(kb: KnowledgeBase) -> None:
+    a = run(kb, nk=nk(30))
+    ids = [o.id for o in a.options]
+    assert ids == [
+        "option.corticosteroids",
+        "option.immunoglobulins",
+        "option.heparin_modulators",
+        "option.immunotherapy_research",
+    ]
+    for o in a.options[:3]:
+        assert {s.source for s in o.statements} == {"clinic_protocol", "guideline"}
+        assert o.because == ("nk.peripheral.clinic",)
+    assert run(kb, nk=nk(10)).options == ()
+
+
+def test_rif_by_coughlan_criterion(kb: KnowledgeBase) -> None:
+    failed = [
+        {"embryos": 2, "outcome": "negative"},
+        {"embryos": 1, "outcome": "biochemical"},
+        {"embryos": 1, "outcome": "negative"},
+    ]
+    assert run(kb, transfers=failed).classification.rif is Status.FLAGGED
+    assert run(kb, woman={"age_years": 40}, transfers=failed).classification.rif is Status.WITHIN_RANGE
+    assert run(kb, transfers=failed[:2]).classification.rif is Status.WITHIN_RANGE
+    assert run(kb).classification.rif is Status.NOT_ASSESSED
+
+
+def test_every_finding_names_rule_version_inputs_and_citations(kb: KnowledgeBase) -> None:
+    a = run(kb, nk=nk(30))
+    assert a.kb_version == kb.kb_version
+    for f in a.findings:
+        assert f.kb_version == kb.kb_version
+        assert f.citations
+        assert f.inputs
+        assert f.summary
