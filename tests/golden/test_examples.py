@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES
 
 from decidua.adapters.casefile import read_case
 from decidua.adapters.render import assessment_data
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase
+
+from conftest import EXAMPLES
 
 EXPECTED = Path(__file__).parent / "expected"
 CASES = sorted(EXAMPLES.glob("*.yaml"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import cases, feature_rows
 
 from decidua.core.validation import check_case
 from decidua.engines.assess import assess_row
 from decidua.engines.columnar import assess_frame, frame_from_rows
 from decidua.engines.features import extract
 from decidua.knowledge.loader import KnowledgeBase, apply_override, load_kb, parse_override
+
+from strategies import cases, feature_rows
 
 KB = load_kb()
 # Every alternative selected, so that the rules outside the default choices are checked too.
@@ -32,7 +33,8 @@ choices:
 KWAK = apply_override(
     KB,
     parse_override(
-        "override_schema_version: 1\nname: k\nversion: '1'\nsource: t\nchoices: {nk_peripheral_cutoff: nk.peripheral.kwakkim2013}\n",
+        "override_schema_version: 1\nname: k\nversion: '1'\nsource: t\n"
+        "choices: {nk_peripheral_cutoff: nk.peripheral.kwakkim2013}\n",
         "test",
     ),
 )

@@ -6,10 +6,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from conftest import EXAMPLES
 from typer.testing import CliRunner
 
 from decidua.adapters.cli.main import app
+
+from conftest import EXAMPLES
 
 runner = CliRunner()
 

@@ -9,16 +9,16 @@ from decidua.core.findings import Assessment, Interpretation, Status
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase
 
-NEGATIVE_APL = {
-    k: "negative"
-    for k in (
+NEGATIVE_APL = dict.fromkeys(
+    (
         "lupus_anticoagulant",
         "anticardiolipin_igg",
         "anticardiolipin_igm",
         "anti_beta2_glycoprotein_i_igg",
         "anti_beta2_glycoprotein_i_igm",
-    )
-}
+    ),
+    "negative",
+)
 
 
 def run(kb: KnowledgeBase, **fields: Any) -> Assessment:

@@ -39,7 +39,7 @@ def test_a_rule_citing_an_unknown_source_is_rejected() -> None:
         for rule in data.get("rules", []):
             if rule["id"] == "nk.peripheral.clinic":
                 rule["cites"] = ["nobody2099"]
-    with pytest.raises(MissingCitation, match="rule nk.peripheral.clinic cites 'nobody2099'"):
+    with pytest.raises(MissingCitation, match=r"rule nk\.peripheral\.clinic cites 'nobody2099'"):
         _build(files)
 
 
@@ -59,7 +59,7 @@ def test_a_rule_reading_an_unknown_column_is_rejected() -> None:
         for rule in data.get("rules", []):
             if rule["id"] == "nk.peripheral.clinic":
                 rule["input"] = "nk_pct"
-    with pytest.raises(KnowledgeBaseError, match="rule nk.peripheral.clinic: unknown input column 'nk_pct'"):
+    with pytest.raises(KnowledgeBaseError, match=r"rule nk\.peripheral\.clinic: unknown input column 'nk_pct'"):
         _build(files)
 
 
