@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from decidua.core.units import Quantity
+from decidua.core.validation import AGE_RANGE, PHYSICAL_RANGE
+
 Dtype = Literal["int", "float", "bool", "str"]
 
 
@@ -19,28 +22,43 @@ class FeatureSpec:
     description: str
     unit: str | None = None
     categories: tuple[str, ...] = ()  # allowed values of a "str" column
+    low: float | None = None  # physically or definitionally possible range of a numeric column
+    high: float | None = None
 
 
 _INVESTIGATION = ("normal", "abnormal")
+MAX_COUNT = 100
+
+
+def _count(name: str, description: str) -> FeatureSpec:
+    return FeatureSpec(name, "int", description, low=0, high=MAX_COUNT)
+
+
+def _measured(name: str, description: str, unit: str, quantity: Quantity) -> FeatureSpec:
+    low, high = PHYSICAL_RANGE[quantity]
+    return FeatureSpec(name, "float", description, unit, low=low, high=high)
+
 
 FEATURES: tuple[FeatureSpec, ...] = (
-    FeatureSpec("age_years", "int", "Woman's age in completed years at the tests", "a"),
+    FeatureSpec(
+        "age_years", "int", "Woman's age in completed years at the tests", "a", low=AGE_RANGE[0], high=AGE_RANGE[1]
+    ),
     FeatureSpec("cond_sle", "bool", "Systemic lupus erythematosus (null: conditions not recorded)"),
     FeatureSpec("cond_rheumatoid_arthritis", "bool", "Rheumatoid arthritis"),
     FeatureSpec("cond_vasculitis", "bool", "Vasculitis"),
     FeatureSpec("cond_antiphospholipid_syndrome", "bool", "Diagnosed antiphospholipid syndrome"),
     FeatureSpec("cond_thyroid_autoimmunity", "bool", "Thyroid autoimmunity"),
-    FeatureSpec("n_biochemical_losses", "int", "hCG-confirmed pregnancy losses not seen on ultrasound"),
-    FeatureSpec("n_miscarriages", "int", "Intrauterine pregnancy losses before 24 weeks"),
-    FeatureSpec("n_ectopic", "int", "Ectopic pregnancies"),
-    FeatureSpec("n_molar", "int", "Molar pregnancies"),
-    FeatureSpec("n_terminations", "int", "Terminations of pregnancy"),
-    FeatureSpec("n_stillbirths", "int", "Fetal deaths at or after 24 weeks"),
-    FeatureSpec("n_live_births", "int", "Live births"),
-    FeatureSpec("n_transfers", "int", "Embryo transfers with a known outcome (null: transfers not recorded)"),
-    FeatureSpec("n_transfers_failed", "int", "Embryo transfers that did not reach a clinical pregnancy"),
-    FeatureSpec("n_embryos_failed", "int", "Embryos transferred in failed transfers"),
-    FeatureSpec("n_euploid_transfers_failed", "int", "Failed transfers of PGT-A euploid embryos only"),
+    _count("n_biochemical_losses", "hCG-confirmed pregnancy losses not seen on ultrasound"),
+    _count("n_miscarriages", "Intrauterine pregnancy losses before 24 weeks"),
+    _count("n_ectopic", "Ectopic pregnancies"),
+    _count("n_molar", "Molar pregnancies"),
+    _count("n_terminations", "Terminations of pregnancy"),
+    _count("n_stillbirths", "Fetal deaths at or after 24 weeks"),
+    _count("n_live_births", "Live births"),
+    _count("n_transfers", "Embryo transfers with a known outcome (null: transfers not recorded)"),
+    _count("n_transfers_failed", "Embryo transfers that did not reach a clinical pregnancy"),
+    _count("n_embryos_failed", "Embryos transferred in failed transfers"),
+    _count("n_euploid_transfers_failed", "Failed transfers of PGT-A euploid embryos only"),
     FeatureSpec("karyotype_woman", "str", "Woman's karyotype (null: not done)", categories=_INVESTIGATION),
     FeatureSpec("karyotype_partner", "str", "Partner's karyotype (null: not done)", categories=_INVESTIGATION),
     FeatureSpec("poc_genetics", "str", "Products-of-conception genetics (null: not done)", categories=_INVESTIGATION),
@@ -58,11 +76,16 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("thrombophilia", "str", "Thrombophilia screen (null: not done)", categories=_INVESTIGATION),
     FeatureSpec("thyroid_tsh", "str", "TSH as read by the laboratory (null: not done)", categories=_INVESTIGATION),
     FeatureSpec("thyroid_tpo_positive", "bool", "TPO antibodies positive (null: not done)"),
-    FeatureSpec("pb_nk_percent", "float", "Peripheral blood CD3-CD56+ NK cells, % of lymphocytes", "%"),
-    FeatureSpec("pb_nk_absolute_per_ul", "float", "Peripheral blood NK cells, absolute count", "cells/uL"),
-    FeatureSpec("unk_per_100_stromal", "float", "Uterine CD56+ cells per 100 stromal cells", "per 100 stromal cells"),
-    FeatureSpec("unk_per_mm2", "float", "Uterine CD56+ cells per mm2 of stroma", "cells/mm2"),
-    FeatureSpec("unk_lh_day", "int", "Biopsy day after the LH surge (LH+n)", "d"),
+    _measured("pb_nk_percent", "Peripheral blood CD3-CD56+ NK cells, % of lymphocytes", "%", Quantity.PERCENT),
+    _measured("pb_nk_absolute_per_ul", "Peripheral blood NK cells, absolute count", "cells/uL", Quantity.CELLS_PER_UL),
+    _measured(
+        "unk_per_100_stromal",
+        "Uterine CD56+ cells per 100 stromal cells",
+        "per 100 stromal cells",
+        Quantity.UNK_PER_100_STROMAL,
+    ),
+    _measured("unk_per_mm2", "Uterine CD56+ cells per mm2 of stroma", "cells/mm2", Quantity.UNK_PER_MM2),
+    FeatureSpec("unk_lh_day", "int", "Biopsy day after the LH surge (LH+n)", "d", low=0, high=99),
 )
 
 FEATURE_INDEX: dict[str, FeatureSpec] = {f.name: f for f in FEATURES}

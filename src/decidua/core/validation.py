@@ -28,7 +28,7 @@ MAX_EMBRYOS_PER_TRANSFER = 8
 CYCLE_DAY = re.compile(r"^(?:LH\+(?P<lh>\d{1,2})|(?:CD|day ?)(?P<cd>\d{1,2}))$", re.IGNORECASE)
 ET_RATIO = re.compile(r"^\d{1,3}:\d{1,3}$")
 
-_PHYSICAL_RANGE: dict[Quantity, tuple[float, float]] = {
+PHYSICAL_RANGE: dict[Quantity, tuple[float, float]] = {
     Quantity.PERCENT: (0.0, 100.0),
     Quantity.CELLS_PER_UL: (0.0, 100_000.0),
     Quantity.UNK_PER_100_STROMAL: (0.0, 100.0),
@@ -83,7 +83,7 @@ def _measurement(path: str, m: Measurement | None, quantity: Quantity, out: list
     except UnitError:
         out.append(Problem(f"{path}.unit", m.unit, f"allowed units: {', '.join(allowed_units(quantity))}"))
         return
-    lo, hi = _PHYSICAL_RANGE[quantity]
+    lo, hi = PHYSICAL_RANGE[quantity]
     if not lo <= value <= hi:
         canonical = allowed_units(quantity)[0]
         out.append(Problem(f"{path}.value", m.value, f"allowed: {lo:g} to {hi:g} {canonical} ({m.unit} given)"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from decidua.adapters.cli import assess as assess_cli
+from decidua.adapters.cli import batch as batch_cli
 from decidua.adapters.cli import kb as kb_cli
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 
 app.command("assess")(assess_cli.assess_command)
 app.command("schema")(assess_cli.schema_command)
+app.command("batch")(batch_cli.batch_command)
 
 # --- sub-command groups (one module each) ---
 app.add_typer(kb_cli.app, name="kb", help="Review the knowledge base in force.")

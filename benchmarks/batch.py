@@ -1,0 +1,142 @@
+"""Benchmark the batch engine end to end, Parquet to Parquet, on a synthetic cohort.
+
+    python benchmarks/batch.py --rows 10000000
+
+Generates a realistic cohort in the flat layout (ages, losses, transfers, investigations with gaps, peripheral
+and uterine NK values), writes it to Parquet, then times ``decidua batch``'s local engine reading it and writing
+results and rejects. It also times the one-patient engine over a sample of the same rows. The last line printed
+is JSON: ``rows``, ``rows_per_s`` (end to end), ``rules_rows_per_s`` (rule evaluation only, in memory),
+``peak_rss_mb``, ``single_rows_per_s`` and ``speedup_vs_single``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from decidua.adapters.batchio import run_local, scan_input, write_frame
+from decidua.engines.assess import assess_row
+from decidua.engines.batch import assess_lazy, plan_layout, prepare
+from decidua.knowledge.loader import load_kb
+
+
+def synthetic_cohort(rows: int, seed: int = 7) -> pl.DataFrame:
+    """A cohort shaped like a fertility clinic's: most values present, a realistic share missing."""
+    rng = np.random.default_rng(seed)
+
+    def maybe(values: np.ndarray, missing: float) -> pl.Series:
+        mask = rng.random(rows) < missing
+        return pl.select(pl.when(pl.Series(mask)).then(None).otherwise(pl.Series(values))).to_series()
+
+    def choice(options: list[str], p: list[float], missing: float) -> pl.Series:
+        return maybe(rng.choice(np.array(options, dtype=object), rows, p=p), missing).cast(pl.String)
+
+    def flag(p_true: float, missing: float) -> pl.Series:
+        return maybe(rng.random(rows) < p_true, missing)
+
+    age = np.clip(rng.normal(36, 4.5, rows).round(), 18, 50).astype(np.int64)
+    miscarriages = rng.poisson(1.6, rows)
+    transfers = rng.poisson(1.2, rows)
+    failed = np.minimum(transfers, rng.binomial(transfers, 0.7))
+    return pl.DataFrame(
+        {
+            "case_id": pl.Series(np.arange(rows)).cast(pl.String),
+            "age_years": maybe(age, 0.02),
+            "cond_sle": flag(0.01, 0.2),
+            "cond_rheumatoid_arthritis": flag(0.01, 0.2),
+            "cond_vasculitis": flag(0.005, 0.2),
+            "cond_antiphospholipid_syndrome": flag(0.02, 0.2),
+            "cond_thyroid_autoimmunity": flag(0.08, 0.2),
+            "n_biochemical_losses": maybe(rng.poisson(0.6, rows), 0.05),
+            "n_miscarriages": maybe(miscarriages, 0.05),
+            "n_ectopic": maybe(rng.poisson(0.05, rows), 0.05),
+            "n_molar": maybe(rng.poisson(0.01, rows), 0.05),
+            "n_live_births": maybe(rng.poisson(0.4, rows), 0.05),
+            "n_transfers": maybe(transfers, 0.3),
+            "n_transfers_failed": maybe(failed, 0.3),
+            "n_embryos_failed": maybe(failed * rng.integers(1, 3, rows), 0.3),
+            "karyotype_woman": choice(["normal", "abnormal"], [0.97, 0.03], 0.4),
+            "karyotype_partner": choice(["normal", "abnormal"], [0.97, 0.03], 0.45),
+            "uterine_anatomy": choice(["normal", "congenital_anomaly", "acquired_lesion"], [0.85, 0.07, 0.08], 0.3),
+            "apl_lupus_anticoagulant": flag(0.04, 0.3),
+            "apl_anticardiolipin_igg": flag(0.03, 0.3),
+            "apl_anticardiolipin_igm": flag(0.03, 0.3),
+            "apl_anti_b2gpi_igg": flag(0.02, 0.35),
+            "apl_anti_b2gpi_igm": flag(0.02, 0.35),
+            "thyroid_tsh": choice(["normal", "abnormal"], [0.9, 0.1], 0.25),
+            "thyroid_tpo_positive": flag(0.12, 0.25),
+            "pb_nk_percent": maybe(np.clip(rng.lognormal(2.65, 0.4, rows), 1, 60).round(1), 0.3),
+            "unk_per_100_stromal": maybe(np.clip(rng.lognormal(1.0, 0.5, rows), 0.1, 30).round(2), 0.8),
+            "unk_lh_day": maybe(rng.integers(6, 10, rows), 0.8),
+        }
+    )
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--sample", type=int, default=20_000, help="rows timed through the one-patient engine")
+    parser.add_argument("--chunk-rows", type=int, default=2_000_000)
+    args = parser.parse_args()
+    kb = load_kb()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "cohort.parquet", Path(tmp) / "result.parquet"
+        t0 = time.perf_counter()
+        synthetic_cohort(args.rows).write_parquet(src)
+        print(f"generated {args.rows} rows in {time.perf_counter() - t0:.1f} s ({src.stat().st_size / 1e6:.0f} MB)")
+        rss_before = peak_rss_mb()
+
+        t0 = time.perf_counter()
+        result = run_local(scan_input(src), kb, chunk_rows=args.chunk_rows)
+        write_frame(result.rejects, dst.with_name("result.rejects.parquet"))
+        write_frame(result.results, dst)
+        end_to_end = time.perf_counter() - t0
+        print(f"end to end: {end_to_end:.2f} s, {result.results.height} assessed, {result.rejects.height} rejected")
+
+        frame = pl.read_parquet(src)
+        layout = plan_layout(frame.columns)
+        valid, _ = prepare(frame, layout)
+        valid_df = valid.collect()
+        t0 = time.perf_counter()
+        assess_lazy(valid_df.lazy(), kb).collect()
+        rules_only = time.perf_counter() - t0
+        print(f"rules only (in memory): {rules_only:.2f} s")
+
+        sample = valid_df.head(args.sample).drop("case_id").to_dicts()
+        t0 = time.perf_counter()
+        for i, row in enumerate(sample):
+            assess_row(row, kb, str(i))
+        single = time.perf_counter() - t0
+        single_rate = len(sample) / single
+        print(f"one-patient engine: {single_rate:,.0f} rows/s over {len(sample)} rows")
+
+    rate = args.rows / end_to_end
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "rows_per_s": round(rate),
+                "rules_rows_per_s": round(valid_df.height / rules_only),
+                "peak_rss_mb": round(peak_rss_mb()),
+                "peak_rss_before_run_mb": round(rss_before),
+                "single_rows_per_s": round(single_rate),
+                "speedup_vs_single": round(rate / single_rate, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Files in and out of the batch engine: CSV, Parquet and Excel inputs; Parquet or CSV outputs, written atomically.
+
+The shell around :mod:`decidua.engines.batch`: it scans the input lazily, runs the engine chunk by chunk (so that
+a progress bar can advance on long runs), and writes the results and the rejects next to their final names
+before renaming them into place, so an interrupted run leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from decidua.core.errors import InputError
+from decidua.engines.batch import DEFAULT_KEY, Layout, assess_lazy, plan_layout, prepare
+from decidua.knowledge.loader import KnowledgeBase
+
+NULL_VALUES = ["", "NA", "N/A", "NaN", "null", "NULL", "None"]
+INPUT_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel", ".xls": "excel"}
+OUTPUT_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+DEFAULT_CHUNK_ROWS = 2_000_000
+
+
+def input_kind(path: Path) -> str:
+    kind = INPUT_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(f"{path}: unknown input format {path.suffix!r}; allowed: {', '.join(sorted(INPUT_SUFFIXES))}")
+    return kind
+
+
+def output_kind(path: Path) -> str:
+    kind = OUTPUT_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(
+            f"{path}: unknown output format {path.suffix!r}; allowed: {', '.join(sorted(OUTPUT_SUFFIXES))}"
+        )
+    return kind
+
+
+def scan_input(path: Path) -> pl.LazyFrame:
+    """A lazy frame over the input file. CSV cells are read as text and typed by the engine (so a bad cell is
+    rejected with its row, not the whole file)."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    kind = input_kind(path)
+    try:
+        if kind == "csv":
+            return pl.scan_csv(path, infer_schema=False, null_values=NULL_VALUES)
+        if kind == "parquet":
+            return pl.scan_parquet(path)
+        return pl.read_excel(path, infer_schema_length=0).lazy()
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read {kind}: {exc}") from None
+
+
+def row_count(frame: pl.LazyFrame) -> int:
+    return int(frame.select(pl.len()).collect().item())
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    results: pl.DataFrame
+    rejects: pl.DataFrame
+    layout: Layout
+
+
+def run_local(
+    frame: pl.LazyFrame,
+    kb: KnowledgeBase,
+    key: str = DEFAULT_KEY,
+    allow_extra: bool = False,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_chunk: Callable[[int], None] | None = None,
+) -> BatchResult:
+    """Run the Polars engine over ``frame`` chunk by chunk; ``on_chunk(rows_done)`` reports progress."""
+    try:
+        layout = plan_layout(frame.collect_schema().names(), key, allow_extra)
+        total = row_count(frame)
+        results: list[pl.DataFrame] = []
+        rejects: list[pl.DataFrame] = []
+        for offset in range(0, max(total, 1), chunk_rows):
+            valid, rejected = prepare(frame.slice(offset, chunk_rows).collect(), layout)
+            done, bad = pl.collect_all([assess_lazy(valid, kb, key), rejected])
+            results.append(done)
+            rejects.append(bad)
+            if on_chunk is not None:
+                on_chunk(min(offset + chunk_rows, total))
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"cannot process the input: {exc}") from None
+    return BatchResult(pl.concat(results, rechunk=False), pl.concat(rejects), layout)
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """A temporary path beside ``final`` that replaces it only if the block completes."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_frame(frame: pl.DataFrame, path: Path) -> None:
+    """Write ``frame`` atomically as Parquet or CSV (by suffix)."""
+    kind = output_kind(path)
+    with atomic_path(path) as tmp:
+        if kind == "parquet":
+            frame.write_parquet(tmp)
+        else:
+            frame.write_csv(tmp)
+
+
+def rejects_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}.rejects{output.suffix}")

@@ -1,0 +1,140 @@
+"""``decidua batch``: assess a cohort file (one row per case) with the column-wise engine."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from decidua.adapters.batchio import (
+    DEFAULT_CHUNK_ROWS,
+    output_kind,
+    rejects_path,
+    row_count,
+    run_local,
+    scan_input,
+    write_frame,
+)
+from decidua.adapters.cli.assess import KbOverride
+from decidua.adapters.cli.common import err_console, fail, input_errors, out_console, print_json
+from decidua.core.features import FEATURES
+from decidua.engines.batch import DEFAULT_KEY, summary
+from decidua.knowledge.loader import load_kb
+
+
+class Engine(StrEnum):
+    POLARS = "polars"
+    DASK = "dask"
+
+
+def row_schema(key: str = DEFAULT_KEY) -> dict[str, Any]:
+    """JSON Schema of one input row of the flat layout."""
+    types = {"int": "integer", "float": "number", "bool": "boolean", "str": "string"}
+    props: dict[str, Any] = {key: {"type": "string", "description": "case key, copied to the output"}}
+    for f in FEATURES:
+        prop: dict[str, Any] = {"type": [types[f.dtype], "null"], "description": f.description}
+        if f.unit:
+            prop["description"] += f" [{f.unit}]"
+        if f.categories:
+            prop["enum"] = [*f.categories, None]
+        if f.low is not None:
+            prop["minimum"] = f.low
+        if f.high is not None:
+            prop["maximum"] = f.high
+        props[f.name] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "decidua batch input row",
+        "type": "object",
+        "required": [key],
+        "additionalProperties": False,
+        "properties": props,
+    }
+
+
+def _print_columns() -> None:
+    table = Table(title="decidua batch input layout (one row per case; null/empty = not recorded)", expand=True)
+    for col in ("column", "type", "unit", "allowed", "meaning"):
+        table.add_column(col)
+    table.add_row(DEFAULT_KEY, "text", "", "required, unique per case", "case key (--key to use another column)")
+    for f in FEATURES:
+        if f.categories:
+            allowed = ", ".join(f.categories)
+        elif f.low is not None:
+            allowed = f"{f.low:g} to {f.high:g}"
+        else:
+            allowed = "true/false" if f.dtype == "bool" else ""
+        table.add_row(f.name, f.dtype, f.unit or "", allowed, f.description)
+    out_console.print(table)
+
+
+def batch_command(
+    input_path: Annotated[
+        Path | None, typer.Argument(help="Cohort file: CSV, Parquet or Excel.", show_default=False)
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file: .parquet or .csv.")] = None,
+    engine: Annotated[Engine, typer.Option(help="Polars on this machine, or Dask on a cluster.")] = Engine.POLARS,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:8786); default: a local cluster.")
+    ] = None,
+    key: Annotated[str, typer.Option(help="Name of the key column.")] = DEFAULT_KEY,
+    allow_extra: Annotated[bool, typer.Option("--allow-extra", help="Ignore columns outside the layout.")] = False,
+    kb_override: KbOverride = None,
+    columns: Annotated[bool, typer.Option("--columns", help="Print the input column layout and exit.")] = False,
+    schema: Annotated[bool, typer.Option("--schema", help="Print the JSON Schema of an input row and exit.")] = False,
+    chunk_rows: Annotated[int, typer.Option(min=1000, help="Rows per chunk (local engine).")] = DEFAULT_CHUNK_ROWS,
+) -> None:
+    """Assess a cohort: one status column per finding, a rejects file for invalid rows, a summary."""
+    if columns:
+        _print_columns()
+        return
+    if schema:
+        print_json(row_schema(key))
+        return
+    if input_path is None or output is None:
+        fail("give INPUT and -o OUTPUT (or --columns / --schema)")
+    with input_errors():
+        output_kind(output)
+        kb = load_kb(kb_override)
+        started = time.perf_counter()
+        if engine is Engine.DASK:
+            from decidua.adapters.cluster import run_dask
+
+            result = run_dask(input_path, kb, scheduler, key, allow_extra)
+        else:
+            frame = scan_input(input_path)
+            total = row_count(frame)
+            if total > chunk_rows:
+                with Progress(
+                    TextColumn("assessing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
+                ) as progress:
+                    task = progress.add_task("rows", total=total)
+                    result = run_local(
+                        frame, kb, key, allow_extra, chunk_rows, lambda done: progress.update(task, completed=done)
+                    )
+            else:
+                result = run_local(frame, kb, key, allow_extra, chunk_rows)
+        seconds = time.perf_counter() - started
+        write_frame(result.rejects, rejects_path(output))
+        write_frame(result.results, output)
+    rows_in = result.results.height + result.rejects.height
+    table = Table(
+        title=f"{rows_in} rows in, {result.results.height} assessed, {result.rejects.height} rejected "
+        f"({seconds:.2f} s; knowledge base {kb.kb_version})",
+        title_justify="left",
+    )
+    for col, style in (("finding", ""), ("flagged", "red"), ("within_range", "green"), ("not_assessed", "yellow")):
+        table.add_column(col, style=style, justify="left" if col == "finding" else "right")
+    for row in summary(result.results, kb):
+        table.add_row(*(str(v) for v in row.values()))
+    err_console.print(table)
+    if result.layout.absent:
+        err_console.print(
+            f"[yellow]columns not in the input (read as not recorded):[/] {', '.join(result.layout.absent)}"
+        )
+    err_console.print(f"results: {output}\nrejects: {rejects_path(output)} ({result.rejects.height} rows)")

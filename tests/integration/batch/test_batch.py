@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from decidua.adapters import batchio
+from decidua.adapters.batchio import run_local, scan_input
+from decidua.adapters.cli.main import app
+from decidua.core.errors import InputError
+from decidua.knowledge.loader import KnowledgeBase
+
+runner = CliRunner()
+
+CSV = """case_id,age_years,pb_nk_percent,n_miscarriages,n_biochemical_losses,cond_sle,cond_rheumatoid_arthritis,cond_vasculitis
+a,36,20,2,0,no,no,no
+b,35,20,1,1,,,
+c,x,20,0,0,no,no,no
+d,40,140,3,,maybe,no,no
+e,41,,1,0,yes,no,no
+"""
+
+
+@pytest.fixture
+def cohort(tmp_path: Path) -> Path:
+    path = tmp_path / "cohort.csv"
+    path.write_text(CSV)
+    return path
+
+
+def test_invalid_rows_go_to_rejects_with_every_reason_and_valid_rows_are_assessed(
+    cohort: Path, kb: KnowledgeBase
+) -> None:
+    result = run_local(scan_input(cohort), kb)
+    assert result.results["case_id"].to_list() == ["a", "b", "e"]
+    rejects = dict(result.rejects.iter_rows())
+    assert rejects == {
+        "c": "age_years: got 'x'; allowed: an integer from 10 to 70",
+        "d": "cond_sle: got 'maybe'; allowed: true/false (also yes/no, 1/0, positive/negative); "
+        "pb_nk_percent: got '140'; allowed: a number from 0 to 100",
+    }
+    a, b, e = result.results.iter_rows(named=True)
+    assert (a["nk.peripheral.clinic"], b["nk.peripheral.clinic"]) == ("flagged", "within_range")  # 36 vs 35
+    assert b["autoimmune.systemic"] == "not_assessed"  # empty cells are "not recorded", never "no"
+    assert e["nk.peripheral.clinic"] == "not_assessed"
+    assert e["autoimmune.systemic"] == "flagged"
+
+
+def test_cli_writes_results_and_rejects_and_prints_a_summary(cohort: Path, tmp_path: Path) -> None:
+    out = tmp_path / "res" / "out.parquet"
+    result = runner.invoke(app, ["batch", str(cohort), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert "5 rows in, 3 assessed, 2 rejected" in result.stderr
+    assert "nk.peripheral.clinic" in result.stderr
+    assert pl.read_parquet(out).height == 3
+    assert pl.read_parquet(out.with_name("out.rejects.parquet"))["case_id"].to_list() == ["c", "d"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.parquet", "out.rejects.parquet"]
+
+
+def test_excel_input(tmp_path: Path, kb: KnowledgeBase) -> None:
+    path = tmp_path / "cohort.xlsx"
+    pl.read_csv(CSV.encode(), infer_schema=False).write_excel(path)
+    result = run_local(scan_input(path), kb)
+    assert result.results["case_id"].to_list() == ["a", "b", "e"]
+    assert result.rejects.height == 2
+
+
+def test_interrupted_write_leaves_no_partial_output(
+    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.parquet"
+
+    def explode(self: pl.DataFrame, path: Path) -> None:
+        Path(path).write_bytes(b"PAR1 half written")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", explode)
+    with pytest.raises(KeyboardInterrupt):
+        batchio.write_frame(pl.DataFrame({"x": [1]}), out)
+    assert list(tmp_path.iterdir()) == [cohort]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--key", "patient"], "input has no key column 'patient'"),
+        (["-o", "OUT.txt"], "unknown output format '.txt'"),
+    ],
+)
+def test_bad_usage_exits_2(cohort: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    argv = ["batch", str(cohort), "-o", str(tmp_path / "o.parquet"), *args]
+    argv = [a.replace("OUT.txt", str(tmp_path / "o.txt")) for a in argv]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+    assert not list(tmp_path.glob("o.*"))
+
+
+def test_unknown_columns_are_refused_unless_allowed(tmp_path: Path, kb: KnowledgeBase) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("case_id,age_yaers\nx,30\n")
+    with pytest.raises(InputError, match="input columns not in the layout: age_yaers"):
+        run_local(scan_input(path), kb)
+    assert run_local(scan_input(path), kb, allow_extra=True).results.height == 1
+
+
+def test_columns_and_schema_document_the_layout() -> None:
+    result = runner.invoke(app, ["batch", "--columns"])
+    assert result.exit_code == 0
+    assert "pb_nk_percent" in result.stdout
+    result = runner.invoke(app, ["batch", "--schema"])
+    schema = json.loads(result.stdout)
+    assert schema["properties"]["pb_nk_percent"]["maximum"] == 100
+    assert schema["properties"]["uterine_anatomy"]["enum"] == ["normal", "congenital_anomaly", "acquired_lesion", None]
+
+
+def test_dask_engine_gives_the_same_results_as_the_local_engine(
+    cohort: Path, tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    from decidua.adapters.cluster import run_dask
+
+    local = run_local(scan_input(cohort), kb)
+    parquet = tmp_path / "cohort.parquet"
+    pl.read_csv(cohort, infer_schema=False).write_parquet(parquet)
+    for path in (cohort, parquet):
+        remote = run_dask(path, kb, scheduler=None)
+        assert remote.results.equals(local.results.with_columns(pl.col("rpl_losses_counted").cast(pl.Int64)))
+        assert remote.rejects.equals(local.rejects)

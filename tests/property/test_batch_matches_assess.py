@@ -1,0 +1,44 @@
+"""The batch engine, end to end from a file, gives every row the one-patient assessment's statuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from decidua.adapters.batchio import run_local, scan_input
+from decidua.engines.assess import assess
+from decidua.engines.columnar import frame_from_rows
+from decidua.engines.features import extract
+from decidua.knowledge.loader import load_kb
+
+from strategies import cases
+
+KB = load_kb()
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(generated=st.lists(cases(), min_size=1, max_size=12), as_csv=st.booleans())
+def test_batch_output_equals_one_patient_assessment_on_every_row(tmp_path: Path, generated: list, as_csv: bool) -> None:
+    frame = frame_from_rows(extract(c) for c in generated).with_columns(
+        pl.Series("case_id", [f"{c.case_id}-{i}" for i, c in enumerate(generated)])
+    )
+    path = tmp_path / ("cohort.csv" if as_csv else "cohort.parquet")
+    if as_csv:
+        frame.write_csv(path)
+    else:
+        frame.write_parquet(path)
+    result = run_local(scan_input(path), KB, chunk_rows=5)  # small chunks: exercise the chunking too
+    assert result.rejects.height == 0
+    assert result.results.height == len(generated)
+    for i, case in enumerate(generated):
+        single = assess(case, KB)
+        row = result.results.row(i, named=True)
+        assert row["case_id"] == f"{case.case_id}-{i}"
+        assert row["rpl"] == single.classification.rpl.value
+        assert row["rpl_losses_counted"] == single.classification.losses_counted
+        assert row["rif"] == single.classification.rif.value
+        for finding in single.findings:
+            assert row[finding.rule_id] == finding.status.value, finding.rule_id
