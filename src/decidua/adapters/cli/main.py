@@ -7,6 +7,7 @@ import typer
 from decidua.adapters.cli import assess as assess_cli
 from decidua.adapters.cli import batch as batch_cli
 from decidua.adapters.cli import kb as kb_cli
+from decidua.adapters.cli import kir
 
 app = typer.Typer(
     name="decidua",
@@ -23,9 +24,14 @@ app.command("batch")(batch_cli.batch_command)
 
 # --- sub-command groups (one module each) ---
 app.add_typer(kb_cli.app, name="kb", help="Review the knowledge base in force.")
+app.add_typer(kir.app, name="kir", help="Interpret a KIR gene-content typing (AA/Bx, Cen/Tel, B content).")
 # (registered below; keep one line per group)
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":  # python -m decidua.adapters.cli.main
+    main()
