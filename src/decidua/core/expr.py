@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 Scalar = bool | int | float | str | None
 CmpOp = Literal[">", ">=", "<", "<=", "==", "!="]
+ArithOp = Literal["+", "-", "*", "/"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +70,29 @@ class Sum:
 
 
 @dataclass(frozen=True, slots=True)
+class Arith:
+    """Binary arithmetic; ``None`` if either side is ``None``."""
+
+    op: ArithOp
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
 class When:
     cond: Expr
     then: Expr
     otherwise: Expr
 
 
-Expr = Col | Lit | Cmp | And | Or | Not | IsNull | IsIn | Sum | When
+Expr = Col | Lit | Cmp | And | Or | Not | IsNull | IsIn | Sum | Arith | When
 
+_ARITH: dict[str, Callable[[Any, Any], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+}
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -144,6 +160,11 @@ def evaluate(expr: Expr, row: Mapping[str, Scalar]) -> Scalar:
                     raise TypeError(f"Sum over non-numeric value {v!r}")
                 total += v
             return total
+        case Arith(op, left, right):
+            a, b = evaluate(left, row), evaluate(right, row)
+            if a is None or b is None:
+                return None
+            return _ARITH[op](a, b)
         case When(cond, then, otherwise):
             return evaluate(then, row) if evaluate(cond, row) is True else evaluate(otherwise, row)
     raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - exhaustive match above
@@ -156,7 +177,7 @@ def columns(expr: Expr) -> frozenset[str]:
             return frozenset({name})
         case Lit():
             return frozenset()
-        case Cmp(_, left, right):
+        case Cmp(_, left, right) | Arith(_, left, right):
             return columns(left) | columns(right)
         case And(args) | Or(args) | Sum(args):
             return frozenset().union(*(columns(a) for a in args))

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from decidua.core.expr import And, Cmp, Col, Expr, IsIn, IsNull, Lit, Not, Or, Scalar, Sum, When
+from decidua.core.expr import And, Arith, Cmp, Col, Expr, IsIn, IsNull, Lit, Not, Or, Scalar, Sum, When
 from decidua.core.features import FEATURES, Dtype
 from decidua.core.findings import Status
 from decidua.knowledge.loader import KnowledgeBase
@@ -58,6 +58,17 @@ def to_polars(expr: Expr) -> pl.Expr:
         case Sum(args):
             # "+" propagates nulls (sum_horizontal would skip them and count a missing value as 0).
             return reduce(lambda x, y: x + y, (to_polars(a) for a in args))
+        case Arith(op, left, right):
+            a, b = to_polars(left), to_polars(right)
+            match op:
+                case "+":
+                    return a + b
+                case "-":
+                    return a - b
+                case "*":
+                    return a * b
+                case "/":
+                    return a / b
         case When(cond, then, otherwise):
             return pl.when(to_polars(cond)).then(to_polars(then)).otherwise(to_polars(otherwise))
     raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover
