@@ -12,8 +12,10 @@ from decidua.core.case import (
     Case,
     ConceptionMode,
     EmbryoTransfer,
+    Genotypes,
     Investigations,
     Karyotype,
+    KirTyping,
     Measurement,
     NKTests,
     PeripheralNK,
@@ -110,6 +112,35 @@ def cases(draw: st.DrawFn) -> Case:
             max_size=3,
         )
     )
+    loci = [
+        "2DL1",
+        "2DL2",
+        "2DL3",
+        "2DL4",
+        "2DL5",
+        "2DS1",
+        "2DS2",
+        "2DS3",
+        "2DS4",
+        "2DS5",
+        "3DL1",
+        "3DL2",
+        "3DL3",
+        "3DS1",
+        "2DP1",
+        "3DP1",
+    ]
+    kir = draw(
+        st.none()
+        | st.builds(
+            lambda present, untested: KirTyping(
+                present=tuple(g for g in loci if g in present and g not in untested),
+                untested=tuple(g for g in loci if g in untested),
+            ),
+            st.sets(st.sampled_from(loci)),
+            st.sets(st.sampled_from(loci), max_size=2),
+        )
+    )
     return Case(
         case_id=draw(st.from_regex(r"[A-Z]{2}-[0-9]{1,5}", fullmatch=True)),
         woman=Woman(age_years=draw(st.integers(18, 50))),
@@ -126,4 +157,5 @@ def cases(draw: st.DrawFn) -> Case:
         ),
         investigations=inv,
         nk=nk,
+        genotypes=Genotypes(woman_kir=kir),
     )

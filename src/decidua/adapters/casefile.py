@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 from decidua.core.case import Case
 from decidua.core.errors import CaseInvalid, InputError, Problem
 from decidua.core.validation import check_case
+from decidua.engines.features import check_genotypes
 
 SCHEMA_ID = "https://decidua.invalid/schema/case-1.json"
 
@@ -93,7 +94,7 @@ def parse_case(data: object, source: str = "case") -> Case:
         case = _adapter().validate_python(data)
     except ValidationError as exc:
         raise CaseInvalid([_problem(e) for e in exc.errors()], source) from None
-    problems = check_case(case)
+    problems = check_case(case) + check_genotypes(case)
     if problems:
         raise CaseInvalid(problems, source)
     return case

@@ -27,6 +27,7 @@ class FeatureSpec:
 
 
 _INVESTIGATION = ("normal", "abnormal")
+_MOTIF = ("AA", "AB", "BB")
 MAX_COUNT = 100
 
 
@@ -86,6 +87,14 @@ FEATURES: tuple[FeatureSpec, ...] = (
     ),
     _measured("unk_per_mm2", "Uterine CD56+ cells per mm2 of stroma", "cells/mm2", Quantity.UNK_PER_MM2),
     FeatureSpec("unk_lh_day", "int", "Biopsy day after the LH surge (LH+n)", "d", low=0, high=99),
+    # KIR gene content of the woman (decidua.immunogenetics.kir); null: not typed or undetermined
+    FeatureSpec("kir_genotype", "str", "Woman's KIR genotype, AA or Bx", categories=("AA", "Bx")),
+    FeatureSpec("kir_cen", "str", "Centromeric KIR motif (Cooley et al. 2010)", categories=_MOTIF),
+    FeatureSpec("kir_tel", "str", "Telomeric KIR motif (Cooley et al. 2010)", categories=_MOTIF),
+    FeatureSpec("kir_b_content", "int", "KIR B-content score (0-4)", low=0, high=4),
+    FeatureSpec("kir_has_2ds1", "bool", "KIR2DS1 (activating receptor for HLA-C2) present"),
+    FeatureSpec("kir_has_c1_receptor", "bool", "Inhibitory receptor for HLA-C1 (KIR2DL2 or KIR2DL3) present"),
+    FeatureSpec("kir_has_c2_receptor", "bool", "Inhibitory receptor for HLA-C2 (KIR2DL1) present"),
 )
 
 FEATURE_INDEX: dict[str, FeatureSpec] = {f.name: f for f in FEATURES}

@@ -84,14 +84,10 @@ def value_maps(frame: pl.DataFrame, layout: Layout) -> dict[str, ValueMap]:
     maps: dict[str, ValueMap] = {}
     for name, values in zip(text, distinct, strict=True):
         spec = FEATURE_INDEX[name]
-        mapping: ValueMap = {}
-        for raw in values:
-            word = raw.strip().lower()
-            if spec.dtype == "bool" and word in _WORDS:
-                mapping[raw] = _WORDS[word]
-            elif spec.dtype == "str" and word in spec.categories:
-                mapping[raw] = word
-        maps[name] = mapping
+        vocabulary: dict[str, bool | str] = (
+            dict(_WORDS) if spec.dtype == "bool" else {c.lower(): c for c in spec.categories}
+        )
+        maps[name] = {raw: vocabulary[raw.strip().lower()] for raw in values if raw.strip().lower() in vocabulary}
     return maps
 
 

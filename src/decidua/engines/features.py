@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from enum import StrEnum
 
 from decidua.core.case import (
     AntibodyResult,
@@ -16,9 +17,11 @@ from decidua.core.case import (
     TransferOutcome,
     UterineAnatomy,
 )
+from decidua.core.errors import InputError, Problem
 from decidua.core.expr import Scalar
 from decidua.core.units import Quantity
 from decidua.core.validation import case_age, lh_day, measurement_value, uterine_quantity
+from decidua.immunogenetics.kir import KirProfile, classify_typing
 
 Row = dict[str, Scalar]
 
@@ -109,4 +112,46 @@ def extract(case: Case) -> Row:
         measurement_value(u.density, quantity) if u is not None and quantity is Quantity.UNK_PER_MM2 else None
     )
     row["unk_lh_day"] = None if u is None else lh_day(u.cycle_day)
+    row |= kir_features(None if case.genotypes.woman_kir is None else classify_typing(case.genotypes.woman_kir))
     return row
+
+
+def _value(v: StrEnum | None) -> str | None:
+    return None if v is None else v.value
+
+
+def kir_features(profile: KirProfile | None) -> Row:
+    """The woman's KIR columns of the feature row (all null when she was not typed)."""
+    if profile is None:
+        return dict.fromkeys(
+            (
+                "kir_genotype",
+                "kir_cen",
+                "kir_tel",
+                "kir_b_content",
+                "kir_has_2ds1",
+                "kir_has_c1_receptor",
+                "kir_has_c2_receptor",
+            )
+        )
+    return {
+        "kir_genotype": _value(profile.genotype),
+        "kir_cen": _value(profile.cen),
+        "kir_tel": _value(profile.tel),
+        "kir_b_content": profile.b_content,
+        "kir_has_2ds1": profile.has_2ds1,
+        "kir_has_c1_receptor": profile.has_c1_receptor,
+        "kir_has_c2_receptor": profile.has_c2_receptor,
+    }
+
+
+def check_genotypes(case: Case) -> list[Problem]:
+    """Problems in the case's genotypes (KIR gene names, allele names, GL Strings), each with its field path."""
+    out: list[Problem] = []
+    kir = case.genotypes.woman_kir
+    if kir is not None:
+        try:
+            classify_typing(kir)
+        except InputError as exc:
+            out.append(Problem("genotypes.woman_kir", kir.gl_string or list(kir.present), str(exc)))
+    return out

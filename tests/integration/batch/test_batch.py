@@ -15,7 +15,8 @@ from decidua.knowledge.loader import KnowledgeBase
 
 runner = CliRunner()
 
-CSV = """case_id,age_years,pb_nk_percent,n_miscarriages,n_biochemical_losses,cond_sle,cond_rheumatoid_arthritis,cond_vasculitis
+HEADER = "case_id,age_years,pb_nk_percent,n_miscarriages,n_biochemical_losses,cond_sle,cond_rheumatoid_arthritis"
+CSV = f"""{HEADER},cond_vasculitis
 a,36,20,2,0,no,no,no
 b,35,20,1,1,,,
 c,x,20,0,0,no,no,no

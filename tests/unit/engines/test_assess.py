@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from decidua.adapters.casefile import parse_case
+from decidua.core.errors import CaseInvalid
 from decidua.core.findings import Assessment, Interpretation, Status
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase
@@ -191,3 +192,27 @@ def test_every_finding_names_rule_version_inputs_and_citations(kb: KnowledgeBase
         assert f.citations
         assert f.inputs
         assert f.summary
+
+
+AA_GENES = ["2DL1", "2DL3", "2DL4", "2DS4", "3DL1", "3DL2", "3DL3", "2DP1", "3DP1"]
+
+
+def test_maternal_kir_aa_and_2ds1_findings(kb: KnowledgeBase) -> None:
+    aa = run(kb, genotypes={"woman_kir": {"present": AA_GENES}})
+    assert aa.finding("immunogenetics.kir.maternal_aa").status is Status.FLAGGED
+    assert aa.finding("immunogenetics.kir.2ds1_absent").status is Status.FLAGGED
+    assert set(aa.finding("immunogenetics.kir.maternal_aa").citations) == {"hiby2004", "hiby2008", "alecsandru2017"}
+    bx = run(kb, genotypes={"woman_kir": {"present": [*AA_GENES, "2DS1", "3DS1"]}})
+    assert bx.finding("immunogenetics.kir.maternal_aa").status is Status.WITHIN_RANGE
+    assert bx.finding("immunogenetics.kir.2ds1_absent").status is Status.WITHIN_RANGE
+    untested = run(kb, genotypes={"woman_kir": {"present": AA_GENES, "untested": ["2DS1"]}})
+    assert untested.finding("immunogenetics.kir.2ds1_absent").status is Status.NOT_ASSESSED
+    assert untested.finding("immunogenetics.kir.maternal_aa").status is Status.NOT_ASSESSED  # 2DS1 could make Bx
+
+
+def test_bad_kir_gene_in_a_case_names_the_field() -> None:
+    with pytest.raises(CaseInvalid) as info:
+        parse_case({"case_id": "T", "woman": {"age_years": 30}, "genotypes": {"woman_kir": {"present": ["2DL9"]}}})
+    (problem,) = info.value.problems
+    assert problem.path == "genotypes.woman_kir"
+    assert "unknown KIR gene '2DL9'" in problem.allowed
