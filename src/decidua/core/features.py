@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from decidua.core.expr import Arith, Cmp, Col, Expr, Lit, When
 from decidua.core.units import Quantity
 from decidua.core.validation import AGE_RANGE, PHYSICAL_RANGE
 
@@ -95,6 +96,49 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("kir_has_2ds1", "bool", "KIR2DS1 (activating receptor for HLA-C2) present"),
     FeatureSpec("kir_has_c1_receptor", "bool", "Inhibitory receptor for HLA-C1 (KIR2DL2 or KIR2DL3) present"),
     FeatureSpec("kir_has_c2_receptor", "bool", "Inhibitory receptor for HLA-C2 (KIR2DL1) present"),
+    # HLA-C ligands (decidua.immunogenetics.ligands): number of C2 haplotypes, null when either is undetermined
+    FeatureSpec("woman_c2_count", "int", "HLA-C2 haplotypes of the woman carrying the pregnancy", low=0, high=2),
+    FeatureSpec(
+        "oocyte_c2_count", "int", "HLA-C2 haplotypes of the oocyte source (the woman or a donor)", low=0, high=2
+    ),
+    FeatureSpec("sperm_c2_count", "int", "HLA-C2 haplotypes of the sperm source (partner or donor)", low=0, high=2),
+    # derived from the counts above by DERIVED (below); never read from an input
+    FeatureSpec(
+        "p_embryo_paternal_c2", "float", "Probability that an embryo inherits a paternal HLA-C2", low=0, high=1
+    ),
+    FeatureSpec(
+        "p_embryo_more_c2_than_mother",
+        "float",
+        "Probability that an embryo carries more HLA-C2 than the woman carrying it",
+        low=0,
+        high=1,
+    ),
 )
 
 FEATURE_INDEX: dict[str, FeatureSpec] = {f.name: f for f in FEATURES}
+
+
+def _half(count: str) -> Expr:
+    return Arith("/", Col(count), Lit(2))
+
+
+# Mendelian probabilities from C2 counts: the embryo's C2 count is the sum of two independent draws, one from
+# each parent, each C2 with probability (parent's C2 count) / 2. Kept as expressions so that the one-patient and
+# the batch engine compute them identically (and decidua.immunogenetics.compatibility checks them exactly).
+_P_EMBRYO_ANY_C2 = Arith(
+    "-", Lit(1), Arith("*", Arith("-", Lit(1), _half("oocyte_c2_count")), Arith("-", Lit(1), _half("sperm_c2_count")))
+)
+_P_EMBRYO_TWO_C2 = Arith("*", _half("oocyte_c2_count"), _half("sperm_c2_count"))
+DERIVED: dict[str, Expr] = {
+    "p_embryo_paternal_c2": _half("sperm_c2_count"),
+    "p_embryo_more_c2_than_mother": When(
+        Cmp("==", Col("woman_c2_count"), Lit(0)),
+        _P_EMBRYO_ANY_C2,
+        When(
+            Cmp("==", Col("woman_c2_count"), Lit(1)),
+            _P_EMBRYO_TWO_C2,
+            # a woman with two C2 cannot be exceeded: 0, yet unknown (null) while the parents are unknown
+            When(Cmp("==", Col("woman_c2_count"), Lit(2)), Arith("*", Lit(0.0), _P_EMBRYO_TWO_C2), Lit(None)),
+        ),
+    ),
+}

@@ -23,6 +23,7 @@ from decidua.knowledge.compile import CompiledRule, compile_rule
 from decidua.knowledge.schema import (
     Choice,
     Citation,
+    Interaction,
     KnowledgeBaseFile,
     OptionSpec,
     OverrideFile,
@@ -45,6 +46,7 @@ class KnowledgeBase:
     selected: Mapping[str, str]  # choice -> selected rule id
     options: tuple[OptionSpec, ...]
     citations: Mapping[str, Citation]
+    interactions: tuple[Interaction, ...] = ()
     overrides: tuple[str, ...] = ()
     compiled: Mapping[str, CompiledRule] = field(default_factory=dict)
 
@@ -113,11 +115,13 @@ def build(files: list[KnowledgeBaseFile]) -> KnowledgeBase:
         raise KnowledgeBaseError(f"knowledge-base files disagree on kb_version: {sorted(versions)}")
     rules: list[Rule] = []
     options: list[OptionSpec] = []
+    interactions: list[Interaction] = []
     choices: dict[str, Choice] = {}
     citations: dict[str, Citation] = {}
     for f in files:
         rules += f.rules
         options += f.options
+        interactions += f.interactions
         for key in (choices.keys() & f.choices.keys()) | (citations.keys() & f.citations.keys()):
             raise KnowledgeBaseError(f"choice or citation {key!r} is defined twice")
         choices.update(f.choices)
@@ -140,6 +144,10 @@ def build(files: list[KnowledgeBaseFile]) -> KnowledgeBase:
         for key in s.cites:
             if key not in citations:
                 raise MissingCitation(f"{where}: statement cites {key!r}, which is not in the citations")
+    for pair in interactions:
+        for key in pair.cites:
+            if key not in citations:
+                raise MissingCitation(f"interaction {pair.receptor}-{pair.ligand} cites unknown {key!r}")
     rule_ids = {r.id for r in rules}
     groups = {r.group for r in rules}
     for o in options:
@@ -160,6 +168,7 @@ def build(files: list[KnowledgeBaseFile]) -> KnowledgeBase:
         selected={name: c.default for name, c in choices.items()},
         options=tuple(options),
         citations=citations,
+        interactions=tuple(interactions),
         compiled=compiled,
     )
 
@@ -203,6 +212,7 @@ def apply_override(kb: KnowledgeBase, override: OverrideFile) -> KnowledgeBase:
         selected=selected,
         options=kb.options,
         citations=kb.citations,
+        interactions=kb.interactions,
         overrides=kb.overrides + tuple(changes),
         compiled={r.id: compile_rule(r) for r in rules},
     )

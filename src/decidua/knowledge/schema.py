@@ -174,6 +174,17 @@ class OptionSpec(Strict):
     statements: tuple[StatementSpec, ...] = Field(min_length=1)
 
 
+class Interaction(Strict):
+    """A maternal NK receptor and the HLA-C ligand it recognises on trophoblast."""
+
+    receptor: str  # KIR gene, e.g. KIR2DL1
+    ligand: Literal["C1", "C2"]
+    effect: Literal["inhibitory", "activating"]
+    strength: Literal["strong", "weak"]
+    note: str | None = None
+    cites: tuple[CiteKey, ...] = Field(min_length=1)
+
+
 class KnowledgeBaseFile(Strict):
     schema_version: Literal[1]
     kb_version: str
@@ -181,6 +192,7 @@ class KnowledgeBaseFile(Strict):
     choices: dict[str, Choice] = {}
     rules: tuple[Rule, ...] = ()
     options: tuple[OptionSpec, ...] = ()
+    interactions: tuple[Interaction, ...] = ()
     citations: dict[CiteKey, Citation] = {}
 
 
