@@ -77,7 +77,7 @@ class Citation(Strict):
 
 
 class StatementSpec(Strict):
-    source: Literal["guideline", "clinic_protocol", "study"]
+    source: Literal["guideline", "clinic_protocol", "study", "caveat"]  # caveat: decidua's own qualification
     text: str
     strength: str | None = None
     wording: Literal["verbatim", "paraphrase"]
@@ -116,6 +116,7 @@ class RuleBase(Strict):
     stance: str | None = None  # guideline position where it differs from this rule
     next_step: str | None = None  # offered when the rule is not assessed (a missing investigation)
     alternative_explanation: bool = False  # a flag means another cause to consider first
+    category: str | None = None  # compatibility category this rule's flag puts a couple in (first flagged wins)
     verified: bool = True  # False: a value in this rule could not be checked against its source
     note: str | None = None
 

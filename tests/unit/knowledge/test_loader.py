@@ -23,7 +23,7 @@ def test_every_rule_and_statement_cites_a_known_source(kb: KnowledgeBase) -> Non
         assert all(k in kb.citations for k in rule.cites)
     for option in kb.options:
         for s in option.statements:
-            assert s.source in {"guideline", "clinic_protocol", "study"}
+            assert s.source in {"guideline", "clinic_protocol", "study", "caveat"}
             assert all(k in kb.citations for k in s.cites)
 
 
