@@ -19,6 +19,7 @@ from decidua.core.case import (
     Measurement,
     NKTests,
     PeripheralNK,
+    Person,
     Pregnancy,
     PregnancyOutcome,
     TestResult,
@@ -34,6 +35,20 @@ from decidua.core.features import FEATURES, FeatureSpec
 # Values on and around the knowledge base's thresholds, so that boundaries are exercised often.
 _EDGE_FLOATS = [0.0, 1.19, 1.2, 4.5, 4.51, 11.9, 12.0, 12.1, 16.1, 16.2, 17.9, 18.0, 18.1, 23.9, 24.0, 24.1, 26.0, 99.9]
 _EDGE_MM2 = [0.0, 299.0, 300.0, 300.5, 1000.0]
+
+
+# Real HLA-C typings: C1 and C2 alleles, a null, an ambiguous allele list and a low-resolution group.
+HLA_C_POOL = [
+    "C*07:02",
+    "C*07:01",
+    "C*03:04",
+    "C*06:02",
+    "C*04:01",
+    "C*05:01",
+    "C*04:09N",
+    "C*07:01/C*06:02",
+    "C*01:02:01G",
+]
 
 
 def _value(spec: FeatureSpec) -> st.SearchStrategy[Any]:
@@ -141,6 +156,25 @@ def cases(draw: st.DrawFn) -> Case:
             st.sets(st.sampled_from(loci), max_size=2),
         )
     )
+    hla = st.none() | st.builds(
+        lambda a, b: f"{a}+{b}",
+        st.sampled_from(HLA_C_POOL),
+        st.sampled_from(HLA_C_POOL),
+    )
+    donors = draw(
+        st.lists(st.builds(Person, st.sampled_from(["D1", "D2", "D3"]), hla), max_size=3, unique_by=lambda p: p.id)
+    )
+    oocytes = draw(st.sampled_from(["own", "donor"])) if donors else "own"
+    genotypes = Genotypes(
+        woman_kir=kir,
+        woman_hla_c=draw(hla),
+        partner_hla_c=draw(hla),
+        sperm_donor_hla_c=draw(hla),
+        sperm=draw(st.sampled_from(["partner", "donor"])),
+        oocyte_donors=tuple(donors),
+        oocytes=oocytes,
+        oocyte_donor_id=draw(st.none() | st.sampled_from([d.id for d in donors])) if oocytes == "donor" else None,
+    )
     return Case(
         case_id=draw(st.from_regex(r"[A-Z]{2}-[0-9]{1,5}", fullmatch=True)),
         woman=Woman(age_years=draw(st.integers(18, 50))),
@@ -157,5 +191,5 @@ def cases(draw: st.DrawFn) -> Case:
         ),
         investigations=inv,
         nk=nk,
-        genotypes=Genotypes(woman_kir=kir),
+        genotypes=genotypes,
     )

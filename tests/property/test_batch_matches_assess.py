@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from decidua.adapters.batchio import run_local, scan_input
 from decidua.engines.assess import assess
-from decidua.engines.columnar import frame_from_rows
-from decidua.engines.features import extract
+from decidua.engines.batch import HLA_COLUMNS, INPUT_SCHEMA, case_to_row
 from decidua.knowledge.loader import load_kb
 
 from strategies import cases
@@ -22,9 +21,8 @@ KB = load_kb()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(generated=st.lists(cases(), min_size=1, max_size=12), as_csv=st.booleans())
 def test_batch_output_equals_one_patient_assessment_on_every_row(tmp_path: Path, generated: list, as_csv: bool) -> None:
-    frame = frame_from_rows(extract(c) for c in generated).with_columns(
-        pl.Series("case_id", [f"{c.case_id}-{i}" for i, c in enumerate(generated)])
-    )
+    rows = [case_to_row(c) | {"case_id": f"{c.case_id}-{i}"} for i, c in enumerate(generated)]
+    frame = pl.DataFrame(rows, schema={"case_id": pl.String, **INPUT_SCHEMA, **dict.fromkeys(HLA_COLUMNS, pl.String)})
     path = tmp_path / ("cohort.csv" if as_csv else "cohort.parquet")
     if as_csv:
         frame.write_csv(path)

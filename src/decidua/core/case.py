@@ -248,12 +248,22 @@ class Person:
 @closed
 @dataclass(frozen=True, slots=True)
 class Genotypes:
+    """KIR of the woman; HLA-C (GL Strings) of the woman, partner, donors and embryos.
+
+    ``oocytes`` and ``sperm`` say whose gametes make the embryos of the cycle assessed: with donor oocytes the
+    embryo's maternal HLA-C comes from the donor named by ``oocyte_donor_id`` (or the only donor listed), while
+    the uterus, and its NK cells, stay the woman's.
+    """
+
     woman_kir: KirTyping | None = None
     woman_hla_c: str | None = None
     partner_hla_c: str | None = None
     sperm_donor_hla_c: str | None = None
     oocyte_donors: tuple[Person, ...] = ()
     embryos: tuple[Person, ...] = ()
+    oocytes: Literal["own", "donor"] = "own"
+    sperm: Literal["partner", "donor"] = "partner"
+    oocyte_donor_id: str | None = None
 
 
 @closed

@@ -160,6 +160,23 @@ def check_case(case: Case) -> list[Problem]:
         if not 1 <= t.embryos <= MAX_EMBRYOS_PER_TRANSFER:
             out.append(Problem(f"transfers[{i}].embryos", t.embryos, f"allowed: 1 to {MAX_EMBRYOS_PER_TRANSFER}"))
 
+    g = case.genotypes
+    for field_name, people in (("oocyte_donors", g.oocyte_donors), ("embryos", g.embryos)):
+        seen: set[str] = set()
+        for i, person in enumerate(people):
+            if person.id in seen:
+                out.append(Problem(f"genotypes.{field_name}[{i}].id", person.id, "ids must be unique"))
+            seen.add(person.id)
+    donor_ids = [d.id for d in g.oocyte_donors]
+    if g.oocyte_donor_id is not None and g.oocyte_donor_id not in donor_ids:
+        out.append(
+            Problem(
+                "genotypes.oocyte_donor_id", g.oocyte_donor_id, f"allowed: one of the oocyte_donors ids {donor_ids}"
+            )
+        )
+    if g.oocytes == "own" and g.oocyte_donor_id is not None:
+        out.append(Problem("genotypes.oocyte_donor_id", g.oocyte_donor_id, "only with oocytes: donor"))
+
     thyroid = case.investigations.thyroid
     if thyroid is not None:
         _measurement("investigations.thyroid.tsh", thyroid.tsh, Quantity.TSH, out)

@@ -14,10 +14,15 @@ from typing import Any
 
 import polars as pl
 
+from decidua.core.case import Case
 from decidua.core.errors import InputError
-from decidua.core.features import FEATURE_INDEX, FEATURES, FeatureSpec
+from decidua.core.expr import Scalar
+from decidua.core.features import DERIVED, FEATURES, FeatureSpec
 from decidua.core.findings import Status
 from decidua.engines.columnar import FEATURE_SCHEMA, to_polars
+from decidua.engines.features import extract, gamete_sources, kir_features
+from decidua.immunogenetics.compatibility import c2_count, resolve_hla_c
+from decidua.immunogenetics.kir import LOCI, KirGene, calls_from_lists, calls_from_typing, classify
 from decidua.knowledge.loader import KnowledgeBase
 
 DEFAULT_KEY = "case_id"
@@ -35,13 +40,50 @@ CONSISTENCY: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# Genotypes enter a cohort file raw, as a lab reports them; the features the rules read (KIR genotype and motifs,
+# HLA-C2 counts, Mendelian probabilities) are derived here exactly as the one-patient engine derives them.
+KIR_COLUMNS: dict[str, KirGene] = {f"kir_{g.value.removeprefix('KIR').lower()}": g for g in LOCI}
+HLA_COLUMNS: dict[str, str] = {
+    "woman_hla_c": "HLA-C genotype of the woman (GL String, e.g. C*07:02+C*06:02)",
+    "partner_hla_c": "HLA-C genotype of the sperm source: the partner, or the sperm donor",
+    "oocyte_donor_hla_c": "HLA-C genotype of the oocyte donor, in a donation cycle",
+}
+_KIR_FEATURES = (
+    "kir_genotype",
+    "kir_cen",
+    "kir_tel",
+    "kir_b_content",
+    "kir_has_2ds1",
+    "kir_has_c1_receptor",
+    "kir_has_c2_receptor",
+)
+_GENOTYPE_FEATURES = frozenset({*_KIR_FEATURES, "woman_c2_count", "oocyte_c2_count", "sperm_c2_count", *DERIVED})
+INPUT_FEATURES: tuple[FeatureSpec, ...] = (
+    *(f for f in FEATURES if f.name not in _GENOTYPE_FEATURES),
+    *(FeatureSpec(name, "bool", f"{gene.value} present (null: not tested)") for name, gene in KIR_COLUMNS.items()),
+    FeatureSpec(
+        "oocytes",
+        "str",
+        "Oocytes of the cycle: own or donor (null: own, unless oocyte_donor_hla_c is given)",
+        categories=("own", "donor"),
+    ),
+)
+INPUT_INDEX: dict[str, FeatureSpec] = {f.name: f for f in INPUT_FEATURES}
+INPUT_SCHEMA: dict[str, Any] = {
+    **{n: t for n, t in FEATURE_SCHEMA.items() if n not in _GENOTYPE_FEATURES},
+    **dict.fromkeys(KIR_COLUMNS, pl.Boolean),
+    "oocytes": pl.String,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
     """How an input's columns map onto the feature layout."""
 
     key: str
-    present: tuple[str, ...]  # feature columns found in the input
-    absent: tuple[str, ...]  # feature columns missing: read as null (not recorded)
+    present: tuple[str, ...]  # input columns found in the input
+    absent: tuple[str, ...]  # input columns missing: read as null (not recorded)
+    hla: tuple[str, ...] = ()  # HLA-C columns found in the input
 
 
 def plan_layout(columns: Sequence[str], key: str = DEFAULT_KEY, allow_extra: bool = False) -> Layout:
@@ -54,15 +96,15 @@ def plan_layout(columns: Sequence[str], key: str = DEFAULT_KEY, allow_extra: boo
     """
     if key not in columns:
         raise InputError(f"input has no key column {key!r}; columns found: {', '.join(columns) or 'none'}")
-    unknown = [c for c in columns if c != key and c not in FEATURE_INDEX]
+    unknown = [c for c in columns if c != key and c not in INPUT_INDEX and c not in HLA_COLUMNS]
     if unknown and not allow_extra:
         raise InputError(
             f"input columns not in the layout: {', '.join(unknown)} "
             "(see `decidua batch --columns`; pass --allow-extra to ignore them)"
         )
-    present = tuple(f.name for f in FEATURES if f.name in columns)
-    absent = tuple(f.name for f in FEATURES if f.name not in columns)
-    return Layout(key, present, absent)
+    present = tuple(f.name for f in INPUT_FEATURES if f.name in columns)
+    absent = tuple(f.name for f in INPUT_FEATURES if f.name not in columns)
+    return Layout(key, present, absent, tuple(c for c in HLA_COLUMNS if c in columns))
 
 
 _WORDS: dict[str, bool] = {
@@ -79,11 +121,11 @@ def value_maps(frame: pl.DataFrame, layout: Layout) -> dict[str, ValueMap]:
     distinct values (a handful per column) instead of every cell keeps the cost per row to one hash lookup.
     Spellings that mean nothing allowed are left out, so they are rejected with their row.
     """
-    text = [n for n in layout.present if FEATURE_INDEX[n].dtype in ("bool", "str") and frame.schema[n] == pl.String]
+    text = [n for n in layout.present if INPUT_INDEX[n].dtype in ("bool", "str") and frame.schema[n] == pl.String]
     distinct = frame.select(pl.col(n).unique().drop_nulls().implode() for n in text).row(0) if text else ()
     maps: dict[str, ValueMap] = {}
     for name, values in zip(text, distinct, strict=True):
-        spec = FEATURE_INDEX[name]
+        spec = INPUT_INDEX[name]
         vocabulary: dict[str, bool | str] = (
             dict(_WORDS) if spec.dtype == "bool" else {c.lower(): c for c in spec.categories}
         )
@@ -92,7 +134,7 @@ def value_maps(frame: pl.DataFrame, layout: Layout) -> dict[str, ValueMap]:
 
 
 def _cast(spec: FeatureSpec, col: pl.Expr, source: pl.DataType, mapping: ValueMap | None) -> pl.Expr:
-    target = FEATURE_SCHEMA[spec.name]
+    target = INPUT_SCHEMA[spec.name]
     if mapping is not None:
         dtype = pl.Enum(spec.categories) if spec.dtype == "str" else target
         return col.replace_strict(mapping, default=None, return_dtype=dtype)
@@ -125,31 +167,129 @@ def _raw(name: str) -> str:
     return f"__raw_{name}"
 
 
-def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Cast the input to the feature schema and split it into (valid rows, rejected rows with a reason).
+def case_to_row(case: Case) -> dict[str, Scalar]:
+    """A case in the batch input layout (genotypes raw, as a lab reports them), keyed by its ``case_id``."""
+    features = extract(case)
+    row: dict[str, Scalar] = {DEFAULT_KEY: case.case_id}
+    row |= {f.name: features[f.name] for f in INPUT_FEATURES if f.name in features}
+    g = case.genotypes
+    if g.woman_kir is not None:
+        calls = calls_from_typing(g.woman_kir)
+        for name, gene in KIR_COLUMNS.items():
+            row[name] = True if gene in calls.present else False if gene in calls.absent else None
+    oocyte, sperm = gamete_sources(case)
+    row["oocytes"] = g.oocytes
+    row["woman_hla_c"] = g.woman_hla_c
+    row["partner_hla_c"] = sperm
+    row["oocyte_donor_hla_c"] = oocyte if g.oocytes == "donor" else None
+    return row
 
-    Categorical columns become Enums of their allowed values. Reasons are formatted only for the rejected rows;
-    valid rows cost one boolean per check.
+
+def _hla_maps(frame: pl.DataFrame, layout: Layout) -> tuple[dict[str, int | None], dict[str, str]]:
+    """Each distinct HLA-C typing in the input, resolved once: its C2 count (None: undetermined), or its error."""
+    if not layout.hla:
+        return {}, {}
+    distinct = set(pl.concat([frame.get_column(c).cast(pl.String).drop_nulls().unique() for c in layout.hla]).to_list())
+    counts: dict[str, int | None] = {}
+    errors: dict[str, str] = {}
+    for text in distinct:
+        try:
+            resolved = resolve_hla_c(text)
+        except InputError as exc:
+            errors[text] = str(exc)
+            continue
+        counts[text] = None if resolved.genotype is None else c2_count(resolved.genotype)
+    return counts, errors
+
+
+_KIR_CODE = "__kir_code"
+_UNTESTED = 2  # a locus' digit in the KIR pattern code: 0 absent, 1 present, 2 not tested
+
+
+def _kir_code(layout: Layout) -> pl.Expr:
+    """One integer per row encoding its KIR loci (base 3), so each distinct pattern is classified once."""
+    digits = [
+        (pl.col(name).cast(pl.Int64).fill_null(_UNTESTED) if name in layout.present else pl.lit(_UNTESTED, pl.Int64))
+        * 3**i
+        for i, name in enumerate(KIR_COLUMNS)
+    ]
+    return pl.sum_horizontal(digits).alias(_KIR_CODE)
+
+
+def _kir_lookup(codes: pl.Series) -> pl.DataFrame:
+    """The KIR feature columns of each distinct pattern code (all null for an untyped woman)."""
+    untyped = sum(_UNTESTED * 3**i for i in range(len(KIR_COLUMNS)))
+    rows = []
+    for code in codes.unique().to_list():
+        calls: dict[int, list[str]] = {0: [], 1: [], 2: []}
+        rest = code
+        for gene in KIR_COLUMNS.values():
+            calls[rest % 3].append(gene.value)
+            rest //= 3
+        profile = None if code == untyped else classify(calls_from_lists(calls[1], calls[0], calls[2]))
+        rows.append({_KIR_CODE: code, **kir_features(profile)})
+    schema = {_KIR_CODE: pl.Int64, **{n: FEATURE_SCHEMA[n] for n in _KIR_FEATURES}}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Cast the input, check it, derive the genotype features, and split (valid rows, rejected rows with reason).
+
+    Categorical columns become Enums of their allowed values. Distinct text values, HLA-C typings and KIR
+    patterns are each interpreted once. Reasons are formatted only for the rejected rows.
     """
     schema = frame.schema
     maps = value_maps(frame, layout)
-    raw = frame.lazy().select(pl.col(layout.key).cast(pl.String), *(pl.col(n).alias(_raw(n)) for n in layout.present))
-    typed = raw.with_columns(
-        *(_cast(FEATURE_INDEX[n], pl.col(_raw(n)), schema[n], maps.get(n)).alias(n) for n in layout.present),
-        *(pl.lit(None, FEATURE_SCHEMA[n]).alias(n) for n in layout.absent),
+    hla_counts, hla_errors = _hla_maps(frame, layout)
+    raw = frame.lazy().select(
+        pl.col(layout.key).cast(pl.String),
+        *(pl.col(n).alias(_raw(n)) for n in layout.present),
+        *(pl.col(n).cast(pl.String) for n in layout.hla),
     )
-    checks = [_check(FEATURE_INDEX[n], pl.col(_raw(n)), pl.col(n)) for n in layout.present]
+    typed = raw.with_columns(
+        *(_cast(INPUT_INDEX[n], pl.col(_raw(n)), schema[n], maps.get(n)).alias(n) for n in layout.present),
+        *(pl.lit(None, INPUT_SCHEMA[n]).alias(n) for n in layout.absent),
+    )
+    checks = [_check(INPUT_INDEX[n], pl.col(_raw(n)), pl.col(n)) for n in layout.present]
     checks += [
         ((pl.col(a) > pl.col(b)).fill_null(False), pl.lit(msg))
         for a, b, msg in CONSISTENCY
         if a in layout.present and b in layout.present
     ]
+    for col in layout.hla:
+        error = pl.col(col).replace_strict(hla_errors, default=None, return_dtype=pl.String)
+        checks.append((error.is_not_null(), pl.format(f"{col}: got '{{}}'; {{}}", pl.col(col), error)))
     checks.append((pl.col(layout.key).is_null(), pl.lit(f"{layout.key}: missing key")))
     flagged = typed.with_columns(pl.any_horizontal([bad for bad, _ in checks]).alias(REASON))
-    features = [f.name for f in FEATURES]
-    valid = flagged.filter(~pl.col(REASON)).select(layout.key, *features)
+    kir_typed = [
+        _cast(INPUT_INDEX[n], pl.col(n), schema[n], maps.get(n)).alias(n) for n in layout.present if n in KIR_COLUMNS
+    ]
+    kir_codes = frame.select(*kir_typed).select(_kir_code(layout)).get_column(_KIR_CODE)
     reason = pl.concat_str([pl.when(bad).then(msg) for bad, msg in checks], separator="; ", ignore_nulls=True)
     rejected = flagged.filter(pl.col(REASON)).select(layout.key, reason.alias(REASON))
+
+    def c2(col: str) -> pl.Expr:
+        if col not in layout.hla:
+            return pl.lit(None, pl.Int64)
+        return pl.col(col).replace_strict(hla_counts, default=None, return_dtype=pl.Int64)
+
+    donor_oocytes = (
+        (pl.col("oocytes") == "donor").fill_null(pl.col("oocyte_donor_hla_c").is_not_null())
+        if ("oocyte_donor_hla_c" in layout.hla)
+        else (pl.col("oocytes") == "donor").fill_null(False)
+    )
+    valid = (
+        flagged.filter(~pl.col(REASON))
+        .with_columns(_kir_code(layout))
+        .join(_kir_lookup(kir_codes).lazy(), on=_KIR_CODE, how="left", maintain_order="left")
+        .with_columns(
+            c2("woman_hla_c").alias("woman_c2_count"),
+            pl.when(donor_oocytes).then(c2("oocyte_donor_hla_c")).otherwise(c2("woman_hla_c")).alias("oocyte_c2_count"),
+            c2("partner_hla_c").alias("sperm_c2_count"),
+        )
+        .with_columns(to_polars(expr).alias(name) for name, expr in DERIVED.items())
+        .select(layout.key, *(f.name for f in FEATURES))
+    )
     return valid, rejected
 
 

@@ -18,9 +18,11 @@ from decidua.core.case import (
     UterineAnatomy,
 )
 from decidua.core.errors import InputError, Problem
-from decidua.core.expr import Scalar
+from decidua.core.expr import Scalar, evaluate
+from decidua.core.features import DERIVED
 from decidua.core.units import Quantity
 from decidua.core.validation import case_age, lh_day, measurement_value, uterine_quantity
+from decidua.immunogenetics.compatibility import c2_count, resolve_hla_c
 from decidua.immunogenetics.kir import KirProfile, classify_typing
 
 Row = dict[str, Scalar]
@@ -113,7 +115,41 @@ def extract(case: Case) -> Row:
     )
     row["unk_lh_day"] = None if u is None else lh_day(u.cycle_day)
     row |= kir_features(None if case.genotypes.woman_kir is None else classify_typing(case.genotypes.woman_kir))
+    row |= hla_c_features(case)
+    for name, expr in DERIVED.items():
+        row[name] = evaluate(expr, row)
     return row
+
+
+def _c2(text: str | None) -> int | None:
+    if text is None:
+        return None
+    resolved = resolve_hla_c(text)
+    return None if resolved.genotype is None else c2_count(resolved.genotype)
+
+
+def gamete_sources(case: Case) -> tuple[str | None, str | None]:
+    """HLA-C typings of the oocyte source and of the sperm source of the cycle assessed."""
+    g = case.genotypes
+    if g.oocytes == "own":
+        oocyte = g.woman_hla_c
+    else:
+        chosen = (
+            [d for d in g.oocyte_donors if d.id == g.oocyte_donor_id] if g.oocyte_donor_id else list(g.oocyte_donors)
+        )
+        oocyte = chosen[0].hla_c if len(chosen) == 1 else None  # several candidates: see the donor ranking
+    sperm = g.partner_hla_c if g.sperm == "partner" else g.sperm_donor_hla_c
+    return oocyte, sperm
+
+
+def hla_c_features(case: Case) -> Row:
+    """C2 counts of the woman (uterus), the oocyte source and the sperm source (null when undetermined)."""
+    oocyte, sperm = gamete_sources(case)
+    return {
+        "woman_c2_count": _c2(case.genotypes.woman_hla_c),
+        "oocyte_c2_count": _c2(oocyte),
+        "sperm_c2_count": _c2(sperm),
+    }
 
 
 def _value(v: StrEnum | None) -> str | None:
@@ -148,10 +184,24 @@ def kir_features(profile: KirProfile | None) -> Row:
 def check_genotypes(case: Case) -> list[Problem]:
     """Problems in the case's genotypes (KIR gene names, allele names, GL Strings), each with its field path."""
     out: list[Problem] = []
-    kir = case.genotypes.woman_kir
-    if kir is not None:
+    g = case.genotypes
+    if g.woman_kir is not None:
         try:
-            classify_typing(kir)
+            classify_typing(g.woman_kir)
         except InputError as exc:
-            out.append(Problem("genotypes.woman_kir", kir.gl_string or list(kir.present), str(exc)))
+            out.append(Problem("genotypes.woman_kir", g.woman_kir.gl_string or list(g.woman_kir.present), str(exc)))
+    typings = [
+        ("woman_hla_c", g.woman_hla_c),
+        ("partner_hla_c", g.partner_hla_c),
+        ("sperm_donor_hla_c", g.sperm_donor_hla_c),
+    ]
+    typings += [(f"oocyte_donors[{i}].hla_c", d.hla_c) for i, d in enumerate(g.oocyte_donors)]
+    typings += [(f"embryos[{i}].hla_c", e.hla_c) for i, e in enumerate(g.embryos)]
+    for path, text in typings:
+        if text is None:
+            continue
+        try:
+            resolve_hla_c(text)
+        except InputError as exc:
+            out.append(Problem(f"genotypes.{path}", text, str(exc)))
     return out

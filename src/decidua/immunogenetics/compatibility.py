@@ -142,3 +142,42 @@ def rank_donors(
             rank, previous = i, key
         ranked.append(DonorRank(item.donor_id, item.genotype, rank, item.outlook))
     return (*ranked, *unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedC:
+    """An HLA-C typing resolved to its two haplotype ligands, or the reason it could not be."""
+
+    text: str
+    genotype: CGenotype | None
+    reason: str | None
+    release: str | None
+
+
+def resolve_hla_c(text: str) -> ResolvedC:
+    """Resolve an HLA-C genotype (GL String, e.g. ``HLA-C*07:02+HLA-C*06:02``) to its two ligands.
+
+    Raises
+    ------
+    NomenclatureError, UnknownAllele
+        For malformed or unknown names (an input error, not an undetermined result).
+    """
+    from decidua.immunogenetics.ligands import KirLigand, ligand_genotype
+
+    calls = ligand_genotype(text)
+    ligands: list[CLigand] = []
+    reasons: list[str] = []
+    for call in calls:
+        if call.ligand is KirLigand.C1:
+            ligands.append(CLigand.C1)
+        elif call.ligand is KirLigand.C2:
+            ligands.append(CLigand.C2)
+        elif call.ligand is KirLigand.NONE:
+            ligands.append(CLigand.NONE)
+        else:
+            detail = f": {call.reason}" if call.reason else ""
+            reasons.append(f"{call.input} is {call.ligand.value}{detail}")
+    release = next((c.release for c in calls if c.release), None)
+    if reasons:
+        return ResolvedC(text, None, "; ".join(reasons), release)
+    return ResolvedC(text, (ligands[0], ligands[1]), None, release)

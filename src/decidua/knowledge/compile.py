@@ -127,5 +127,6 @@ def compile_rule(rule: Rule) -> CompiledRule:
         case CriteriaRule():
             for name in rule.inputs:
                 _column(name, where)
-            return CompiledRule(rule.id, compile_condition(rule.flag, where))
+            shown = _column(rule.measure, where) if rule.measure else None
+            return CompiledRule(rule.id, compile_condition(rule.flag, where), shown)
     raise KnowledgeBaseError(f"{where}: unknown kind")  # pragma: no cover - the schema admits no other kind

@@ -158,6 +158,7 @@ class CriteriaRule(RuleBase):
     kind: Literal["criteria"]
     flag: Condition
     inputs: tuple[str, ...] = Field(min_length=1)
+    measure: str | None = None  # an input column shown as the finding's value
 
 
 Rule = Annotated[CountRule | ThresholdRule | RangeRule | CriteriaRule, Field(discriminator="kind")]

@@ -6,8 +6,9 @@ import typer
 
 from decidua.adapters.cli import assess as assess_cli
 from decidua.adapters.cli import batch as batch_cli
+from decidua.adapters.cli import hla, kir
 from decidua.adapters.cli import kb as kb_cli
-from decidua.adapters.cli import kir
+from decidua.adapters.cli import match as match_cli
 
 app = typer.Typer(
     name="decidua",
@@ -21,11 +22,12 @@ app = typer.Typer(
 app.command("assess")(assess_cli.assess_command)
 app.command("schema")(assess_cli.schema_command)
 app.command("batch")(batch_cli.batch_command)
+app.command("match")(match_cli.match_command)
 
 # --- sub-command groups (one module each) ---
 app.add_typer(kb_cli.app, name="kb", help="Review the knowledge base in force.")
 app.add_typer(kir.app, name="kir", help="Interpret a KIR gene-content typing (AA/Bx, Cen/Tel, B content).")
-# (registered below; keep one line per group)
+app.add_typer(hla.app, name="hla", help="KIR-ligand groups of HLA class I typings (IPD-IMGT/HLA).")
 
 
 def main() -> None:

@@ -1,0 +1,220 @@
+"""Derive the KIR-ligand table from an IPD-IMGT/HLA release (the ``decidua hla build-table`` step).
+
+For every HLA-A, -B and -C protein record, number the residues by aligning the record to a full-length
+reference of its locus, read mature residues 76-83 and classify them:
+
+* HLA-C: Asn80 -> C1, Lys80 -> C2, anything else -> unclassified.
+* HLA-B: Val76 with Asn80 -> C1 (the C1 motif of B*46:01 and B*73:01; Moesta et al. J Immunol 2008, Hilton et
+  al. Cell Rep 2017); otherwise Bw4 when residues 82-83 are Leu-Arg and Bw6 when they are Arg-Gly (the public
+  epitopes are defined by residues 77-83); Bw4 is split by residue 80: Ile -> Bw4-80I, Thr -> Bw4-80T.
+* HLA-A: the same Bw4/Bw6 reading of residues 77-83 (A*23, A*24, A*25, A*32 carry Bw4). "Bw6" on an HLA-A
+  allele names the motif only: HLA-A carries no serological Bw6, and only Bw4 makes it a KIR3DL1 ligand.
+* A null allele (suffix N) is not expressed and presents no ligand: ``none``.
+
+Numbering: full-length records begin with the 24-residue leader, so mature residue N is record position 24 + N.
+Partial records (about a quarter of HLA-C: exons 2-3 only) begin elsewhere; each record is placed against the
+reference by voting over the offsets at which 8-residue words of the reference's mature residues 1-120 occur in
+it, which is robust to the few substitutions between alleles. A record whose offset cannot be found, or that
+does not cover residues 76-83, is ``unclassified`` with that reason.
+
+The derived facts (allele name -> ligand and residues 76-83) are written to a small gzipped TSV whose header
+states the release and cites the database; the release files themselves are never copied.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from decidua.core.errors import InputError
+
+LEADER = 24
+REFERENCES = {"A": "A*01:01:01:01", "B": "B*07:02:01:01", "C": "C*01:02:01:01"}
+CITATIONS = (
+    "Barker DJ et al. The IPD-IMGT/HLA Database. Nucleic Acids Research (2023) 51(D1):D948-D955",
+    "Robinson J et al. IPD: the Immuno Polymorphism Database. Nucleic Acids Research (2013) 41:D1234-40",
+)
+_WORD = 8
+_HEADER = re.compile(r"^>HLA:(?P<id>HLA\d+) (?P<name>\S+) (?P<length>\d+) bp")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    name: str  # e.g. C*07:02:01:01 (no HLA- prefix)
+    sequence: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    name: str
+    kind: str  # "allele", "G" or "P"
+    ligand: str  # a KirLigand value, or for groups the "/"-joined ligands of their expressed members
+    motif: str  # mature residues 76-83, "-" where not covered
+    note: str
+
+
+def read_fasta(text: str) -> Iterator[Record]:
+    name: str | None = None
+    chunks: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(">"):
+            if name is not None:
+                yield Record(name, "".join(chunks))
+            m = _HEADER.match(line)
+            if m is None:
+                raise InputError(f"unexpected FASTA header {line[:80]!r}")
+            name, chunks = m.group("name"), []
+        elif line.strip():
+            chunks.append(line.strip())
+    if name is not None:
+        yield Record(name, "".join(chunks))
+
+
+def offset_against(reference: str, sequence: str) -> int | None:
+    """Reference position minus record position, by majority vote of shared 8-residue words; None if none."""
+    votes: Counter[int] = Counter()
+    index: dict[str, list[int]] = {}
+    for i in range(len(sequence) - _WORD + 1):
+        index.setdefault(sequence[i : i + _WORD], []).append(i)
+    for ref_pos in range(LEADER, min(len(reference), LEADER + 120) - _WORD + 1):
+        for rec_pos in index.get(reference[ref_pos : ref_pos + _WORD], ()):
+            votes[ref_pos - rec_pos] += 1
+    if not votes:
+        return None
+    top = votes.most_common(2)
+    best, count = top[0]
+    if count < 3 or (len(top) > 1 and top[1][1] == count):
+        return None  # too little shared sequence, or two placements equally good
+    return best
+
+
+def motif_76_83(reference: str, record: Record) -> tuple[str, str]:
+    """Mature residues 76-83 of ``record`` ('-' where not covered) and a note ('' if all is well)."""
+    offset = offset_against(reference, record.sequence)
+    if offset is None:
+        return "-" * 8, "could not be aligned to the reference"
+    out = []
+    for mature in range(76, 84):
+        pos = LEADER + mature - 1 - offset
+        out.append(record.sequence[pos] if 0 <= pos < len(record.sequence) else "-")
+    motif = "".join(out)
+    note = "" if "-" not in motif else "record does not cover residues 76-83"
+    return motif, note
+
+
+def classify_motif(locus: str, motif: str) -> tuple[str, str]:
+    """(ligand, note) from mature residues 76-83 (motif[0] is residue 76)."""
+    r76, r80, r82_83 = motif[0], motif[4], motif[6:8]
+    if "-" in motif or any(c not in "ACDEFGHIKLMNPQRSTVWY" for c in motif):
+        return "unclassified", f"residues 76-83 {motif!r} incomplete or not standard"
+    if locus == "C":
+        if r80 == "N":
+            return "C1", ""
+        if r80 == "K":
+            return "C2", ""
+        return "unclassified", f"HLA-C residue 80 is {r80}, neither Asn (C1) nor Lys (C2)"
+    if locus == "B" and r76 == "V" and r80 == "N":
+        return "C1", ""
+    if r82_83 == "LR":
+        if r80 == "I":
+            return "Bw4-80I", ""
+        if r80 == "T":
+            return "Bw4-80T", ""
+        return "unclassified", f"Bw4 motif with residue 80 {r80}, neither Ile nor Thr"
+    if r82_83 == "RG":
+        return "Bw6", ""
+    return "unclassified", f"residues 82-83 {r82_83}: neither Bw4 (Leu-Arg) nor Bw6 (Arg-Gly)"
+
+
+def classify_records(records: Iterable[Record]) -> list[Row]:
+    records = list(records)
+    by_name = {r.name: r for r in records}
+    rows = []
+    for record in records:
+        locus = record.name.split("*")[0]
+        reference = by_name[REFERENCES[locus]].sequence
+        if not reference.startswith("M") or len(reference) < LEADER + 100:
+            raise InputError(f"reference {REFERENCES[locus]} is not a full-length record")
+        motif, note = motif_76_83(reference, record)
+        if record.name.endswith("N"):
+            rows.append(Row(record.name, "allele", "none", motif, "null allele: not expressed"))
+            continue
+        ligand, why = classify_motif(locus, motif) if not note else ("unclassified", note)
+        rows.append(Row(record.name, "allele", ligand, motif, why))
+    return rows
+
+
+def group_rows(text: str, kind: str, alleles: dict[str, str]) -> list[Row]:
+    """G or P groups (WMDA format ``C*;07:01:01:01/...;07:01:01G``) -> ligands of their expressed members."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        locus, members, group = line.strip().split(";")
+        locus = locus.rstrip("*")
+        if locus not in REFERENCES or not group:
+            continue
+        names = [f"{locus}*{m}" for m in members.split("/")]
+        expressed = sorted({alleles[n] for n in names if n in alleles and not n.endswith("N")})
+        nulls = [n for n in names if n.endswith("N")]
+        note = f"includes {len(nulls)} null allele(s), not distinguishable at this resolution" if nulls else ""
+        rows.append(Row(f"{locus}*{group}", kind, "/".join(expressed) or "none", "", note))
+    return rows
+
+
+def release_of(release_dir: Path) -> tuple[str, str]:
+    """(version, date) from the release's release_version.txt."""
+    text = (release_dir / "release_version.txt").read_text("utf-8")
+    version = re.search(r"^# version: (.+)$", text, re.M)
+    date = re.search(r"^# date: (.+)$", text, re.M)
+    if not version:
+        raise InputError(f"{release_dir}: release_version.txt names no version")
+    return version.group(1).strip(), date.group(1).strip() if date else ""
+
+
+def derive(release_dir: Path) -> tuple[str, str, list[Row]]:
+    """Read a release directory and derive every row of the table."""
+    if not release_dir.is_dir():
+        raise InputError(f"{release_dir}: not a directory (expected an IPD-IMGT/HLA release)")
+    try:
+        version, date = release_of(release_dir)
+        records: list[Record] = []
+        for locus in REFERENCES:
+            records += read_fasta((release_dir / f"{locus}_prot.fasta").read_text("utf-8"))
+        rows = classify_records(records)
+        alleles = {r.name: r.ligand for r in rows}
+        # Alleles named in the release without a protein record (e.g. nulls whose reading frame never starts).
+        for line in (release_dir / "Allelelist.txt").read_text("utf-8").splitlines():
+            if not line.startswith("HLA"):
+                continue
+            name = line.split(",")[1].strip()
+            if name.split("*")[0] in REFERENCES and name not in alleles:
+                null = name.endswith("N")
+                ligand, note = ("none", "null allele: not expressed") if null else ("unclassified", "no protein record")
+                rows.append(Row(name, "allele", ligand, "-" * 8, note))
+                alleles[name] = ligand
+        rows += group_rows((release_dir / "hla_nom_g.txt").read_text("utf-8"), "G", alleles)
+        rows += group_rows((release_dir / "hla_nom_p.txt").read_text("utf-8"), "P", alleles)
+    except FileNotFoundError as exc:
+        raise InputError(f"{release_dir}: missing release file {Path(exc.filename).name}") from None
+    return version, date, rows
+
+
+def render(version: str, date: str, rows: list[Row], command: str) -> bytes:
+    """The gzipped TSV, byte-stable for the same input (no timestamp in the gzip header)."""
+    out = io.StringIO()
+    out.write(f"# hla_ligands.tsv, written by {command} (do not edit by hand)\n")
+    out.write(f"# source: {version} ({date}): A/B/C_prot.fasta, hla_nom_g.txt, hla_nom_p.txt\n")
+    for c in CITATIONS:
+        out.write(f"# cite: {c}\n")
+    out.write("# licence: IPD-IMGT/HLA is CC BY-ND; this file holds facts derived from it, not the release\n")
+    out.write("# columns: name, kind (allele/G/P), KIR ligand, mature residues 76-83, note\n")
+    out.write("name\tkind\tligand\tmotif\tnote\n")
+    for r in rows:
+        out.write(f"{r.name}\t{r.kind}\t{r.ligand}\t{r.motif}\t{r.note}\n")
+    return gzip.compress(out.getvalue().encode("utf-8"), mtime=0)

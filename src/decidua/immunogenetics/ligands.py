@@ -1,0 +1,186 @@
+"""KIR-ligand groups of HLA class I typings, from the table derived from IPD-IMGT/HLA.
+
+The table (``data/hla_ligands.tsv.gz``, built by :mod:`decidua.immunogenetics.ligand_table`) gives every A, B and
+C allele of the release its ligand by the residues at 76-83, and every G and P group the ligands of its expressed
+members. A typing of lower resolution (``C*07``, ``C*07:01``) stands for every allele of the release under it;
+when all of those agree the ligand is returned, otherwise ``ambiguous`` with the candidates. Without an
+expression suffix a name stands for expressed alleles only: ``B*15:01`` is Bw6 even though B*15:01:01:02N (not
+expressed) shares its first fields; ``B*15:01:01:02N`` itself is ``none``.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache, lru_cache
+from importlib import resources
+
+from decidua.core.errors import NomenclatureError, UnknownAllele
+from decidua.immunogenetics.hla import HlaName, parse_allele_list, parse_genotype_list
+
+TABLE_FILE = "hla_ligands.tsv.gz"
+
+
+class KirLigand(StrEnum):
+    """KIR-ligand group of an HLA class I allotype (IPD-KIR ligand calculator's vocabulary, plus call states)."""
+
+    C1 = "C1"  # HLA-C Asn80 (and HLA-B*46:01/B*73:01 with Val76 Asn80): ligand of KIR2DL2/2DL3
+    C2 = "C2"  # HLA-C Lys80: ligand of KIR2DL1, KIR2DS1
+    BW4_80I = "Bw4-80I"  # HLA-A/B Bw4 motif (residues 77-83) with Ile80: strong KIR3DL1 ligand
+    BW4_80T = "Bw4-80T"  # Bw4 with Thr80: weaker KIR3DL1 ligand
+    BW6 = "Bw6"  # Bw6 motif: not a KIR ligand
+    NONE = "none"  # null allele: not expressed
+    UNCLASSIFIED = "unclassified"  # residues 76-83 outside the rules, or not covered by the record
+    AMBIGUOUS = "ambiguous"  # candidates of a typing disagree
+    UNKNOWN = "unknown"  # not in the release
+
+
+@dataclass(frozen=True, slots=True)
+class LigandCall:
+    input: str
+    ligand: KirLigand
+    candidates: tuple[KirLigand, ...] = ()  # the disagreeing ligands, when ambiguous
+    release: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LigandTable:
+    release: str
+    rows: dict[str, tuple[str, str, str, str]]  # name -> (kind, ligand, motif, note)
+    prefixes: dict[tuple[str, ...], list[str]] = field(repr=False)  # (locus, *fields) -> allele names under it
+
+
+def parse_table(text: str) -> LigandTable:
+    release = "unknown release"
+    rows: dict[str, tuple[str, str, str, str]] = {}
+    prefixes: dict[tuple[str, ...], list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("# source: "):
+            release = line.removeprefix("# source: ").split(" (")[0]
+            continue
+        if not line or line.startswith(("#", "name\t")):
+            continue
+        name, kind, ligand, motif, note = line.split("\t")
+        rows[name] = (kind, ligand, motif, note)
+        if kind == "allele":
+            locus, _, rest = name.partition("*")
+            fields = rest.rstrip("NLSQCA").split(":")
+            for n in range(1, len(fields) + 1):
+                prefixes.setdefault((locus, *fields[:n]), []).append(name)
+    return LigandTable(release, rows, prefixes)
+
+
+@cache
+def ligand_table() -> LigandTable:
+    """The shipped table (read once)."""
+    data = (resources.files("decidua.immunogenetics") / "data" / TABLE_FILE).read_bytes()
+    return parse_table(gzip.decompress(data).decode("utf-8"))
+
+
+def _ligand_set(name: HlaName, table: LigandTable) -> tuple[set[str], str | None]:
+    """The ligands a single name can have, or (empty, reason) when the release does not know it."""
+    key = name.key
+    if name.group is not None:
+        row = table.rows.get(key)
+        if row is None or row[0] != name.group.value:
+            return set(), f"{key} is not a {name.group.value} group of {table.release}"
+        return set(row[1].split("/")), row[3] or None
+    if key in table.rows:
+        return {table.rows[key][1]}, None
+    under = table.prefixes.get((name.locus, *name.fields), [])
+    if name.suffix:
+        under = [n for n in under if n.endswith(name.suffix)]
+    else:
+        expressed = [n for n in under if not n.endswith("N")]
+        under = expressed or under  # "C*04:09" for the null C*04:09N
+    if not under:
+        return set(), f"{name.to_string()} is not an allele of {table.release}"
+    return {table.rows[n][1] for n in under}, None
+
+
+def _call(text: str, names: Iterable[HlaName], table: LigandTable) -> LigandCall:
+    ligands: set[str] = set()
+    notes: list[str] = []
+    for name in names:
+        found, reason = _ligand_set(name, table)
+        if not found:
+            return LigandCall(text, KirLigand.UNKNOWN, release=table.release, reason=reason)
+        ligands |= found
+        if reason:
+            notes.append(reason)
+    if len(ligands) == 1:
+        return LigandCall(text, KirLigand(ligands.pop()), release=table.release, reason="; ".join(notes) or None)
+    candidates = tuple(sorted((KirLigand(x) for x in ligands), key=list(KirLigand).index))
+    return LigandCall(
+        text,
+        KirLigand.AMBIGUOUS,
+        candidates,
+        table.release,
+        f"candidate alleles are {', '.join(c.value for c in candidates)}",
+    )
+
+
+@lru_cache(maxsize=65536)
+def ligand_of(text: str) -> LigandCall:
+    """KIR-ligand group of one name or allele list (``C*07:01/C*07:02``).
+
+    Raises
+    ------
+    NomenclatureError
+        For a malformed name (unknown but well-formed names give ``unknown``).
+
+    Examples
+    --------
+    >>> ligand_of("HLA-C*07:02").ligand, ligand_of("C*06:02").ligand, ligand_of("B*57:01").ligand
+    (<KirLigand.C1: 'C1'>, <KirLigand.C2: 'C2'>, <KirLigand.BW4_80I: 'Bw4-80I'>)
+    >>> ligand_of("B*15:01:01:02N").ligand, ligand_of("C*07:01/C*06:02").ligand
+    (<KirLigand.NONE: 'none'>, <KirLigand.AMBIGUOUS: 'ambiguous'>)
+    """
+    return _call(text, parse_allele_list(text), ligand_table())
+
+
+def ligands_for(names: Iterable[str]) -> dict[str, LigandCall]:
+    """Calls for many names, each distinct name parsed and looked up once (for cohorts)."""
+    return {name: ligand_of(name) for name in set(names)}
+
+
+def ligand_genotype(text: str, locus: str = "C") -> tuple[LigandCall, LigandCall]:
+    """The two ligands of a one-locus genotype GL String, e.g. ``C*07:01+C*06:02``.
+
+    A genotype list (``|``) resolves only when every genotype gives the same pair of ligands.
+
+    Raises
+    ------
+    NomenclatureError
+        Malformed, another locus, or only one allele list (write homozygotes as ``C*07:01+C*07:01``).
+    UnknownAllele
+        A well-formed name that is not in the release.
+    """
+    table = ligand_table()
+    genotypes = parse_genotype_list(text)
+    pairs: list[tuple[LigandCall, LigandCall]] = []
+    for genotype in genotypes:
+        if len(genotype) != 2:
+            raise NomenclatureError(
+                f"{text!r}: give both HLA-{locus} alleles joined by '+' (a homozygote as C*07:01+C*07:01)"
+            )
+        calls = []
+        for allele_list in genotype:
+            wrong = [n for n in allele_list if n.locus != locus]
+            if wrong:
+                raise NomenclatureError(f"{text!r}: {wrong[0].to_string()} is not an HLA-{locus} allele")
+            call = _call("/".join(n.key for n in allele_list), allele_list, table)
+            if call.ligand is KirLigand.UNKNOWN:
+                raise UnknownAllele(f"{text!r}: {call.reason}")
+            calls.append(call)
+        pairs.append((calls[0], calls[1]))
+    keys = {tuple(sorted((a.ligand.value, b.ligand.value))) for a, b in pairs}
+    if len(keys) == 1:
+        return pairs[0]
+    ambiguous = LigandCall(
+        text, KirLigand.AMBIGUOUS, release=table.release, reason=f"the genotypes give different ligands: {sorted(keys)}"
+    )
+    return ambiguous, ambiguous

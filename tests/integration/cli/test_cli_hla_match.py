@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from decidua.adapters.cli.main import app
+
+from conftest import EXAMPLES, SHARED_REFERENCE
+
+runner = CliRunner()
+AA = "2DL1,2DL3,2DL4,2DS4,3DL1,3DL2,3DL3,2DP1,3DP1"
+
+
+def test_hla_ligand_json() -> None:
+    result = runner.invoke(app, ["hla", "ligand", "C*07:02", "HLA-C*06:02", "B*57:01", "Cw7", "C*99:99", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert [(d["allele"], d["ligand"]) for d in data] == [
+        ("C*07:02", "C1"),
+        ("HLA-C*06:02", "C2"),
+        ("B*57:01", "Bw4-80I"),
+        ("Cw7", "ambiguous"),
+        ("C*99:99", "unknown"),
+    ]
+    assert data[0]["release"] == "IPD-IMGT/HLA 3.58.0"
+
+
+def test_hla_ligand_rejects_mac_with_exit_2() -> None:
+    result = runner.invoke(app, ["hla", "ligand", "C*07:AB"])
+    assert result.exit_code == 2
+    assert "NMDP multiple allele code" in result.stderr
+
+
+@pytest.mark.skipif(not (SHARED_REFERENCE / "ipd-imgt-hla-3.58.0").is_dir(), reason="IPD-IMGT/HLA release not present")
+def test_build_table(tmp_path: Path) -> None:
+    out = tmp_path / "t.tsv.gz"
+    result = runner.invoke(
+        app, ["hla", "build-table", "--imgt", str(SHARED_REFERENCE / "ipd-imgt-hla-3.58.0"), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert out.stat().st_size > 10_000
+
+
+def test_build_table_on_a_bad_directory_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["hla", "build-table", "--imgt", str(tmp_path), "-o", str(tmp_path / "t.gz")])
+    assert result.exit_code == 2
+    assert "release_version.txt" in result.stderr or "missing release file" in result.stderr
+    assert not (tmp_path / "t.gz").exists()
+
+
+def test_match_json_keys_and_probabilities() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "match",
+            "--woman-kir",
+            AA,
+            "--woman-hla-c",
+            "C*07:02+C*03:04",
+            "--partner-hla-c",
+            "C*06:02+C*07:01",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["woman_kir_genotype"] == "AA"
+    assert data["p_embryo_paternal_c2"] == 0.5
+    assert data["p_embryo_more_c2_than_mother"] == 0.5
+    assert data["embryo_distribution"] == {"C1C1": 0.5, "C1C2": 0.5}
+    assert data["category"] == "unfavourable"
+    assert {(p["receptor"], p["ligand"]) for p in data["pairs"]} >= {
+        ("KIR2DL1", "C2"),
+        ("KIR2DS1", "C2"),
+        ("KIR2DL3", "C1"),
+    }
+    assert {c["key"] for c in data["citations"]} >= {"hiby2004", "hiby2008", "hiby2010"}
+
+
+def test_match_ranks_donors() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "match",
+            "--woman-kir",
+            AA,
+            "--woman-hla-c",
+            "C*07:01+C*03:04",
+            "--partner-hla-c",
+            "C*07:02+C*04:01",
+            "--donor-hla-c",
+            "D1=C*06:02+C*05:01",
+            "--donor-hla-c",
+            "D2=C*07:01+C*01:02",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    donors = json.loads(result.stdout)["donors"]
+    assert [(d["id"], d["rank"], d["ligands"]) for d in donors] == [("D2", 1, "C1C1"), ("D1", 2, "C2C2")]
+
+
+def test_match_protective_and_no_risk_categories() -> None:
+    bx = runner.invoke(
+        app,
+        [
+            "match",
+            "--woman-kir",
+            AA + ",2DS1,3DS1",
+            "--woman-hla-c",
+            "C*07:02+C*07:01",
+            "--partner-hla-c",
+            "C*06:02+C*07:01",
+            "--json",
+        ],
+    )
+    assert json.loads(bx.stdout)["category"] == "protective_association"
+    c1 = runner.invoke(
+        app,
+        [
+            "match",
+            "--woman-kir",
+            AA,
+            "--woman-hla-c",
+            "C*07:02+C*07:01",
+            "--partner-hla-c",
+            "C*07:02+C*01:02",
+            "--json",
+        ],
+    )
+    assert json.loads(c1.stdout)["category"] == "no_risk_combination"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--woman-kir", AA, "--woman-hla-c", "C*07:02", "--partner-hla-c", "C*06:02+C*07:01"],
+            "give both HLA-C alleles",
+        ),
+        (["--woman-kir", AA, "--woman-hla-c", "C*07:02+C*99:99"], "C*99:99 is not an allele"),
+        (["--woman-kir", "2DL1,2DX9", "--woman-hla-c", "C*07:02+C*07:01"], "unknown KIR gene"),
+        (["--woman-kir", AA, "--woman-hla-c", "C*07:AB+C*07:01"], "NMDP"),
+    ],
+)
+def test_match_bad_input_exits_2(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["match", *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+
+
+def test_match_from_case_files() -> None:
+    data = json.loads(
+        runner.invoke(app, ["match", "--case", str(EXAMPLES / "09-egg-donation-donor-ranking.yaml"), "--json"]).stdout
+    )
+    assert data["oocyte_source_hla_c"]["ligands"] == "C1C2"  # the chosen donor D2
+    assert data["p_embryo_more_c2_than_mother"] == 0.75
+    assert [d["id"] for d in data["donors"]] == ["D3", "D2", "D1"]
+    embryos = json.loads(
+        runner.invoke(app, ["match", "--case", str(EXAMPLES / "10-pgt-embryos-kir-bx.yaml"), "--json"]).stdout
+    )["embryos"]
+    assert [(e["id"], e["ligands"], e["c2_more_than_mother"]) for e in embryos] == [
+        ("E1", "C1C2", True),
+        ("E2", "C1C1", False),
+    ]
