@@ -25,6 +25,7 @@ import polars as pl
 
 from decidua.engines.assess import assess_row
 from decidua.engines.batch import assess_lazy, plan_layout, prepare
+from decidua.immunogenetics.ligands import ligand_table
 from decidua.knowledge.loader import load_kb
 
 
@@ -41,6 +42,32 @@ def synthetic_cohort(rows: int, seed: int = 7) -> pl.DataFrame:
 
     def flag(p_true: float, missing: float) -> pl.Series:
         return maybe(rng.random(rows) < p_true, missing)
+
+    # KIR gene carrier frequencies of the order seen in European populations (for load, not for inference):
+    kir_freq = {
+        "2dl1": 0.96, "2dl2": 0.5, "2dl3": 0.9, "2dl4": 1.0, "2dl5": 0.5, "2ds1": 0.37, "2ds2": 0.5, "2ds3": 0.3,
+        "2ds4": 0.95, "2ds5": 0.33, "3dl1": 0.95, "3dl2": 1.0, "3dl3": 1.0, "3ds1": 0.37, "2dp1": 0.97, "3dp1": 1.0,
+    }  # fmt: skip
+    typed = rng.random(rows) < 0.6  # 60 % of women KIR-typed
+    kir = {
+        f"kir_{g}": pl.select(pl.when(pl.Series(typed)).then(pl.Series(rng.random(rows) < f))).to_series()
+        for g, f in kir_freq.items()
+    }
+    # HLA-C typings from the real allele names of the shipped table, with a skewed (Zipf-like) spread
+    c_alleles = sorted(
+        {
+            ":".join(n.split(":")[:2])
+            for n, row in ligand_table().rows.items()
+            if n.startswith("C*") and row[0] == "allele" and not n.endswith("N")
+        }
+    )
+    weights = 1 / np.arange(1, len(c_alleles) + 1) ** 1.2
+    weights /= weights.sum()
+
+    def hla(missing: float) -> pl.Series:
+        a = rng.choice(np.array(c_alleles, dtype=object), rows, p=weights)
+        b = rng.choice(np.array(c_alleles, dtype=object), rows, p=weights)
+        return maybe(np.char.add(np.char.add(a.astype(str), "+"), b.astype(str)), missing)
 
     age = np.clip(rng.normal(36, 4.5, rows).round(), 18, 50).astype(np.int64)
     miscarriages = rng.poisson(1.6, rows)
@@ -76,6 +103,9 @@ def synthetic_cohort(rows: int, seed: int = 7) -> pl.DataFrame:
             "pb_nk_percent": maybe(np.clip(rng.lognormal(2.65, 0.4, rows), 1, 60).round(1), 0.3),
             "unk_per_100_stromal": maybe(np.clip(rng.lognormal(1.0, 0.5, rows), 0.1, 30).round(2), 0.8),
             "unk_lh_day": maybe(rng.integers(6, 10, rows), 0.8),
+            **kir,
+            "woman_hla_c": hla(0.5),
+            "partner_hla_c": hla(0.6),
         }
     )
 

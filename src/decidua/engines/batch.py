@@ -21,8 +21,9 @@ from decidua.core.features import DERIVED, FEATURES, FeatureSpec
 from decidua.core.findings import Status
 from decidua.engines.columnar import FEATURE_SCHEMA, to_polars
 from decidua.engines.features import extract, gamete_sources, kir_features
-from decidua.immunogenetics.compatibility import c2_count, resolve_hla_c
+from decidua.immunogenetics.compatibility import CLigand, c2_count, c_ligand, resolve_hla_c
 from decidua.immunogenetics.kir import LOCI, KirGene, calls_from_lists, calls_from_typing, classify
+from decidua.immunogenetics.ligands import genotype_side
 from decidua.knowledge.loader import KnowledgeBase
 
 DEFAULT_KEY = "case_id"
@@ -185,21 +186,75 @@ def case_to_row(case: Case) -> dict[str, Scalar]:
     return row
 
 
-def _hla_maps(frame: pl.DataFrame, layout: Layout) -> tuple[dict[str, int | None], dict[str, str]]:
-    """Each distinct HLA-C typing in the input, resolved once: its C2 count (None: undetermined), or its error."""
-    if not layout.hla:
-        return {}, {}
-    distinct = set(pl.concat([frame.get_column(c).cast(pl.String).drop_nulls().unique() for c in layout.hla]).to_list())
-    counts: dict[str, int | None] = {}
-    errors: dict[str, str] = {}
-    for text in distinct:
-        try:
-            resolved = resolve_hla_c(text)
-        except InputError as exc:
-            errors[text] = str(exc)
-            continue
-        counts[text] = None if resolved.genotype is None else c2_count(resolved.genotype)
-    return counts, errors
+# One genotype with two sides and no namespace: resolved side by side, so that a cohort's many genotype strings
+# cost one lookup per distinct allele (list). Anything else (genotype lists, namespaces) is resolved whole.
+_SIMPLE_GENOTYPE = r"^[^|^~+#]+\+[^|^~+#]+$"
+
+
+@dataclass(frozen=True, slots=True)
+class _HlaLookup:
+    side_c2: dict[str, int | None]
+    side_error: dict[str, str]
+    whole_c2: dict[str, int | None]
+    whole_error: dict[str, str]
+
+
+def _side_c2(call_ligand: CLigand | None) -> int | None:
+    return None if call_ligand is None else int(call_ligand is CLigand.C2)
+
+
+def _hla_lookup(frame: pl.DataFrame, layout: Layout) -> _HlaLookup:
+    """Each distinct genotype side (or whole non-simple typing) of the input, interpreted once."""
+    side_c2: dict[str, int | None] = {}
+    side_error: dict[str, str] = {}
+    whole_c2: dict[str, int | None] = {}
+    whole_error: dict[str, str] = {}
+    if layout.hla:
+        texts = pl.concat([frame.get_column(c).cast(pl.String).drop_nulls() for c in layout.hla]).unique().to_frame("t")
+        simple = texts.filter(pl.col("t").str.contains(_SIMPLE_GENOTYPE))
+        sides = simple.select(pl.col("t").str.split("+").explode().str.strip_chars()).unique().get_column("t")
+        for side in sides.to_list():
+            try:
+                side_c2[side] = _side_c2(c_ligand(genotype_side(side)))
+            except InputError as exc:
+                side_error[side] = str(exc)
+        for text in texts.filter(~pl.col("t").str.contains(_SIMPLE_GENOTYPE)).get_column("t").to_list():
+            try:
+                resolved = resolve_hla_c(text)
+            except InputError as exc:
+                whole_error[text] = str(exc)
+                continue
+            whole_c2[text] = None if resolved.genotype is None else c2_count(resolved.genotype)
+    return _HlaLookup(side_c2, side_error, whole_c2, whole_error)
+
+
+def _hla_exprs(col: str, lookup: _HlaLookup) -> tuple[pl.Expr, pl.Expr]:
+    """(C2 count, error message) of an HLA-C column, row by row."""
+    text = pl.col(col)
+    simple = text.str.contains(_SIMPLE_GENOTYPE)
+    parts = text.str.split_exact("+", 1)
+    a, b = (parts.struct.field(f).str.strip_chars() for f in ("field_0", "field_1"))
+
+    def side(expr: pl.Expr, mapping: dict[str, int | None] | dict[str, str], dtype: Any) -> pl.Expr:
+        return expr.replace_strict(mapping, default=None, return_dtype=dtype)
+
+    c2 = (
+        pl.when(simple)
+        .then(side(a, lookup.side_c2, pl.Int64) + side(b, lookup.side_c2, pl.Int64))
+        .otherwise(side(text, lookup.whole_c2, pl.Int64))
+    )
+    error = (
+        pl.when(simple)
+        .then(
+            pl.concat_str(
+                [side(a, lookup.side_error, pl.String), side(b, lookup.side_error, pl.String)],
+                separator="; ",
+                ignore_nulls=True,
+            )
+        )
+        .otherwise(side(text, lookup.whole_error, pl.String))
+    )
+    return c2, pl.when(error != "").then(error)
 
 
 _KIR_CODE = "__kir_code"
@@ -240,7 +295,8 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
     """
     schema = frame.schema
     maps = value_maps(frame, layout)
-    hla_counts, hla_errors = _hla_maps(frame, layout)
+    lookup = _hla_lookup(frame, layout)
+    hla = {col: _hla_exprs(col, lookup) for col in layout.hla}
     raw = frame.lazy().select(
         pl.col(layout.key).cast(pl.String),
         *(pl.col(n).alias(_raw(n)) for n in layout.present),
@@ -256,8 +312,7 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
         for a, b, msg in CONSISTENCY
         if a in layout.present and b in layout.present
     ]
-    for col in layout.hla:
-        error = pl.col(col).replace_strict(hla_errors, default=None, return_dtype=pl.String)
+    for col, (_, error) in hla.items():
         checks.append((error.is_not_null(), pl.format(f"{col}: got '{{}}'; {{}}", pl.col(col), error)))
     checks.append((pl.col(layout.key).is_null(), pl.lit(f"{layout.key}: missing key")))
     flagged = typed.with_columns(pl.any_horizontal([bad for bad, _ in checks]).alias(REASON))
@@ -271,7 +326,7 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
     def c2(col: str) -> pl.Expr:
         if col not in layout.hla:
             return pl.lit(None, pl.Int64)
-        return pl.col(col).replace_strict(hla_counts, default=None, return_dtype=pl.Int64)
+        return hla[col][0]
 
     donor_oocytes = (
         (pl.col("oocytes") == "donor").fill_null(pl.col("oocyte_donor_hla_c").is_not_null())

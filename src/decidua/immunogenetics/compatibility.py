@@ -20,6 +20,8 @@ from enum import StrEnum
 from fractions import Fraction
 from itertools import product
 
+from decidua.immunogenetics.ligands import LigandCall, ligand_genotype
+
 
 class CLigand(StrEnum):
     """KIR ligand carried by one HLA-C haplotype."""
@@ -162,22 +164,26 @@ def resolve_hla_c(text: str) -> ResolvedC:
     NomenclatureError, UnknownAllele
         For malformed or unknown names (an input error, not an undetermined result).
     """
-    from decidua.immunogenetics.ligands import KirLigand, ligand_genotype
-
     calls = ligand_genotype(text)
-    ligands: list[CLigand] = []
-    reasons: list[str] = []
-    for call in calls:
-        if call.ligand is KirLigand.C1:
-            ligands.append(CLigand.C1)
-        elif call.ligand is KirLigand.C2:
-            ligands.append(CLigand.C2)
-        elif call.ligand is KirLigand.NONE:
-            ligands.append(CLigand.NONE)
-        else:
-            detail = f": {call.reason}" if call.reason else ""
-            reasons.append(f"{call.input} is {call.ligand.value}{detail}")
+    ligands = [c_ligand(c) for c in calls]
+    reasons = [c_reason(c) for c in calls if c_ligand(c) is None]
     release = next((c.release for c in calls if c.release), None)
     if reasons:
         return ResolvedC(text, None, "; ".join(reasons), release)
-    return ResolvedC(text, (ligands[0], ligands[1]), None, release)
+    a, b = ligands
+    assert a is not None
+    assert b is not None
+    return ResolvedC(text, (a, b), None, release)
+
+
+def c_ligand(call: LigandCall) -> CLigand | None:
+    """The HLA-C ligand of a call, or None when it is not C1, C2 or a null allele."""
+    return _C_LIGANDS.get(call.ligand.value)
+
+
+def c_reason(call: LigandCall) -> str:
+    detail = f": {call.reason}" if call.reason else ""
+    return f"{call.input} is {call.ligand.value}{detail}"
+
+
+_C_LIGANDS = {"C1": CLigand.C1, "C2": CLigand.C2, "none": CLigand.NONE}

@@ -147,6 +147,44 @@ def ligands_for(names: Iterable[str]) -> dict[str, LigandCall]:
     return {name: ligand_of(name) for name in set(names)}
 
 
+@lru_cache(maxsize=65536)
+def genotype_side(text: str, locus: str = "C") -> LigandCall:
+    """The ligand of one side of a genotype (an allele or allele list of ``locus``); cached per distinct text.
+
+    Raises
+    ------
+    NomenclatureError
+        Malformed, or a name of another locus.
+    UnknownAllele
+        A well-formed name that is not in the release.
+    """
+    names = parse_allele_list(text)
+    wrong = [n for n in names if n.locus != locus]
+    if wrong:
+        raise NomenclatureError(f"{wrong[0].to_string()} is not an HLA-{locus} allele")
+    call = _call(text, names, ligand_table())
+    if call.ligand is KirLigand.UNKNOWN:
+        raise UnknownAllele(str(call.reason))
+    return call
+
+
+def genotype_sides(text: str) -> list[list[str]]:
+    """``A+B|C+D`` -> ``[["A", "B"], ["C", "D"]]`` (namespace removed; each genotype must have two sides).
+
+    Raises
+    ------
+    NomenclatureError
+        When a genotype does not have exactly two sides, or the GL String is malformed.
+    """
+    parse_genotype_list(text)  # validates the whole GL String
+    body = text.strip().rpartition("#")[2]
+    genotypes = [[side.strip() for side in g.split("+")] for g in body.split("|")]
+    for sides in genotypes:
+        if len(sides) != 2:
+            raise NomenclatureError(f"{text!r}: give both alleles joined by '+' (a homozygote as C*07:01+C*07:01)")
+    return genotypes
+
+
 def ligand_genotype(text: str, locus: str = "C") -> tuple[LigandCall, LigandCall]:
     """The two ligands of a one-locus genotype GL String, e.g. ``C*07:01+C*06:02``.
 
@@ -159,28 +197,14 @@ def ligand_genotype(text: str, locus: str = "C") -> tuple[LigandCall, LigandCall
     UnknownAllele
         A well-formed name that is not in the release.
     """
-    table = ligand_table()
-    genotypes = parse_genotype_list(text)
-    pairs: list[tuple[LigandCall, LigandCall]] = []
-    for genotype in genotypes:
-        if len(genotype) != 2:
-            raise NomenclatureError(
-                f"{text!r}: give both HLA-{locus} alleles joined by '+' (a homozygote as C*07:01+C*07:01)"
-            )
-        calls = []
-        for allele_list in genotype:
-            wrong = [n for n in allele_list if n.locus != locus]
-            if wrong:
-                raise NomenclatureError(f"{text!r}: {wrong[0].to_string()} is not an HLA-{locus} allele")
-            call = _call("/".join(n.key for n in allele_list), allele_list, table)
-            if call.ligand is KirLigand.UNKNOWN:
-                raise UnknownAllele(f"{text!r}: {call.reason}")
-            calls.append(call)
-        pairs.append((calls[0], calls[1]))
+    pairs = [(genotype_side(a, locus), genotype_side(b, locus)) for a, b in genotype_sides(text)]
     keys = {tuple(sorted((a.ligand.value, b.ligand.value))) for a, b in pairs}
     if len(keys) == 1:
         return pairs[0]
     ambiguous = LigandCall(
-        text, KirLigand.AMBIGUOUS, release=table.release, reason=f"the genotypes give different ligands: {sorted(keys)}"
+        text,
+        KirLigand.AMBIGUOUS,
+        release=ligand_table().release,
+        reason=f"the genotypes give different ligands: {sorted(keys)}",
     )
     return ambiguous, ambiguous

@@ -139,7 +139,7 @@ def test_match_protective_and_no_risk_categories() -> None:
     [
         (
             ["--woman-kir", AA, "--woman-hla-c", "C*07:02", "--partner-hla-c", "C*06:02+C*07:01"],
-            "give both HLA-C alleles",
+            "give both alleles",
         ),
         (["--woman-kir", AA, "--woman-hla-c", "C*07:02+C*99:99"], "C*99:99 is not an allele"),
         (["--woman-kir", "2DL1,2DX9", "--woman-hla-c", "C*07:02+C*07:01"], "unknown KIR gene"),

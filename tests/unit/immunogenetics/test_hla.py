@@ -165,7 +165,7 @@ def test_genotypes() -> None:
     assert [c.ligand for c in same] == [KirLigand.C1, KirLigand.C2]
     differ = ligand_genotype("C*07:01+C*06:02|C*06:02+C*06:02")
     assert [c.ligand for c in differ] == [KirLigand.AMBIGUOUS, KirLigand.AMBIGUOUS]
-    with pytest.raises(NomenclatureError, match="give both HLA-C alleles"):
+    with pytest.raises(NomenclatureError, match="give both alleles"):
         ligand_genotype("C*07:02")
     with pytest.raises(NomenclatureError, match="not an HLA-C allele"):
         ligand_genotype("C*07:02+B*07:02")
