@@ -8,6 +8,7 @@ before renaming them into place, so an interrupted run leaves no partial output.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from decidua.core.errors import InputError
-from decidua.engines.batch import DEFAULT_KEY, Layout, assess_lazy, plan_layout, prepare
+from decidua.engines.batch import DEFAULT_KEY, Layout, assess_lazy, plan_layout, prepare, summary
 from decidua.knowledge.loader import KnowledgeBase
 
 NULL_VALUES = ["", "NA", "N/A", "NaN", "null", "NULL", "None"]
@@ -69,6 +70,17 @@ class BatchResult:
     layout: Layout
 
 
+def _chunks(
+    frame: pl.LazyFrame, kb: KnowledgeBase, layout: Layout, chunk_rows: int
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, int]]:
+    """(results, rejects, rows done so far) for each chunk of ``frame``."""
+    total = row_count(frame)
+    for offset in range(0, max(total, 1), chunk_rows):
+        valid, rejected = prepare(frame.slice(offset, chunk_rows).collect(), layout)
+        done, bad = pl.collect_all([assess_lazy(valid, kb, layout.key), rejected])
+        yield done, bad, min(offset + chunk_rows, total)
+
+
 def run_local(
     frame: pl.LazyFrame,
     kb: KnowledgeBase,
@@ -77,22 +89,75 @@ def run_local(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
 ) -> BatchResult:
-    """Run the Polars engine over ``frame`` chunk by chunk; ``on_chunk(rows_done)`` reports progress."""
+    """Run the Polars engine over ``frame`` chunk by chunk, in memory; ``on_chunk(rows_done)`` reports progress."""
     try:
         layout = plan_layout(frame.collect_schema().names(), key, allow_extra)
-        total = row_count(frame)
         results: list[pl.DataFrame] = []
         rejects: list[pl.DataFrame] = []
-        for offset in range(0, max(total, 1), chunk_rows):
-            valid, rejected = prepare(frame.slice(offset, chunk_rows).collect(), layout)
-            done, bad = pl.collect_all([assess_lazy(valid, kb, key), rejected])
+        for done, bad, rows_done in _chunks(frame, kb, layout, chunk_rows):
             results.append(done)
             rejects.append(bad)
             if on_chunk is not None:
-                on_chunk(min(offset + chunk_rows, total))
+                on_chunk(rows_done)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"cannot process the input: {exc}") from None
     return BatchResult(pl.concat(results, rechunk=False), pl.concat(rejects), layout)
+
+
+@dataclass(frozen=True, slots=True)
+class FileRun:
+    """What a run written to files produced: counts per finding and status, rows, the layout."""
+
+    counts: dict[str, dict[str, int]]
+    assessed: int
+    rejected: int
+    layout: Layout
+
+
+def run_to_files(
+    frame: pl.LazyFrame,
+    kb: KnowledgeBase,
+    output: Path,
+    key: str = DEFAULT_KEY,
+    allow_extra: bool = False,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_chunk: Callable[[int], None] | None = None,
+) -> FileRun:
+    """Run chunk by chunk, spilling each chunk to a part file, then stream the parts into ``output`` and its
+    rejects file. Memory stays bounded by one chunk; nothing appears under the final names until the end."""
+    kind = output_kind(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    parts = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".parts", dir=output.parent))
+    counts: dict[str, dict[str, int]] = {}
+    assessed = rejected = 0
+    try:
+        layout = plan_layout(frame.collect_schema().names(), key, allow_extra)
+        for i, (done, bad, rows_done) in enumerate(_chunks(frame, kb, layout, chunk_rows)):
+            done.write_parquet(parts / f"results-{i:06d}.parquet")
+            bad.write_parquet(parts / f"rejects-{i:06d}.parquet")
+            assessed += done.height
+            rejected += bad.height
+            for row in summary(done, kb):
+                name = str(row.pop("finding"))
+                bucket = counts.setdefault(name, dict.fromkeys(row, 0))
+                for status, n in row.items():
+                    bucket[status] += n
+            if on_chunk is not None:
+                on_chunk(rows_done)
+        for name, final in (("rejects", rejects_path(output)), ("results", output)):
+            scan = pl.scan_parquet(sorted(parts.glob(f"{name}-*.parquet")))
+            with atomic_path(final) as tmp:
+                if kind == "parquet":
+                    scan.sink_parquet(tmp)
+                else:
+                    scan.sink_csv(tmp)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"cannot process the input: {exc}") from None
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    return FileRun(
+        {f: {k: v for k, v in c.items() if k != "finding"} for f, c in counts.items()}, assessed, rejected, layout
+    )
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from decidua.adapters import batchio
 from decidua.adapters.batchio import run_local, scan_input
 from decidua.adapters.cli.main import app
 from decidua.core.errors import InputError
+from decidua.engines.batch import Layout
 from decidua.knowledge.loader import KnowledgeBase
 
 runner = CliRunner()
@@ -130,3 +131,29 @@ def test_dask_engine_gives_the_same_results_as_the_local_engine(
         remote = run_dask(path, kb, scheduler=None)
         assert remote.results.equals(local.results.with_columns(pl.col("rpl_losses_counted").cast(pl.Int64)))
         assert remote.rejects.equals(local.rejects)
+
+
+def test_run_to_files_streams_chunks_and_leaves_nothing_when_interrupted(
+    cohort: Path, tmp_path: Path, kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out" / "res.csv"
+    run = batchio.run_to_files(scan_input(cohort), kb, out, chunk_rows=2)
+    assert (run.assessed, run.rejected) == (3, 2)
+    assert run.counts["nk.peripheral.clinic"] == {"flagged": 1, "within_range": 1, "not_assessed": 1}
+    assert pl.read_csv(out)["case_id"].to_list() == ["a", "b", "e"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["res.csv", "res.rejects.csv"]
+
+    calls = {"n": 0}
+    real = batchio.prepare
+
+    def fail_on_second_chunk(frame: pl.DataFrame, layout: Layout) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(frame, layout)
+
+    monkeypatch.setattr(batchio, "prepare", fail_on_second_chunk)
+    again = tmp_path / "again" / "res.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        batchio.run_to_files(scan_input(cohort), kb, again, chunk_rows=2)
+    assert list(again.parent.iterdir()) == []

@@ -13,17 +13,18 @@ from rich.table import Table
 
 from decidua.adapters.batchio import (
     DEFAULT_CHUNK_ROWS,
+    FileRun,
     output_kind,
     rejects_path,
     row_count,
-    run_local,
+    run_to_files,
     scan_input,
     write_frame,
 )
 from decidua.adapters.cli.assess import KbOverride
 from decidua.adapters.cli.common import err_console, fail, input_errors, out_console, print_json
-from decidua.core.features import FEATURES
-from decidua.engines.batch import DEFAULT_KEY, summary
+from decidua.core.findings import Status
+from decidua.engines.batch import DEFAULT_KEY, HLA_COLUMNS, INPUT_FEATURES, summary
 from decidua.knowledge.loader import load_kb
 
 
@@ -36,7 +37,9 @@ def row_schema(key: str = DEFAULT_KEY) -> dict[str, Any]:
     """JSON Schema of one input row of the flat layout."""
     types = {"int": "integer", "float": "number", "bool": "boolean", "str": "string"}
     props: dict[str, Any] = {key: {"type": "string", "description": "case key, copied to the output"}}
-    for f in FEATURES:
+    for name, description in HLA_COLUMNS.items():
+        props[name] = {"type": ["string", "null"], "description": description}
+    for f in INPUT_FEATURES:
         prop: dict[str, Any] = {"type": [types[f.dtype], "null"], "description": f.description}
         if f.unit:
             prop["description"] += f" [{f.unit}]"
@@ -62,7 +65,9 @@ def _print_columns() -> None:
     for col in ("column", "type", "unit", "allowed", "meaning"):
         table.add_column(col)
     table.add_row(DEFAULT_KEY, "text", "", "required, unique per case", "case key (--key to use another column)")
-    for f in FEATURES:
+    for name, description in HLA_COLUMNS.items():
+        table.add_row(name, "text", "", "GL String", description)
+    for f in INPUT_FEATURES:
         if f.categories:
             allowed = ", ".join(f.categories)
         elif f.low is not None:
@@ -106,35 +111,40 @@ def batch_command(
             from decidua.adapters.cluster import run_dask
 
             result = run_dask(input_path, kb, scheduler, key, allow_extra)
+            write_frame(result.rejects, rejects_path(output))
+            write_frame(result.results, output)
+            run = FileRun(
+                {row.pop("finding"): row for row in summary(result.results, kb)},
+                result.results.height,
+                result.rejects.height,
+                result.layout,
+            )
         else:
             frame = scan_input(input_path)
             total = row_count(frame)
-            if total > chunk_rows:
-                with Progress(
-                    TextColumn("assessing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
-                ) as progress:
-                    task = progress.add_task("rows", total=total)
-                    result = run_local(
-                        frame, kb, key, allow_extra, chunk_rows, lambda done: progress.update(task, completed=done)
-                    )
-            else:
-                result = run_local(frame, kb, key, allow_extra, chunk_rows)
+            with Progress(
+                TextColumn("assessing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                disable=total <= chunk_rows,
+            ) as progress:
+                task = progress.add_task("rows", total=total)
+                run = run_to_files(
+                    frame, kb, output, key, allow_extra, chunk_rows, lambda done: progress.update(task, completed=done)
+                )
         seconds = time.perf_counter() - started
-        write_frame(result.rejects, rejects_path(output))
-        write_frame(result.results, output)
-    rows_in = result.results.height + result.rejects.height
     table = Table(
-        title=f"{rows_in} rows in, {result.results.height} assessed, {result.rejects.height} rejected "
+        title=f"{run.assessed + run.rejected} rows in, {run.assessed} assessed, {run.rejected} rejected "
         f"({seconds:.2f} s; knowledge base {kb.kb_version})",
         title_justify="left",
     )
     for col, style in (("finding", ""), ("flagged", "red"), ("within_range", "green"), ("not_assessed", "yellow")):
         table.add_column(col, style=style, justify="left" if col == "finding" else "right")
-    for row in summary(result.results, kb):
-        table.add_row(*(str(v) for v in row.values()))
+    for finding, statuses in run.counts.items():
+        table.add_row(finding, *(str(statuses.get(s.value, 0)) for s in Status))
     err_console.print(table)
-    if result.layout.absent:
-        err_console.print(
-            f"[yellow]columns not in the input (read as not recorded):[/] {', '.join(result.layout.absent)}"
-        )
-    err_console.print(f"results: {output}\nrejects: {rejects_path(output)} ({result.rejects.height} rows)")
+    if run.layout.absent:
+        err_console.print(f"[yellow]columns not in the input (read as not recorded):[/] {', '.join(run.layout.absent)}")
+    err_console.print(f"results: {output}\nrejects: {rejects_path(output)} ({run.rejected} rows)")
