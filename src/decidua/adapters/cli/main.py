@@ -9,6 +9,7 @@ from decidua.adapters.cli import batch as batch_cli
 from decidua.adapters.cli import hla, kir
 from decidua.adapters.cli import kb as kb_cli
 from decidua.adapters.cli import match as match_cli
+from decidua.adapters.cli import report as report_cli
 
 app = typer.Typer(
     name="decidua",
@@ -23,6 +24,7 @@ app.command("assess")(assess_cli.assess_command)
 app.command("schema")(assess_cli.schema_command)
 app.command("batch")(batch_cli.batch_command)
 app.command("match")(match_cli.match_command)
+app.command("report")(report_cli.report_command)
 
 # --- sub-command groups (one module each) ---
 app.add_typer(kb_cli.app, name="kb", help="Review the knowledge base in force.")

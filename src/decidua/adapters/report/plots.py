@@ -1,0 +1,143 @@
+"""Plots for the report, as deterministic inline SVG (matplotlib, Agg backend).
+
+Each plot reads its thresholds from the knowledge base in force (never from literals here): the peripheral NK
+plot evaluates the active rule's compiled threshold expression at each age, so a clinic override redraws it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from decidua.core.expr import evaluate
+from decidua.core.findings import Status
+from decidua.knowledge.loader import KnowledgeBase
+from decidua.knowledge.schema import RangeRule, ThresholdRule
+
+STATUS_COLOUR = {Status.FLAGGED: "#b3261e", Status.WITHIN_RANGE: "#1b6e3a", Status.NOT_ASSESSED: "#8a6d00"}
+
+
+def _style() -> AbstractContextManager[None]:
+    """Deterministic SVG (fixed hash salt, text kept as text) in the report's font."""
+    return plt.rc_context(
+        {"svg.hashsalt": "decidua", "svg.fonttype": "none", "font.size": 8, "font.family": "DejaVu Sans"}
+    )
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog: the SVG is inlined in HTML
+
+
+def _number(value: object) -> float:
+    if not isinstance(value, int | float):
+        raise TypeError(f"a threshold evaluated to {value!r}")
+    return float(value)
+
+
+def peripheral_nk_plot(kb: KnowledgeBase, rule_id: str, age: int | None, value: float | None, status: Status) -> str:
+    """The woman's peripheral NK % against the rule's age-dependent cut-off and its context intervals."""
+    rule = kb.rule(rule_id)
+    if not isinstance(rule, ThresholdRule):
+        raise TypeError(f"{rule_id} is not a threshold rule")
+    threshold = kb.compiled[rule_id].threshold
+    ages = list(range(18, 51))
+    cut = [_number(evaluate(threshold, {"age_years": a})) if threshold is not None else rule.value for a in ages]
+    with _style():
+        fig, ax = plt.subplots(figsize=(5.2, 2.4))
+        for interval in rule.context:
+            ax.axhspan(interval.low, interval.high, color="#d9e7f5", zorder=0, label=interval.label)
+        ax.step(ages, cut, where="post", color="#333333", lw=1.5, label=f"cut-off ({rule.title})")
+        if value is not None and age is not None:
+            ax.plot([age], [value], "o", ms=7, color=STATUS_COLOUR[status], label=f"this result: {value:g} %")
+        elif value is not None:
+            ax.axhline(
+                value, color=STATUS_COLOUR[status], ls="--", lw=1, label=f"this result: {value:g} % (age unknown)"
+            )
+        top = max([*cut, value or 0, *(i.high for i in rule.context)]) * 1.25
+        ax.set(xlim=(18, 50), ylim=(0, top), xlabel="age (completed years)", ylabel=f"CD3-CD56+ NK ({rule.unit})")
+        ax.legend(loc="upper left", fontsize=6.5, frameon=False)
+        ax.spines[["top", "right"]].set_visible(False)
+        return _svg(fig)
+
+
+def uterine_nk_plot(kb: KnowledgeBase, rule_id: str, value: float, status: Status) -> str:
+    """A uterine NK result on a number line with its reference range or cut-off."""
+    rule = kb.rule(rule_id)
+    with _style():
+        fig, ax = plt.subplots(figsize=(5.2, 1.1))
+        if isinstance(rule, RangeRule):
+            ax.axvspan(rule.low, rule.high, color="#d9e7f5", label=f"reference {rule.low:g}-{rule.high:g} {rule.unit}")
+            hi = max(rule.high, value) * 1.3
+        elif isinstance(rule, ThresholdRule):
+            ax.axvline(rule.value, color="#333333", lw=1.5, label=f"cut-off {rule.value:g} {rule.unit}")
+            hi = max(rule.value, value) * 1.3
+        else:
+            raise TypeError(f"{rule_id} is not a range or threshold rule")
+        ax.plot([value], [0.5], "o", ms=8, color=STATUS_COLOUR[status], label=f"this result: {value:g}")
+        ax.set(xlim=(0, hi), ylim=(0, 1), yticks=[], xlabel=rule.unit)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.9), ncol=2, fontsize=6.5, frameon=False)
+        ax.spines[["top", "right", "left"]].set_visible(False)
+        return _svg(fig)
+
+
+@dataclass(frozen=True, slots=True)
+class Receptor:
+    name: str  # e.g. KIR2DL1
+    ligand: str  # C1 or C2
+    effect: str  # inhibitory / activating
+    strength: str  # strong / weak
+    present: bool | None
+
+
+def interaction_map(receptors: Sequence[Receptor], distribution: Mapping[str, float]) -> str:
+    """Maternal receptors (rows) against embryo HLA-C ligand genotypes (columns, with their probabilities).
+
+    A cell is filled where the receptor is present and the genotype carries its ligand: inhibitory in blue,
+    activating in orange, weak pairs paler; absent receptors are grey, untyped ones hatched.
+    """
+    genotypes = list(distribution)
+    with _style():
+        fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(genotypes), 0.5 + 0.42 * len(receptors)))
+        for i, r in enumerate(receptors):
+            for j, g in enumerate(genotypes):
+                meets = r.ligand in g
+                if r.present is None:
+                    colour, hatch, text = "white", "///", "not typed"
+                elif not r.present:
+                    colour, hatch, text = "#eeeeee", "", "absent"
+                elif meets:
+                    base = "#2f6db3" if r.effect == "inhibitory" else "#d9822b"
+                    colour, hatch, text = base, "", r.effect + (" (weak)" if r.strength == "weak" else "")
+                else:
+                    colour, hatch, text = "#f7f7f7", "", "no ligand"
+                alpha = 0.45 if r.strength == "weak" and r.present and meets else 1.0
+                ax.add_patch(Rectangle((j, i), 0.96, 0.9, color=colour, alpha=alpha, hatch=hatch, ec="#999999", lw=0.5))
+                dark = r.present and meets and alpha == 1.0
+                ax.text(
+                    j + 0.48, i + 0.45, text, ha="center", va="center", fontsize=6, color="white" if dark else "#222222"
+                )
+        ax.set_xlim(0, len(genotypes))
+        ax.set_ylim(len(receptors), 0)
+        ax.set_xticks([j + 0.48 for j in range(len(genotypes))])
+        ax.set_xticklabels([f"{g}\n{distribution[g]:.0%}" for g in genotypes])
+        ax.set_yticks([i + 0.45 for i in range(len(receptors))])
+        ax.set_yticklabels([f"{r.name}–{r.ligand}" for r in receptors])
+        ax.xaxis.tick_top()
+        ax.tick_params(length=0)
+        for side in ("top", "right", "left", "bottom"):
+            ax.spines[side].set_visible(False)
+        ax.set_title("embryo HLA-C ligand genotype (probability)", fontsize=7, pad=22)
+        return _svg(fig)

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+from typer.testing import CliRunner
+
+from decidua.adapters.casefile import read_case
+from decidua.adapters.cli.main import app
+from decidua.adapters.report import content_digest, render_html, render_pdf
+from decidua.engines.assess import assess
+from decidua.knowledge.loader import KnowledgeBase
+
+from conftest import EXAMPLES
+
+runner = CliRunner()
+DATE = dt.date(2025, 6, 1)
+
+
+def html_of(name: str, kb: KnowledgeBase) -> str:
+    case = read_case(EXAMPLES / name)
+    return render_html(case, assess(case, kb), kb, DATE)
+
+
+def test_report_has_the_sections_of_a_lab_report(kb: KnowledgeBase) -> None:
+    html = html_of("01-rpl-age36-nk-high.yaml", kb)
+    for heading in ("Classification", "Results", "Findings", "Options with evidence", "References", "Scope"):
+        assert f"<h2>{heading}</h2>" in html
+    assert "EX-01" in html
+    assert "Report SHA-256" in html
+    assert "not a diagnosis or a prescription" in html
+    # results table: value, H flag, unit and the knowledge base's cut-offs
+    assert re.search(
+        r'<tr class="flag-H"><td>NK cells, CD3-CD56\+ \(blood\)</td><td class="num">20</td><td class="flag">H</td>',
+        html,
+    )
+    assert "≤ 18 (older than 35); ≤ 24; population 4-26" in html
+    # guideline stance next to the clinic's finding, citations numbered
+    assert "Guideline stance: ESHRE finds insufficient evidence" in html
+    assert re.search(r"<sup>\[\d+(,\d+)*\]</sup>", html)
+    assert "<svg" in html  # the peripheral NK plot
+
+
+def test_report_is_deterministic_and_its_digest_covers_the_content(kb: KnowledgeBase) -> None:
+    case = read_case(EXAMPLES / "09-egg-donation-donor-ranking.yaml")
+    a = assess(case, kb)
+    first, second = render_html(case, a, kb, DATE), render_html(case, a, kb, DATE)
+    assert first == second
+    digest = content_digest(case, a, kb, DATE)
+    assert digest in first
+    assert content_digest(case, a, kb, dt.date(2025, 6, 2)) != digest
+
+
+def test_compatibility_section_with_interaction_map_and_donor_ranking(kb: KnowledgeBase) -> None:
+    html = html_of("09-egg-donation-donor-ranking.yaml", kb)
+    assert "Compatibility category:</strong> unfavourable" in html
+    assert "embryo HLA-C ligand genotype" in html  # the interaction map's title, in its SVG
+    assert "no randomised trial supports donor selection by HLA-C yet" in html
+    assert html.count("<svg") == 1  # no NK results in this case: only the interaction map
+
+
+def test_alternative_explanations_are_grouped_first(kb: KnowledgeBase) -> None:
+    html = html_of("04-aps-alternative-explanation.yaml", kb)
+    assert html.index("Alternative explanations to consider first") < html.index("<h3>NK cells</h3>")
+
+
+def test_pdf_pages_render_and_are_not_blank(kb: KnowledgeBase, tmp_path: Path) -> None:
+    case = read_case(EXAMPLES / "08-own-oocyte-ivf-kir-aa.yaml")
+    pdf_bytes = render_pdf(case, assess(case, kb), kb, DATE)
+    assert pdf_bytes.startswith(b"%PDF")
+    pdf = pdfium.PdfDocument(pdf_bytes)
+    assert len(pdf) >= 2
+    for i in range(len(pdf)):
+        image = pdf[i].render(scale=0.5).to_pil().convert("L")
+        histogram = image.histogram()  # 256 bins of grey levels
+        dark = sum(histogram[:200])
+        assert dark > 0.01 * image.width * image.height, f"page {i + 1} is blank"
+        pdf[i].close()
+    pdf.close()
+
+
+@pytest.mark.parametrize("suffix", [".html", ".pdf"])
+def test_cli_writes_the_report(tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"r{suffix}"
+    result = runner.invoke(
+        app, ["report", str(EXAMPLES / "06-sle-rif-uterine-nk.yaml"), "-o", str(out), "--report-date", "2025-06-02"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert out.stat().st_size > 5000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "r.docx"], "unknown report format '.docx'"),
+        (["-o", "r.html", "--report-date", "2025-13-01"], "--report-date: got '2025-13-01'"),
+    ],
+)
+def test_cli_bad_usage_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
+    argv = [
+        "report",
+        str(EXAMPLES / "01-rpl-age36-nk-high.yaml"),
+        *[a.replace("r.", str(tmp_path / "r.")) for a in args],
+    ]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
