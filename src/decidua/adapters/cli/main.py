@@ -6,7 +6,7 @@ import typer
 
 from decidua.adapters.cli import assess as assess_cli
 from decidua.adapters.cli import batch as batch_cli
-from decidua.adapters.cli import hla, kir
+from decidua.adapters.cli import fhir, hla, kir
 from decidua.adapters.cli import kb as kb_cli
 from decidua.adapters.cli import match as match_cli
 from decidua.adapters.cli import report as report_cli
@@ -29,6 +29,7 @@ app.command("report")(report_cli.report_command)
 # --- sub-command groups (one module each) ---
 app.add_typer(kb_cli.app, name="kb", help="Review the knowledge base in force.")
 app.add_typer(kir.app, name="kir", help="Interpret a KIR gene-content typing (AA/Bx, Cen/Tel, B content).")
+app.add_typer(fhir.app, name="fhir", help="HL7 FHIR R4: export a case and its assessment, import a case.")
 app.add_typer(hla.app, name="hla", help="KIR-ligand groups of HLA class I typings (IPD-IMGT/HLA).")
 
 
