@@ -29,7 +29,7 @@ from decidua.engines.compat import MatchResult, match
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import RangeRule, ThresholdRule
 
-__all__ = ["content_digest", "render_html", "render_pdf"]
+__all__ = ["content_digest", "plots_for", "render_html", "render_pdf"]
 
 
 @cache
@@ -152,7 +152,8 @@ def _citation_numbers(assessment: Assessment, match_result: MatchResult | None) 
     return order
 
 
-def _plots(case: Case, assessment: Assessment, kb: KnowledgeBase, m: MatchResult | None) -> dict[str, str]:
+def plots_for(case: Case, assessment: Assessment, kb: KnowledgeBase, m: MatchResult | None) -> dict[str, str]:
+    """The report's plots (inline SVG) by name: peripheral, uterine, interaction (those that apply)."""
     findings = {f.rule_id: f for f in assessment.findings}
     plots: dict[str, str] = {}
     pb = case.nk.peripheral
@@ -204,7 +205,7 @@ def _context(case: Case, assessment: Assessment, kb: KnowledgeBase, report_date:
         "numbers": numbers,
         "cite": lambda keys: ",".join(str(numbers[k]) for k in keys),
         "references": [(n, k, kb.citation(k)) for k, n in sorted(numbers.items(), key=lambda kv: kv[1])],
-        "plots": _plots(case, assessment, kb, m),
+        "plots": plots_for(case, assessment, kb, m),
         "match": m,
         "specimens": specimens,
         "scope": SCOPE,
