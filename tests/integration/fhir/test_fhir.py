@@ -1,21 +1,34 @@
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
 from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
 from decidua.adapters.casefile import read_case
 from decidua.adapters.cli.main import app
-from decidua.adapters.fhir import LOINC, export_bundle, import_bundle
+from decidua.adapters.fhir import (
+    CODE_SYSTEM,
+    GENOTYPE_PROFILE,
+    GLSTRING,
+    LAB_RESULTS,
+    LOINC,
+    UCUM,
+    UCUM_CODES,
+    export_bundle,
+    import_bundle,
+)
+from decidua.core.case import Case
 from decidua.core.errors import InputError
+from decidua.core.units import UNITS
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase, load_kb
 
@@ -24,95 +37,184 @@ from strategies import cases
 
 runner = CliRunner()
 KB = load_kb()
+MODELS = {"Patient": Patient, "Condition": Condition, "Observation": Observation, "DiagnosticReport": DiagnosticReport}
+
+
+def export(case: Case) -> dict[str, Any]:
+    return json.loads(json.dumps(export_bundle(case, assess(case, KB), KB)))  # as written to a file
 
 
 def bundle_of(name: str) -> dict[str, Any]:
-    case = read_case(EXAMPLES / name)
-    return json.loads(json.dumps(export_bundle(case, assess(case, KB), KB)))
+    return export(read_case(EXAMPLES / name))
 
 
 def resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
 
 
+def observation(bundle: dict[str, Any], ident: str) -> dict[str, Any]:
+    return next(o for o in resources(bundle, "Observation") if o["id"] == ident)
+
+
+def codes(concept: dict[str, Any], system: str) -> list[str]:
+    return [c["code"] for c in concept["coding"] if c["system"] == system]
+
+
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_export_then_import_gives_the_same_case(path: Path) -> None:
     case = read_case(path)
-    bundle = json.loads(json.dumps(export_bundle(case, assess(case, KB), KB)))
-    assert import_bundle(bundle) == case
+    assert import_bundle(export(case)) == case
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=60)
 @given(cases())
-def test_round_trip_on_generated_cases(case: Any) -> None:
-    bundle = json.loads(json.dumps(export_bundle(case, assess(case, KB), KB)))
-    assert import_bundle(bundle) == case
+def test_round_trip_on_generated_cases(case: Case) -> None:
+    assert import_bundle(export(case)) == case
 
 
-def test_every_resource_validates_with_fhir_resources(kb: KnowledgeBase) -> None:
-    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
-    parsed = Bundle.model_validate(bundle)
-    kinds = {type(e.resource).__name__ for e in parsed.entry}
-    assert kinds == {"Patient", "Observation", "DiagnosticReport"}
-    for raw in resources(bundle, "Observation"):
-        Observation.model_validate(raw)
-    (report,) = resources(bundle, "DiagnosticReport")
-    DiagnosticReport.model_validate(report)
-    assert report["identifier"][0]["value"] == kb.kb_version
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_resource_validates_with_fhir_resources(path: Path) -> None:
+    bundle = bundle_of(path.name)
+    Bundle.model_validate(bundle)
+    for entry in bundle["entry"]:
+        raw = entry["resource"]
+        MODELS[raw["resourceType"]].model_validate(raw)
     ids = {o["id"] for o in resources(bundle, "Observation")}
+    (report,) = resources(bundle, "DiagnosticReport")
+    assert report["identifier"][0]["value"] == KB.kb_version
     assert {r["reference"].split("/")[1] for r in report["result"]} <= ids
+    for o in resources(bundle, "Observation"):
+        assert {m["reference"].split("/")[1] for m in o.get("hasMember", [])} <= ids
 
 
-def test_lab_results_carry_loinc_and_findings_carry_rules_and_citations() -> None:
+def test_lab_results_are_observations_with_loinc_ucum_flag_and_reference_range(kb: KnowledgeBase) -> None:
     bundle = bundle_of("01-rpl-age36-nk-high.yaml")
-    observations = {o["id"]: o for o in resources(bundle, "Observation")}
-    nk = observations["nk-peripheral"]
-    codes = {c["code"]["coding"][0]["code"]: c for c in nk["component"]}
-    assert codes["107067-1"]["code"]["coding"][0]["system"] == LOINC
-    assert codes["107067-1"]["valueQuantity"] == {"value": 20.0, "unit": "%"}
-    thyroid = {c["code"]["coding"][0]["code"] for c in observations["thyroid"]["component"]}
-    assert {"3016-3", "8099-4"} <= thyroid
-    findings = [o for o in observations.values() if o["code"]["coding"][0]["code"] == "finding"]
-    nk_finding = next(f for f in findings if f["code"]["coding"][1]["code"] == "nk.peripheral.clinic")
-    assert nk_finding["valueCodeableConcept"]["text"] == "flagged"
-    assert nk_finding["interpretation"][0]["coding"][0]["code"] == "H"
-    assert any(n["text"].startswith("cites: ") for n in nk_finding["note"])
+    nk = observation(bundle, "nk-peripheral-nk-percent")
+    assert codes(nk["code"], LOINC) == ["107067-1"]
+    assert codes(nk["code"], CODE_SYSTEM) == ["nk.peripheral.nk_percent"]
+    assert nk["category"][0]["coding"][0]["code"] == "laboratory"
+    assert nk["valueQuantity"] == {"value": 20.0, "unit": "%", "system": UCUM, "code": "%"}
+    assert nk["interpretation"][0]["coding"][0]["code"] == "H"
+    # the reference ranges are the rule's cut-offs and context interval, read from the knowledge base
+    rule = kb.rule("nk.peripheral.clinic")
+    highs = [r["high"]["value"] for r in nk["referenceRange"] if "high" in r]
+    assert highs == [*(b.value for b in rule.bands), rule.value, *(c.high for c in rule.context)]  # type: ignore[attr-defined]
+    panel = observation(bundle, "nk-peripheral")
+    assert {"reference": "Observation/nk-peripheral-nk-percent"} in panel["hasMember"]
+    absolute = observation(bundle, "nk-peripheral-absolute-count")
+    assert codes(absolute["code"], LOINC) == ["9728-7"]
+    tsh = observation(bundle, "investigations-thyroid-tsh")
+    assert codes(tsh["code"], LOINC) == ["3016-3"]
+    assert tsh["interpretation"][0]["coding"][0]["code"] == "N"  # the laboratory's own reading
 
 
-def test_genotypes_are_gl_strings() -> None:
+def test_uterine_nk_density_has_a_local_code_only() -> None:
+    bundle = bundle_of("06-sle-rif-uterine-nk.yaml")
+    unk = observation(bundle, "nk-uterine-density")
+    assert codes(unk["code"], LOINC) == []
+    assert codes(unk["code"], CODE_SYSTEM) == ["nk.uterine.density"]
+    assert unk["interpretation"][0]["coding"][0]["code"] == "H"
+    assert unk["referenceRange"][0]["low"]["value"] < unk["referenceRange"][0]["high"]["value"]
+
+
+def test_findings_carry_rules_citations_and_stance() -> None:
+    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
+    findings = [o for o in resources(bundle, "Observation") if "finding" in codes(o["code"], CODE_SYSTEM)]
+    nk = next(f for f in findings if f["code"]["coding"][1]["code"] == "nk.peripheral.clinic")
+    assert nk["valueCodeableConcept"]["text"] == "flagged"
+    assert nk["interpretation"][0]["coding"][0]["code"] == "H"
+    assert any(n["text"].startswith("cites: ") for n in nk["note"])
+    assert any(n["text"].startswith("guideline stance: ") for n in nk["note"])
+
+
+def test_genotypes_follow_genomics_reporting_with_gl_strings() -> None:
     bundle = bundle_of("09-egg-donation-donor-ranking.yaml")
-    gls = {o["valueString"] for o in resources(bundle, "Observation") if "valueString" in o}
-    assert {"C*07:01+C*03:04", "C*06:02+C*05:01"} <= gls
+    genotypes = [o for o in resources(bundle, "Observation") if o.get("meta", {}).get("profile") == [GENOTYPE_PROFILE]]
+    assert all(codes(g["code"], LOINC) == ["84413-4"] for g in genotypes)
+    hla = [g for g in genotypes if "hla_c_genotype" in codes(g["code"], CODE_SYSTEM)]
+    texts = {g["valueCodeableConcept"]["text"] for g in hla}
+    assert {"C*07:01+C*03:04", "C*06:02+C*05:01"} <= texts
+    gl = {g["valueCodeableConcept"]["coding"][0]["code"] for g in hla}
+    assert "HLA-C*07:01+HLA-C*03:04" in gl
+    assert all(g["valueCodeableConcept"]["coding"][0]["system"] == GLSTRING for g in hla)
+    (kir,) = [g for g in genotypes if "woman_kir" in codes(g["code"], CODE_SYSTEM)]
+    assert kir["valueCodeableConcept"]["text"].startswith("KIR gene content; present: ")
+
+
+def test_every_unit_spelling_has_a_ucum_code() -> None:
+    spellings = {s for spec in UNITS.values() for s in spec.spellings()}
+    assert spellings <= set(UCUM_CODES)
+
+
+def test_lab_observations_coded_with_loinc_only_are_read() -> None:
+    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
+    nk = observation(bundle, "nk-peripheral-nk-percent")
+    nk["code"]["coding"] = [c for c in nk["code"]["coding"] if c["system"] == LOINC]
+    assert import_bundle(bundle) == read_case(EXAMPLES / "01-rpl-age36-nk-high.yaml")
 
 
 def test_wrong_unit_names_the_resource_and_element() -> None:
     bundle = bundle_of("01-rpl-age36-nk-high.yaml")
-    for o in resources(bundle, "Observation"):
-        if o["id"] == "nk-peripheral":
-            for c in o["component"]:
-                if "valueQuantity" in c and c["valueQuantity"].get("unit") == "%":
-                    c["valueQuantity"]["unit"] = "cells/HPF"
+    quantity = observation(bundle, "nk-peripheral-nk-percent")["valueQuantity"]
+    quantity["unit"] = "cells/HPF"
+    del quantity["system"], quantity["code"]
     with pytest.raises(
-        InputError, match=r"Observation/nk-peripheral\.component \(nk\.peripheral\.nk_percent\.unit\): got 'cells/HPF'"
+        InputError,
+        match=r"Observation/nk-peripheral-nk-percent\.valueQuantity\.unit \(nk\.peripheral\.nk_percent\.unit\): "
+        r"got 'cells/HPF'; allowed units: %",
+    ):
+        import_bundle(bundle)
+
+
+def test_ucum_code_that_contradicts_the_unit() -> None:
+    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
+    observation(bundle, "nk-peripheral-absolute-count")["valueQuantity"]["code"] = "/mm3"
+    with pytest.raises(
+        InputError,
+        match=r"Observation/nk-peripheral-absolute-count\.valueQuantity\.code: got '/mm3'; "
+        r"the UCUM code of unit '10\^9/L' is '10\*9/L'",
     ):
         import_bundle(bundle)
 
 
 def test_unknown_code_names_the_resource() -> None:
-    bundle = bundle_of("02-age35-boundary.yaml")
-    bad = copy.deepcopy(bundle)
-    obs = next(o for o in resources(bad, "Observation") if o["id"] == "thyroid")
+    bad = bundle_of("02-age35-boundary.yaml")
+    obs = observation(bad, "thyroid")
     obs["component"][0]["code"]["coding"][-1]["code"] = "free_t4"
     with pytest.raises(InputError, match=r"Observation/thyroid\.component\[0\]\.code: unknown code 'free_t4'"):
         import_bundle(bad)
     obs["code"]["coding"] = [{"system": "http://example.org", "code": "x"}]
-    with pytest.raises(InputError, match=r"Observation/thyroid\.code: no coding in"):
+    with pytest.raises(InputError, match=r"Observation/thyroid\.code: no coding in .* and no LOINC code decidua reads"):
         import_bundle(bad)
+
+
+def test_lab_result_without_a_value() -> None:
+    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
+    del observation(bundle, "nk-peripheral-nk-percent")["valueQuantity"]
+    with pytest.raises(InputError, match=r"Observation/nk-peripheral-nk-percent\.valueQuantity: missing"):
+        import_bundle(bundle)
 
 
 def test_structurally_invalid_bundle() -> None:
     with pytest.raises(InputError, match=r"^Bundle\.entry"):
         import_bundle({"resourceType": "Bundle", "type": "collection", "entry": "oops"})
+
+
+def test_every_lab_result_is_exported_when_present() -> None:
+    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
+    exported = {c for o in resources(bundle, "Observation") for c in codes(o["code"], CODE_SYSTEM)}
+    case = read_case(EXAMPLES / "01-rpl-age36-nk-high.yaml")
+    present = {p for p in LAB_RESULTS if _at(case, p) is not None}
+    assert present
+    assert present <= exported
+
+
+def _at(obj: object, path: str) -> object:
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
 
 
 def test_cli_export_and_import(tmp_path: Path) -> None:
@@ -122,7 +224,24 @@ def test_cli_export_and_import(tmp_path: Path) -> None:
     result = runner.invoke(app, ["fhir", "import", str(bundle), "-o", str(case_file)])
     assert result.exit_code == 0, result.stderr
     assert read_case(case_file) == read_case(EXAMPLES / "06-sle-rif-uterine-nk.yaml")
-    bundle.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
     result = runner.invoke(app, ["fhir", "import", str(bundle)])
+    assert result.exit_code == 0
+    assert "case_id: EX-06" in result.stdout
+
+
+def test_cli_bad_bundle_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
+    observation(bundle, "nk-peripheral-nk-percent")["valueQuantity"]["unit"] = "cells/HPF"
+    path, out = tmp_path / "b.json", tmp_path / "case.yaml"
+    path.write_text(json.dumps(bundle))
+    result = runner.invoke(app, ["fhir", "import", str(path), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "Observation/nk-peripheral-nk-percent.valueQuantity" in result.stderr
+    assert not out.exists()
+    path.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
+    result = runner.invoke(app, ["fhir", "import", str(path)])
     assert result.exit_code == 2
     assert "Patient.identifier" in result.stderr
+    result = runner.invoke(app, ["fhir", "export", str(tmp_path / "missing.yaml"), "-o", str(tmp_path / "x.json")])
+    assert result.exit_code == 2
+    assert not (tmp_path / "x.json").exists()

@@ -109,3 +109,51 @@ def test_cli_bad_usage_exits_2(tmp_path: Path, args: list[str], message: str) ->
     assert result.exit_code == 2
     assert message in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["01-rpl-age36-nk-high.yaml", "08-own-oocyte-ivf-kir-aa.yaml"])
+def test_citations_are_numbered_in_order_of_first_appearance(kb: KnowledgeBase, name: str) -> None:
+    html = html_of(name, kb)
+    body, references = html.split('<section class="references">')
+    seen: list[int] = []
+    for group in re.findall(r"<sup>\[([\d,]+)\]</sup>", body):
+        for n in map(int, group.split(",")):
+            if n not in seen:
+                seen.append(n)
+    assert seen == list(range(1, len(seen) + 1))
+    # every reference listed is cited in the text, and each one is printed as the knowledge base words it
+    listed = [int(n) for n in re.findall(r'<li value="(\d+)">', references)]
+    assert listed == seen
+    assert "[details not verified against the source]" in references
+
+
+def test_compatibility_block_cites_its_sources(kb: KnowledgeBase) -> None:
+    html = html_of("08-own-oocyte-ivf-kir-aa.yaml", kb)
+    assert re.search(r"Compatibility category:</strong> \w+ <sup>\[\d+(,\d+)*\]</sup>", html)
+    assert "(not possible)" in html  # the C2C2 column of a couple who cannot have C2C2 embryos
+
+
+def test_report_date_falls_back_to_today_and_says_so(kb: KnowledgeBase) -> None:
+    case = read_case(EXAMPLES / "08-own-oocyte-ivf-kir-aa.yaml")
+    assert case.test_date is None
+    html = render_html(case, assess(case, kb), kb)
+    assert f'{dt.date.today().isoformat()}</span> <span class="muted">(today (no test date given))' in html
+
+
+def test_uterine_result_row_and_plot(kb: KnowledgeBase) -> None:
+    html = html_of("06-sle-rif-uterine-nk.yaml", kb)
+    assert re.search(
+        r"Uterine NK, CD56\+ \(endometrium\)</td><td class=\"num\">5.2</td><td class=\"flag\">H</td>", html
+    )
+    assert "reference 1.2-4.5 per 100 stromal cells" in html  # the uterine plot's legend, from the KB rule
+    assert html.count("<svg") == 1
+
+
+def test_cli_invalid_case_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "case.yaml"
+    bad.write_text("case_id: X\nwoman: {age_years: 30}\nnk: {peripheral: {nk_percent: {value: 140, unit: '%'}}}\n")
+    out = tmp_path / "r.pdf"
+    result = runner.invoke(app, ["report", str(bad), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "nk.peripheral.nk_percent" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.yaml"]

@@ -20,9 +20,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from decidua.adapters.casefile import case_to_data
 from decidua.adapters.render import GROUP_TITLES, SCOPE, assessment_data, display_group
-from decidua.adapters.report.plots import Receptor, interaction_map, peripheral_nk_plot, uterine_nk_plot
+from decidua.adapters.report.plots import (
+    EmbryoLigands,
+    Receptor,
+    interaction_map,
+    peripheral_nk_plot,
+    uterine_nk_plot,
+)
 from decidua.core.case import Case, Measurement
-from decidua.core.findings import Assessment, Finding, Status
+from decidua.core.findings import Assessment, Finding, Status, Threshold
 from decidua.core.units import Quantity, to_canonical
 from decidua.core.validation import case_age, uterine_quantity
 from decidua.engines.compat import MatchResult, match
@@ -139,17 +145,31 @@ def results_table(case: Case, assessment: Assessment, kb: KnowledgeBase) -> list
     return [r for r in rows if r is not None]
 
 
-def _citation_numbers(assessment: Assessment, match_result: MatchResult | None) -> dict[str, int]:
-    """Citation keys numbered in order of first appearance in the report."""
-    order: dict[str, int] = {}
-    keys = [k for f in assessment.findings for k in f.citations]
-    keys += [k for o in assessment.options for s in o.statements for k in s.citations]
+def _citation_numbers(
+    groups: list[dict[str, Any]], assessment: Assessment, match_result: MatchResult | None
+) -> dict[str, int]:
+    """Citation keys numbered in order of first appearance in the report (findings as grouped, then the
+    compatibility block, next investigations and options)."""
+    keys: list[str] = []
+    for group in groups:
+        keys += [k for f in group["findings"] for k in f.citations]
+        if group["id"] == "immunogenetics" and match_result is not None:
+            keys += list(match_result.citations)
     keys += [k for s in assessment.next_steps for k in s.citations]
-    if match_result is not None:
-        keys += list(match_result.citations)
+    keys += [k for o in assessment.options for s in o.statements for k in s.citations]
+    order: dict[str, int] = {}
     for k in keys:
         order.setdefault(k, len(order) + 1)
     return order
+
+
+def threshold_text(t: Threshold) -> str:
+    """``flag above 18 % (older than 35)``: a threshold as the report prints it."""
+    value = _fmt(t.value) if isinstance(t.value, int | float) else str(t.value)
+    text = f"{t.name.replace('_', ' ')} {value}" + (f" {t.unit}" if t.unit else "")
+    if t.applies_when and t.applies_when not in t.name:
+        text += f" ({t.applies_when})"
+    return text
 
 
 def plots_for(case: Case, assessment: Assessment, kb: KnowledgeBase, m: MatchResult | None) -> dict[str, str]:
@@ -170,7 +190,8 @@ def plots_for(case: Case, assessment: Assessment, kb: KnowledgeBase, m: MatchRes
             plots["uterine"] = uterine_nk_plot(kb, uid, value, findings[uid].status)
     if m is not None and m.outlook is not None:
         receptors = [Receptor(p.receptor, p.ligand, p.effect, p.strength, p.receptor_present) for p in m.pairs]
-        plots["interaction"] = interaction_map(receptors, {k: float(v) for k, v in m.outlook.distribution.items()})
+        embryo = EmbryoLigands.from_distribution({k: float(v) for k, v in m.outlook.distribution.items()})
+        plots["interaction"] = interaction_map(receptors, embryo)
     return plots
 
 
@@ -179,13 +200,13 @@ def _context(case: Case, assessment: Assessment, kb: KnowledgeBase, report_date:
     dated_from = "given" if report_date else "the case's test date" if case.test_date else "today (no test date given)"
     has_genotypes = case.genotypes.woman_kir is not None or case.genotypes.woman_hla_c is not None
     m = match(case, kb) if has_genotypes else None
-    numbers = _citation_numbers(assessment, m)
     alternative = {r.id for r in kb.rules if r.alternative_explanation}
     groups = []
     for group, title in GROUP_TITLES.items():
         items = [f for f in assessment.findings if display_group(f, f.rule_id in alternative) == group]
         if items:
             groups.append({"id": group, "title": title, "findings": items})
+    numbers = _citation_numbers(groups, assessment, m)
     pb, u = case.nk.peripheral, case.nk.uterine
     specimens = []
     if pb is not None:
@@ -203,7 +224,7 @@ def _context(case: Case, assessment: Assessment, kb: KnowledgeBase, report_date:
         "results": results_table(case, assessment, kb),
         "groups": groups,
         "numbers": numbers,
-        "cite": lambda keys: ",".join(str(numbers[k]) for k in keys),
+        "cite": lambda keys: ",".join(str(n) for n in sorted({numbers[k] for k in keys})),
         "references": [(n, k, kb.citation(k)) for k, n in sorted(numbers.items(), key=lambda kv: kv[1])],
         "plots": plots_for(case, assessment, kb, m),
         "match": m,
@@ -211,6 +232,7 @@ def _context(case: Case, assessment: Assessment, kb: KnowledgeBase, report_date:
         "scope": SCOPE,
         "Status": Status,
         "pct": lambda p: f"{float(p) * 100:g} %",
+        "threshold_text": threshold_text,
     }
 
 
