@@ -20,7 +20,7 @@ from decidua.core.expr import Scalar
 from decidua.core.features import DERIVED, FEATURES, FeatureSpec
 from decidua.core.findings import Status
 from decidua.engines.columnar import FEATURE_SCHEMA, to_polars
-from decidua.engines.features import extract, gamete_sources, kir_features
+from decidua.engines.features import KIR_FEATURES, extract, gamete_sources, kir_features
 from decidua.immunogenetics.compatibility import CLigand, c2_count, c_ligand, resolve_hla_c
 from decidua.immunogenetics.kir import LOCI, KirGene, calls_from_lists, calls_from_typing, classify
 from decidua.immunogenetics.ligands import genotype_side
@@ -49,16 +49,7 @@ HLA_COLUMNS: dict[str, str] = {
     "partner_hla_c": "HLA-C genotype of the sperm source: the partner, or the sperm donor",
     "oocyte_donor_hla_c": "HLA-C genotype of the oocyte donor, in a donation cycle",
 }
-_KIR_FEATURES = (
-    "kir_genotype",
-    "kir_cen",
-    "kir_tel",
-    "kir_b_content",
-    "kir_has_2ds1",
-    "kir_has_c1_receptor",
-    "kir_has_c2_receptor",
-)
-_GENOTYPE_FEATURES = frozenset({*_KIR_FEATURES, "woman_c2_count", "oocyte_c2_count", "sperm_c2_count", *DERIVED})
+_GENOTYPE_FEATURES = frozenset({*KIR_FEATURES, "woman_c2_count", "oocyte_c2_count", "sperm_c2_count", *DERIVED})
 INPUT_FEATURES: tuple[FeatureSpec, ...] = (
     *(f for f in FEATURES if f.name not in _GENOTYPE_FEATURES),
     *(FeatureSpec(name, "bool", f"{gene.value} present (null: not tested)") for name, gene in KIR_COLUMNS.items()),
@@ -283,7 +274,7 @@ def _kir_lookup(codes: pl.Series) -> pl.DataFrame:
             rest //= 3
         profile = None if code == untyped else classify(calls_from_lists(calls[1], calls[0], calls[2]))
         rows.append({_KIR_CODE: code, **kir_features(profile)})
-    schema = {_KIR_CODE: pl.Int64, **{n: FEATURE_SCHEMA[n] for n in _KIR_FEATURES}}
+    schema = {_KIR_CODE: pl.Int64, **{n: FEATURE_SCHEMA[n] for n in KIR_FEATURES}}
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 

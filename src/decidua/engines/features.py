@@ -156,20 +156,21 @@ def _value(v: StrEnum | None) -> str | None:
     return None if v is None else v.value
 
 
+KIR_FEATURES = (
+    "kir_genotype",
+    "kir_cen",
+    "kir_tel",
+    "kir_b_content",
+    "kir_has_2ds1",
+    "kir_has_c1_receptor",
+    "kir_has_c2_receptor",
+)
+
+
 def kir_features(profile: KirProfile | None) -> Row:
     """The woman's KIR columns of the feature row (all null when she was not typed)."""
     if profile is None:
-        return dict.fromkeys(
-            (
-                "kir_genotype",
-                "kir_cen",
-                "kir_tel",
-                "kir_b_content",
-                "kir_has_2ds1",
-                "kir_has_c1_receptor",
-                "kir_has_c2_receptor",
-            )
-        )
+        return dict.fromkeys(KIR_FEATURES)
     return {
         "kir_genotype": _value(profile.genotype),
         "kir_cen": _value(profile.cen),

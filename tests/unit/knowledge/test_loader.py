@@ -7,6 +7,7 @@ import yaml
 
 from decidua.core.errors import KnowledgeBaseError, MissingCitation
 from decidua.knowledge.loader import KnowledgeBase, _parse_files, _shipped_sources, build, load_kb
+from decidua.knowledge.schema import ThresholdRule
 
 
 def _shipped() -> list[tuple[str, dict]]:
@@ -98,9 +99,11 @@ rules:
         "rule nk.peripheral.clinic value: 24 -> 22",
         "rule nk.peripheral.clinic band 'older than 35': 18 -> 16",
     )
-    rule = local.rule("nk.peripheral.clinic")
-    assert rule.value == 22  # type: ignore[union-attr]
-    assert kb.rule("nk.peripheral.clinic").value == 24  # type: ignore[union-attr]  # shipped KB untouched
+    rule, shipped = local.rule("nk.peripheral.clinic"), kb.rule("nk.peripheral.clinic")
+    assert isinstance(rule, ThresholdRule)
+    assert isinstance(shipped, ThresholdRule)
+    assert rule.value == 22
+    assert shipped.value == 24  # the shipped knowledge base is untouched
 
 
 @pytest.mark.parametrize(
