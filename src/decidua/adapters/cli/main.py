@@ -10,6 +10,8 @@ from decidua.adapters.cli import fhir, hla, kir
 from decidua.adapters.cli import kb as kb_cli
 from decidua.adapters.cli import match as match_cli
 from decidua.adapters.cli import report as report_cli
+from decidua.adapters.cli import serve as serve_cli
+from decidua.adapters.cli import users as users_cli
 
 app = typer.Typer(
     name="decidua",
@@ -25,12 +27,16 @@ app.command("schema")(assess_cli.schema_command)
 app.command("batch")(batch_cli.batch_command)
 app.command("match")(match_cli.match_command)
 app.command("report")(report_cli.report_command)
+app.command("serve")(serve_cli.serve_command)
 
 # --- sub-command groups (one module each) ---
 app.add_typer(kb_cli.app, name="kb", help="Review the knowledge base in force.")
 app.add_typer(kir.app, name="kir", help="Interpret a KIR gene-content typing (AA/Bx, Cen/Tel, B content).")
 app.add_typer(fhir.app, name="fhir", help="HL7 FHIR R4: export a case and its assessment, import a case.")
 app.add_typer(hla.app, name="hla", help="KIR-ligand groups of HLA class I typings (IPD-IMGT/HLA).")
+app.add_typer(
+    users_cli.app, name="users", help="Accounts of the web application: add users (the first admin), list them."
+)
 
 
 def main() -> None:

@@ -1,0 +1,109 @@
+"""The FastAPI application factory: everything it uses is passed in (settings, store, knowledge base, clock)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.templating import Jinja2Templates
+
+from decidua.adapters.api.auth import Passwords, Sessions
+from decidua.adapters.api.context import AppContext
+from decidua.adapters.api.errors import AccessLog, SafeErrors, SecurityHeaders, install_error_handlers
+from decidua.adapters.api.routes import build_api_router
+from decidua.adapters.api.service import CaseService
+from decidua.adapters.api.settings import Settings
+from decidua.adapters.render import SCOPE
+from decidua.adapters.store import CaseStore
+from decidua.knowledge.loader import KnowledgeBase
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _templates() -> Jinja2Templates:
+    env = Environment(
+        loader=PackageLoader("decidua.adapters.web", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["scope_text"] = SCOPE
+    env.filters["show"] = repr
+    env.filters["when"] = lambda d: d.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if d else ""
+    return Jinja2Templates(env=env)
+
+
+def create_app(
+    settings: Settings,
+    store: CaseStore,
+    kb: KnowledgeBase,
+    *,
+    clock: Callable[[], dt.datetime] = utcnow,
+    database: str = "sql",
+    passwords: Passwords | None = None,
+    setup_token: str | None = None,
+) -> FastAPI:
+    """The decidua web application: JSON API under ``/api`` (OpenAPI at ``/openapi.json``) and the pages.
+
+    Parameters
+    ----------
+    settings
+        Session timeouts, cookie security.
+    store
+        Where cases, assessments, users, sessions and the audit trail live (migrated already).
+    kb
+        The knowledge base in force (with any clinic override applied).
+    clock
+        The current time (UTC); tests pass a fake one to check the idle timeout.
+    database
+        The kind of database, shown on the pages ("sqlite", "postgresql"); never the URL.
+    passwords
+        The password hasher (argon2id with the library's defaults unless given).
+    setup_token
+        A secret for the first start: while the database has no users, ``/setup?token=...`` lets whoever holds
+        it create the first admin (``decidua serve`` prints that link). ``None`` disables the setup page.
+    """
+    from decidua.adapters.web.routes import build_web_router  # the pages build on the API's helpers
+
+    templates = _templates()
+    passwords = passwords or Passwords()
+    ctx = AppContext(
+        settings=settings,
+        store=store,
+        kb=kb,
+        service=CaseService(store, kb, clock),
+        sessions=Sessions(
+            store,
+            clock,
+            dt.timedelta(minutes=settings.session_idle_minutes),
+            dt.timedelta(hours=settings.session_max_hours),
+            passwords,
+        ),
+        templates=templates,
+        clock=clock,
+        database=database,
+        setup_token=setup_token,
+    )
+    app = FastAPI(
+        title="decidua",
+        summary="Decision support for NK-cell and alloimmune causes of recurrent pregnancy loss; not a diagnosis.",
+        version=kb.kb_version,
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.context = ctx
+    install_error_handlers(app, ctx)
+    app.include_router(build_api_router(ctx))
+    app.include_router(build_web_router(ctx))
+    app.mount("/static", StaticFiles(packages=[("decidua.adapters.web", "static")]), name="static")
+    app.add_middleware(SafeErrors)  # innermost of the three: the access log sees its 500
+    app.add_middleware(AccessLog)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,156 @@
+"""Accounts, sessions and CSRF: argon2 password hashes, server-side sessions with idle timeout, CSRF tokens.
+
+The session cookie holds a random token; the database holds only its SHA-256, so a copy of the database
+cannot be replayed as a login. Each session has a CSRF token (synchronizer pattern) that every unsafe request
+must send back, as the ``csrf_token`` form field or the ``X-CSRF-Token`` header.
+
+Errors, drawn once::
+
+    DeciduaError
+    + AccessError
+      - NotAuthenticated        no valid session (HTTP 401, or a redirect to the login page)
+      - Forbidden               logged in, but the role does not allow it (HTTP 403)
+        - CsrfRejected          an unsafe request without the session's CSRF token (HTTP 403)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from decidua.adapters.store import CaseStore, Role, Session, User
+from decidua.core.errors import DeciduaError
+
+MIN_PASSWORD_LENGTH = 12
+
+
+class AccessError(DeciduaError):
+    """A request that may not go ahead."""
+
+
+class NotAuthenticated(AccessError):
+    """No valid session: never logged in, logged out, or timed out."""
+
+
+class Forbidden(AccessError):
+    """The user's role does not allow this."""
+
+
+class CsrfRejected(Forbidden):
+    """An unsafe request that did not carry the session's CSRF token."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def same(a: str | None, b: str | None) -> bool:
+    """Constant-time comparison of two tokens (``None`` never matches)."""
+    return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
+
+
+class Passwords:
+    """argon2id hashing with the library's current parameters; old hashes are upgraded at login."""
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            # Unknown users are checked against a dummy hash, so the time taken does not reveal who exists.
+            return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A logged-in user with the session's CSRF token."""
+
+    user: User
+    csrf_token: str
+    token_hash: str
+
+
+class Sessions:
+    """Creates, looks up and ends sessions; enforces the idle and absolute timeouts."""
+
+    def __init__(
+        self,
+        store: CaseStore,
+        clock: Callable[[], dt.datetime],
+        idle: dt.timedelta,
+        max_age: dt.timedelta,
+        passwords: Passwords,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.idle = idle
+        self.max_age = max_age
+        self.passwords = passwords
+
+    def authenticate(self, email: str, password: str) -> User | None:
+        user = self.store.find_user(email)
+        ok = self.passwords.verify(user.password_hash if user else None, password)
+        if not ok or user is None or not user.active:
+            return None
+        if self.passwords.needs_rehash(user.password_hash):
+            self.store.set_password_hash(user.id, self.passwords.hash(password))
+        return user
+
+    def start(self, user: User) -> tuple[str, Login]:
+        """A new session for ``user``: the cookie value (shown once) and the login."""
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        session = Session(token_hash(token), user.id, secrets.token_urlsafe(32), now, now)
+        self.store.add_session(session)
+        return token, Login(user, session.csrf_token, session.token_hash)
+
+    def resume(self, token: str | None) -> Login:
+        """The login behind a cookie value; raises :class:`NotAuthenticated` when there is none or it expired."""
+        if not token:
+            raise NotAuthenticated("not logged in")
+        hashed = token_hash(token)
+        session = self.store.get_session(hashed)
+        if session is None:
+            raise NotAuthenticated("not logged in")
+        now = self.clock()
+        if now - session.last_seen > self.idle or now - session.created_at > self.max_age:
+            self.store.delete_session(hashed)
+            raise NotAuthenticated("the session timed out; log in again")
+        user = self.store.get_user(session.user_id)
+        if user is None or not user.active:
+            self.store.delete_session(hashed)
+            raise NotAuthenticated("the account is not active")
+        if now - session.last_seen > dt.timedelta(seconds=30):  # fewer writes; far below any idle timeout
+            self.store.touch_session(hashed, now)
+        return Login(user, session.csrf_token, hashed)
+
+    def end(self, token: str | None) -> None:
+        if token:
+            self.store.delete_session(token_hash(token))
+
+
+def require_role(login: Login, roles: frozenset[Role]) -> None:
+    if login.user.role not in roles:
+        raise Forbidden(f"the role {login.user.role.value!r} may not do this")
+
+
+CLINICAL = frozenset({Role.CLINICIAN, Role.ADMIN})
+ADMIN_ONLY = frozenset({Role.ADMIN})

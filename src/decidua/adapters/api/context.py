@@ -1,0 +1,120 @@
+"""What the routers share (built once by the app factory) and the access check every protected route uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.templating import Jinja2Templates
+
+from decidua.adapters.api.auth import (
+    ADMIN_ONLY,
+    CLINICAL,
+    CsrfRejected,
+    Forbidden,
+    Login,
+    NotAuthenticated,
+    Sessions,
+    require_role,
+    same,
+)
+from decidua.adapters.api.service import CaseService
+from decidua.adapters.api.settings import Settings
+from decidua.adapters.store import CaseStore, Role
+from decidua.knowledge.loader import KnowledgeBase
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    store: CaseStore
+    kb: KnowledgeBase
+    service: CaseService
+    sessions: Sessions
+    templates: Jinja2Templates
+    clock: Callable[[], dt.datetime]
+    database: str  # "sqlite", "postgresql": shown on the pages, never the URL (it may hold a password)
+    setup_token: str | None = None  # the first start's one-time setup link (``/setup?token=...``); None: no setup
+
+
+def _case_id(request: Request) -> int | None:
+    raw = request.path_params.get("case_id")
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+async def check_csrf(request: Request, login: Login) -> None:
+    """An unsafe request must carry the session's CSRF token (header, or form field for HTML forms)."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(FORM_TYPES):
+        value = (await request.form()).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not same(sent, login.csrf_token):
+        raise CsrfRejected("missing or wrong CSRF token")
+
+
+def guard(roles: frozenset[Role], action: str | None = None) -> Callable[[Request], Awaitable[Login]]:
+    """A dependency: the logged-in user, with the role checked and (on unsafe methods) the CSRF token.
+
+    With ``action`` (every patient endpoint) a failure writes an audit row (``unauthenticated`` or ``denied``).
+    The application's context comes from ``request.app.state.context``, set by the app factory.
+    """
+
+    async def dependency(request: Request) -> Login:
+        ctx: AppContext = request.app.state.context
+        case_id = _case_id(request)
+        token = request.cookies.get(ctx.settings.cookie_name)
+        try:
+            login = await run_in_threadpool(ctx.sessions.resume, token)
+        except NotAuthenticated:
+            if action:
+                await run_in_threadpool(ctx.store.record_audit, None, action, case_id, "unauthenticated")
+            raise
+        try:
+            require_role(login, roles)
+            if request.method not in SAFE_METHODS:
+                await check_csrf(request, login)
+        except Forbidden as exc:
+            if action:
+                detail = type(exc).__name__
+                await run_in_threadpool(ctx.store.record_audit, login.user.id, action, case_id, "denied", detail)
+            raise
+        request.state.login = login
+        return login
+
+    return dependency
+
+
+def render(ctx: AppContext, request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    """A page with what every page shows: the user, the CSRF token, the knowledge base and database in use."""
+    who: Login | None = getattr(request.state, "login", None)
+    context = {
+        "who": who,
+        "csrf_token": who.csrf_token if who else "",
+        "kb_version": ctx.kb.kb_version,
+        "database": ctx.database,
+        "idle_minutes": ctx.settings.session_idle_minutes,
+        **values,
+    }
+    return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def patient(action: str) -> Any:
+    """``Depends`` for a patient endpoint: clinicians and admins; failures audited as ``action``."""
+    return Depends(guard(CLINICAL, action))
+
+
+LOGGED_IN: Any = Depends(guard(CLINICAL))
+ADMIN: Any = Depends(guard(ADMIN_ONLY))

@@ -1,0 +1,197 @@
+"""The one place where errors become HTTP responses (JSON under ``/api``, pages elsewhere).
+
+* ``CaseInvalid`` / ``InputError`` / request validation -> 422 with field-level problems (path, value, allowed)
+* ``NotFound`` (no such case, version or user) -> 404; ``DuplicateCase``, ``DuplicateUser``, other ``StoreError`` -> 409
+* ``NotAuthenticated`` -> 401 (pages: a redirect to the login form); ``Forbidden`` (also CSRF) -> 403
+* anything else -> 500 with no detail; the log names the exception type and frames, never its message,
+  which may quote patient data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from decidua.adapters.api.auth import Forbidden, NotAuthenticated
+from decidua.adapters.api.context import AppContext, render
+from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFound, StoreError
+from decidua.core.errors import CaseInvalid, InputError, Problem
+
+log = logging.getLogger("decidua.web")
+access_log = logging.getLogger("decidua.web.access")
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api")
+
+
+def _jsonable(value: object) -> object:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
+
+
+def problem_data(problems: list[Problem] | tuple[Problem, ...]) -> list[dict[str, Any]]:
+    return [{"path": p.path, "value": _jsonable(p.value), "allowed": p.allowed} for p in problems]
+
+
+def _validation_problems(exc: RequestValidationError) -> list[Problem]:
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        out.append(Problem(".".join(loc) or "(body)", err.get("input"), str(err.get("msg", "invalid"))))
+    return out
+
+
+def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
+    def respond(request: Request, status: int, detail: str, problems: list[Problem] | None = None) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": detail, "problems": problem_data(problems or [])}, status_code=status)
+        return render(
+            ctx, request, "error.html", status_code=status, status=status, detail=detail, problems=problems or []
+        )
+
+    async def case_invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, CaseInvalid)
+        return respond(request, 422, f"the case is invalid ({len(exc.problems)} problem(s))", list(exc.problems))
+
+    async def input_error(request: Request, exc: Exception) -> Response:
+        return respond(request, 422, str(exc))
+
+    async def request_invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return respond(request, 422, "the request is invalid", _validation_problems(exc))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return respond(request, 404, str(exc))
+
+    async def conflict(request: Request, exc: Exception) -> Response:
+        path = "case_id" if isinstance(exc, DuplicateCase) else "email" if isinstance(exc, DuplicateUser) else ""
+        problems = [Problem(path, None, str(exc))] if path else []
+        return respond(request, 409, str(exc), problems)
+
+    async def unauthenticated(request: Request, exc: Exception) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": str(exc), "problems": []}, status_code=401)
+        if request.method in ("GET", "HEAD"):
+            return RedirectResponse(f"/login?next={quote(request.url.path, safe='/')}", status_code=303)
+        return RedirectResponse("/login", status_code=303)
+
+    async def forbidden(request: Request, exc: Exception) -> Response:
+        return respond(request, 403, str(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return respond(request, exc.status_code, str(exc.detail))
+
+    app.add_exception_handler(CaseInvalid, case_invalid)
+    app.add_exception_handler(InputError, input_error)
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(StoreError, conflict)
+    app.add_exception_handler(NotAuthenticated, unauthenticated)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+class SafeErrors:
+    """Outermost guard: any unexpected exception becomes a bare 500, logged without its message."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("internal error %s on %s %s\n%s", type(exc).__name__, scope["method"], scope["path"], frames)
+            if not started:
+                response = JSONResponse({"detail": "internal error", "problems": []}, status_code=500)
+                await response(scope, receive, send)
+
+
+class AccessLog:
+    """One line per request: method, path (never the query string, which may hold a search), status, time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        start = time.perf_counter()
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            ms = (time.perf_counter() - start) * 1000
+            access_log.info("%s %s %s %.0fms", scope["method"], scope["path"], status or 500, ms)
+
+
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        (
+            b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            b"script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        ),
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeaders:
+    """CSP, no sniffing, no referrer; pages with patient data are never cached (``no-store``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += SECURITY_HEADERS
+                if not scope["path"].startswith("/static/"):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -1,0 +1,293 @@
+"""The JSON API under ``/api`` (OpenAPI at ``/openapi.json``). Cookie sessions; send ``X-CSRF-Token`` on writes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from decidua.adapters.api.auth import Login, NotAuthenticated
+from decidua.adapters.api.context import ADMIN, LOGGED_IN, AppContext, patient
+from decidua.adapters.api.schemas import (
+    AssessmentPublic,
+    AuditPublic,
+    CaseCreate,
+    CasePublic,
+    CaseSummaryPublic,
+    CaseUpdate,
+    CaseVersionPublic,
+    ErrorPublic,
+    FhirImportPublic,
+    HealthPublic,
+    LoginCreate,
+    SessionPublic,
+    UserActive,
+    UserCreate,
+    UserPublic,
+)
+from decidua.adapters.api.service import PLOT_LOCK, CaseView
+from decidua.adapters.casefile import case_schema
+from decidua.adapters.cli.kb import kb_data
+from decidua.adapters.report import render_html, render_pdf
+from decidua.adapters.store import AuditEntry, CaseSummary, CaseVersion, StoredAssessment, User
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorPublic, "description": "Not logged in, or the session timed out."},
+    403: {"model": ErrorPublic, "description": "The role does not allow this, or the CSRF token is missing."},
+}
+CASE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: {"model": ErrorPublic, "description": "No such case (or version)."},
+    422: {"model": ErrorPublic, "description": "Invalid case: one problem per field (path, value, allowed)."},
+}
+
+
+def user_public(u: User) -> UserPublic:
+    return UserPublic(id=u.id, email=u.email, role=u.role, active=u.active, created_at=u.created_at)
+
+
+def summary_public(s: CaseSummary) -> CaseSummaryPublic:
+    return CaseSummaryPublic(
+        id=s.id,
+        reference=s.reference,
+        latest_version=s.latest_version,
+        created_at=s.created_at,
+        updated_at=s.updated_at,
+    )
+
+
+def version_public(v: CaseVersion) -> CaseVersionPublic:
+    return CaseVersionPublic(
+        case_id=v.case_id,
+        reference=v.reference,
+        version=v.version,
+        created_at=v.created_at,
+        created_by=v.created_by,
+        case=v.data,
+    )
+
+
+def assessment_public(case_id: int, version: int, a: StoredAssessment) -> AssessmentPublic:
+    return AssessmentPublic(
+        case_id=case_id, version=version, kb_version=a.kb_version, created_at=a.created_at, result=a.result
+    )
+
+
+def case_public(v: CaseView) -> CasePublic:
+    return CasePublic(
+        id=v.version.case_id,
+        reference=v.version.reference,
+        version=version_public(v.version),
+        assessment=assessment_public(v.version.case_id, v.version.version, v.stored),
+        versions=[x.version for x in v.versions],
+    )
+
+
+def audit_public(e: AuditEntry) -> AuditPublic:
+    return AuditPublic(
+        id=e.id, at=e.at, user_id=e.user_id, action=e.action, case_id=e.case_id, outcome=e.outcome, detail=e.detail
+    )
+
+
+def set_session_cookie(ctx: AppContext, response: Response, token: str) -> None:
+    response.set_cookie(
+        ctx.settings.cookie_name,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.secure_cookies,
+        path="/",
+    )
+
+
+def report_response(ctx: AppContext, login: Login, case_id: int, fmt: str) -> Response:
+    """The report of the latest version (shared by the API and the pages)."""
+    with ctx.service.audited(login.user.id, f"case.report_{fmt}", case_id):
+        v = ctx.service.view(case_id)
+        filename = f"decidua-case-{case_id}-v{v.version.version}.{fmt}"
+        with PLOT_LOCK:
+            if fmt == "pdf":
+                pdf = render_pdf(v.case, v.assessment, ctx.kb)
+            else:
+                html = render_html(v.case, v.assessment, ctx.kb)
+    if fmt == "pdf":
+        disposition = {"content-disposition": f'attachment; filename="{filename}"'}
+        return Response(pdf, media_type="application/pdf", headers=disposition)
+    return HTMLResponse(html, headers={"content-disposition": f'inline; filename="{filename}"'})
+
+
+def fhir_response(ctx: AppContext, login: Login, case_id: int) -> Response:
+    with ctx.service.audited(login.user.id, "case.fhir_export", case_id):
+        bundle = ctx.service.export_bundle(case_id)
+    filename = f"decidua-case-{case_id}.fhir.json"
+    return JSONResponse(
+        bundle,
+        media_type="application/fhir+json",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def build_api_router(ctx: AppContext) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["api"])
+    svc = ctx.service
+
+    @router.get("/health", tags=["meta"])
+    def health() -> HealthPublic:
+        """Liveness: the knowledge base in force and the database kind (no login needed)."""
+        return HealthPublic(status="ok", kb_version=ctx.kb.kb_version, database=ctx.database)
+
+    # --- session ---
+    @router.post("/session", tags=["session"], responses={401: {"model": ErrorPublic}})
+    def login(body: LoginCreate, response: Response) -> SessionPublic:
+        """Log in: sets the session cookie and returns the CSRF token for later writes."""
+        user = ctx.sessions.authenticate(body.email, body.password)
+        if user is None:
+            ctx.store.record_audit(None, "login", None, "failed")
+            raise NotAuthenticated("wrong e-mail address or password, or the account is not active")
+        token, session = ctx.sessions.start(user)
+        ctx.store.record_audit(user.id, "login", None, "ok")
+        set_session_cookie(ctx, response, token)
+        return SessionPublic(
+            user=user_public(user),
+            csrf_token=session.csrf_token,
+            idle_timeout_minutes=ctx.settings.session_idle_minutes,
+        )
+
+    @router.get("/session", tags=["session"], responses=ERRORS)
+    def current_session(who: Annotated[Login, LOGGED_IN]) -> SessionPublic:
+        """The logged-in user and the session's CSRF token."""
+        return SessionPublic(
+            user=user_public(who.user),
+            csrf_token=who.csrf_token,
+            idle_timeout_minutes=ctx.settings.session_idle_minutes,
+        )
+
+    @router.delete("/session", tags=["session"], status_code=204, responses=ERRORS)
+    def logout(request: Request, who: Annotated[Login, LOGGED_IN]) -> Response:
+        ctx.sessions.end(request.cookies.get(ctx.settings.cookie_name))
+        ctx.store.record_audit(who.user.id, "logout", None, "ok")
+        response = Response(status_code=204)
+        response.delete_cookie(ctx.settings.cookie_name, path="/")
+        return response
+
+    # --- cases ---
+    @router.get("/cases", tags=["cases"], responses=ERRORS)
+    def list_cases(who: Annotated[Login, patient("case.list")], q: str | None = None) -> list[CaseSummaryPublic]:
+        """Cases, newest first; ``q`` searches the case id (pseudonymous reference)."""
+        with svc.audited(who.user.id, "case.list"):
+            return [summary_public(s) for s in ctx.store.list_cases(q)]
+
+    @router.post("/cases", tags=["cases"], status_code=201, responses={**CASE_ERRORS, 409: {"model": ErrorPublic}})
+    def create_case(body: CaseCreate, who: Annotated[Login, patient("case.create")]) -> CasePublic:
+        """Store a new case (version 1) and its assessment."""
+        with svc.audited(who.user.id, "case.create") as note:
+            version = svc.create(body.case, who.user.id, note)
+            return case_public(svc.view(version.case_id))
+
+    @router.get("/cases/{case_id}", tags=["cases"], responses=CASE_ERRORS)
+    def read_case(case_id: int, who: Annotated[Login, patient("case.read")]) -> CasePublic:
+        """The latest version with its assessment under the knowledge base in force."""
+        with svc.audited(who.user.id, "case.read", case_id):
+            return case_public(svc.view(case_id))
+
+    @router.put("/cases/{case_id}", tags=["cases"], responses=CASE_ERRORS)
+    def update_case(case_id: int, body: CaseUpdate, who: Annotated[Login, patient("case.update")]) -> CasePublic:
+        """Store the next version (earlier versions stay unchanged) and its assessment."""
+        with svc.audited(who.user.id, "case.update", case_id):
+            svc.update(case_id, body.case, who.user.id)
+            return case_public(svc.view(case_id))
+
+    @router.get("/cases/{case_id}/versions", tags=["cases"], responses=CASE_ERRORS)
+    def list_versions(case_id: int, who: Annotated[Login, patient("case.versions")]) -> list[CaseVersionPublic]:
+        with svc.audited(who.user.id, "case.versions", case_id):
+            return [version_public(v) for v in ctx.store.list_versions(case_id)]
+
+    @router.get("/cases/{case_id}/versions/{version}", tags=["cases"], responses=CASE_ERRORS)
+    def read_version(case_id: int, version: int, who: Annotated[Login, patient("case.read")]) -> CaseVersionPublic:
+        with svc.audited(who.user.id, "case.read", case_id) as note:
+            note.detail = f"version {version}"
+            return version_public(ctx.store.get_version(case_id, version))
+
+    @router.get("/cases/{case_id}/assessment", tags=["cases"], responses=CASE_ERRORS)
+    def read_assessment(
+        case_id: int, who: Annotated[Login, patient("case.assessment")], version: int | None = None
+    ) -> AssessmentPublic:
+        """The assessment of a version (the latest by default) under the knowledge base in force."""
+        with svc.audited(who.user.id, "case.assessment", case_id):
+            v = svc.view(case_id, version)
+            return assessment_public(case_id, v.version.version, v.stored)
+
+    @router.get("/cases/{case_id}/assessments", tags=["cases"], responses=CASE_ERRORS)
+    def list_assessments(case_id: int, who: Annotated[Login, patient("case.assessments")]) -> list[AssessmentPublic]:
+        """Every stored assessment of the case, with the case version and kb_version each used."""
+        with svc.audited(who.user.id, "case.assessments", case_id):
+            ctx.store.get_case(case_id)
+            return [assessment_public(case_id, n, a) for n, a in ctx.store.list_assessments(case_id)]
+
+    @router.get(
+        "/cases/{case_id}/report.pdf",
+        tags=["cases"],
+        responses={**CASE_ERRORS, 200: {"content": {"application/pdf": {}}}},
+        response_class=Response,
+    )
+    def report_pdf(case_id: int, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
+        return report_response(ctx, who, case_id, "pdf")
+
+    @router.get("/cases/{case_id}/report.html", tags=["cases"], responses=CASE_ERRORS, response_class=HTMLResponse)
+    def report_html(case_id: int, who: Annotated[Login, patient("case.report_html")]) -> Response:
+        return report_response(ctx, who, case_id, "html")
+
+    @router.get("/cases/{case_id}/fhir", tags=["fhir"], responses=CASE_ERRORS)
+    def fhir_export(case_id: int, who: Annotated[Login, patient("case.fhir_export")]) -> Response:
+        """The case and its assessment as an HL7 FHIR R4 Bundle (type collection)."""
+        return fhir_response(ctx, who, case_id)
+
+    @router.post("/fhir/import", tags=["fhir"], status_code=201, responses=CASE_ERRORS)
+    def fhir_import(bundle: dict[str, Any], who: Annotated[Login, patient("case.fhir_import")]) -> FhirImportPublic:
+        """A case from a FHIR Bundle: a new case, or the next version of the case with the same case id."""
+        with svc.audited(who.user.id, "case.fhir_import") as note:
+            version, created = svc.import_bundle(bundle, who.user.id, note)
+            return FhirImportPublic(created=created, case=case_public(svc.view(version.case_id)))
+
+    @router.get("/cases/{case_id}/audit", tags=["admin"], responses=CASE_ERRORS)
+    def case_audit(case_id: int, who: Annotated[Login, ADMIN]) -> list[AuditPublic]:
+        """The audit trail of one case (admins)."""
+        return [audit_public(e) for e in ctx.store.list_audit(case_id)]
+
+    # --- knowledge base and schema (no patient data) ---
+    @router.get("/kb", tags=["meta"], responses=ERRORS)
+    def knowledge_base(who: Annotated[Login, LOGGED_IN]) -> dict[str, Any]:
+        """The knowledge base in force: rules, thresholds, choices, options, citations, local overrides."""
+        return kb_data(ctx.kb)
+
+    @router.get("/schema/case", tags=["meta"], responses=ERRORS)
+    def schema(who: Annotated[Login, LOGGED_IN]) -> dict[str, Any]:
+        """JSON Schema (2020-12) of the case file."""
+        return case_schema()
+
+    # --- users and audit (admins) ---
+    @router.get("/users", tags=["admin"], responses=ERRORS)
+    def list_users(who: Annotated[Login, ADMIN]) -> list[UserPublic]:
+        return [user_public(u) for u in ctx.store.list_users()]
+
+    @router.post("/users", tags=["admin"], status_code=201, responses={**ERRORS, 409: {"model": ErrorPublic}})
+    def add_user(body: UserCreate, who: Annotated[Login, ADMIN]) -> UserPublic:
+        user = ctx.store.add_user(body.email, ctx.sessions.passwords.hash(body.password), body.role)
+        ctx.store.record_audit(who.user.id, "user.add", None, "ok", f"user {user.id}")
+        return user_public(user)
+
+    @router.patch("/users/{user_id}", tags=["admin"], responses=ERRORS)
+    def set_active(user_id: int, body: UserActive, who: Annotated[Login, ADMIN]) -> UserPublic:
+        user = ctx.store.set_active(user_id, body.active)
+        action = "user.active" if body.active else "user.inactive"
+        ctx.store.record_audit(who.user.id, action, None, "ok", f"user {user_id}")
+        return user_public(user)
+
+    @router.get("/audit", tags=["admin"], responses=ERRORS)
+    async def audit(who: Annotated[Login, ADMIN], limit: int = 500) -> list[AuditPublic]:
+        entries = await run_in_threadpool(ctx.store.list_audit, None, max(1, min(limit, 5000)))
+        return [audit_public(e) for e in entries]
+
+    return router

@@ -1,0 +1,133 @@
+"""Request and response bodies of the JSON API (pydantic stays here, at the edge): Base / Create / Public."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from decidua.adapters.store import Role
+
+_EMAIL = r"^[^@\s]+@[^@\s]+$"
+
+
+class ProblemPublic(BaseModel):
+    """One thing wrong with the input: where (a case path, e.g. ``nk.peripheral.nk_percent``), what, what is allowed."""
+
+    path: str
+    value: Any = None
+    allowed: str
+
+
+class ErrorPublic(BaseModel):
+    detail: str
+    problems: list[ProblemPublic] = []
+
+
+# --- cases ---
+class CaseBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case: dict[str, Any] = Field(
+        description="The case file as JSON (the same format as `decidua assess`; JSON Schema at /api/schema/case)."
+    )
+
+
+class CaseCreate(CaseBase):
+    """A new case; its ``case.case_id`` must not be in use."""
+
+
+class CaseUpdate(CaseBase):
+    """The next version of a case (the earlier versions are kept); ``case.case_id`` cannot change."""
+
+
+class CaseSummaryPublic(BaseModel):
+    id: int
+    reference: str = Field(description="The case file's pseudonymous case_id.")
+    latest_version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CaseVersionPublic(BaseModel):
+    case_id: int
+    reference: str
+    version: int
+    created_at: dt.datetime
+    created_by: int | None
+    case: dict[str, Any]
+
+
+class AssessmentPublic(BaseModel):
+    case_id: int
+    version: int = Field(description="The case version that was assessed.")
+    kb_version: str
+    created_at: dt.datetime
+    result: dict[str, Any] = Field(description="The assessment, as `decidua assess --format json` prints it.")
+
+
+class CasePublic(BaseModel):
+    id: int
+    reference: str
+    version: CaseVersionPublic
+    assessment: AssessmentPublic
+    versions: list[int]
+
+
+class FhirImportPublic(BaseModel):
+    created: bool = Field(description="True for a new case, False for a new version of an existing one.")
+    case: CasePublic
+
+
+# --- users and sessions ---
+class UserBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(pattern=_EMAIL, max_length=320)
+    role: Role = Role.CLINICIAN
+
+
+class UserCreate(UserBase):
+    password: str = Field(min_length=12, max_length=1024)
+
+
+class UserPublic(UserBase):
+    id: int
+    active: bool
+    created_at: dt.datetime
+
+
+class UserActive(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool
+
+
+class LoginCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class SessionPublic(BaseModel):
+    user: UserPublic
+    csrf_token: str = Field(description="Send it back as the X-CSRF-Token header on every POST, PUT, PATCH, DELETE.")
+    idle_timeout_minutes: float
+
+
+class AuditPublic(BaseModel):
+    id: int
+    at: dt.datetime
+    user_id: int | None
+    action: str
+    case_id: int | None
+    outcome: str
+    detail: str | None
+
+
+class HealthPublic(BaseModel):
+    status: str
+    kb_version: str
+    database: str

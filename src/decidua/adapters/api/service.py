@@ -1,0 +1,141 @@
+"""What the API and the web pages do with cases, shared by both: validate, assess, store, audit.
+
+Every read and write of a patient record goes through :meth:`CaseService.audited`, which writes exactly one
+audit row with the outcome (``ok``, ``not_found``, ``invalid``, ``conflict``, ``error``); access failures
+(``unauthenticated``, ``denied``) are recorded where they are detected. Audit rows never hold patient data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from decidua.adapters import fhir
+from decidua.adapters.casefile import case_to_data, parse_case
+from decidua.adapters.render import assessment_data
+from decidua.adapters.store import (
+    CaseNotFound,
+    CaseStore,
+    CaseVersion,
+    DuplicateCase,
+    NewAssessment,
+    StoredAssessment,
+    StoreError,
+)
+from decidua.core.case import Case
+from decidua.core.errors import CaseInvalid, InputError, Problem
+from decidua.core.findings import Assessment
+from decidua.engines.assess import assess
+from decidua.knowledge.loader import KnowledgeBase
+
+# matplotlib (the plots of the case page and the report) keeps global state: one figure at a time per process.
+PLOT_LOCK = threading.Lock()
+
+
+@dataclass
+class AuditNote:
+    """Filled in by the code inside :meth:`CaseService.audited` (the case id once known, a detail)."""
+
+    case_id: int | None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """A case version with the assessment stored for it under the knowledge base in force."""
+
+    version: CaseVersion
+    case: Case
+    stored: StoredAssessment
+    assessment: Assessment
+    versions: list[CaseVersion] = field(default_factory=list)
+
+
+def outcome_of(exc: BaseException) -> str:
+    if isinstance(exc, CaseNotFound):
+        return "not_found"
+    if isinstance(exc, DuplicateCase):
+        return "conflict"
+    if isinstance(exc, InputError):
+        return "invalid"
+    return "error"
+
+
+class CaseService:
+    def __init__(self, store: CaseStore, kb: KnowledgeBase, clock: Callable[[], dt.datetime]) -> None:
+        self.store = store
+        self.kb = kb
+        self.clock = clock
+
+    @contextmanager
+    def audited(self, user_id: int | None, action: str, case_id: int | None = None) -> Iterator[AuditNote]:
+        """Run the block and write one audit row with its outcome (failures too, then re-raise)."""
+        note = AuditNote(case_id)
+        try:
+            yield note
+        except BaseException as exc:
+            detail = type(exc).__name__ if outcome_of(exc) == "error" else note.detail
+            self.store.record_audit(user_id, action, note.case_id, outcome_of(exc), detail)
+            raise
+        self.store.record_audit(user_id, action, note.case_id, "ok", note.detail)
+
+    def _assess(self, case: Case) -> tuple[Assessment, NewAssessment]:
+        result = assess(case, self.kb)
+        return result, NewAssessment(self.kb.kb_version, assessment_data(result, self.kb))
+
+    def create(self, data: object, by: int | None, note: AuditNote | None = None) -> CaseVersion:
+        """Validate, assess and store a new case (version 1 with its assessment, in one transaction)."""
+        case = parse_case(data)
+        _, new = self._assess(case)
+        version = self.store.create_case(case.case_id, case_to_data(case), by, new)
+        if note is not None:
+            note.case_id = version.case_id
+        return version
+
+    def update(self, case_id: int, data: object, by: int | None) -> CaseVersion:
+        """Validate, assess and store the next version of a case; the earlier versions stay as they were."""
+        current = self.store.get_version(case_id)
+        case = parse_case(data)
+        if case.case_id != current.reference:
+            raise CaseInvalid(
+                [
+                    Problem(
+                        "case_id", case.case_id, f"the case id of this case is {current.reference!r}; it cannot change"
+                    )
+                ]
+            )
+        _, new = self._assess(case)
+        return self.store.add_version(case_id, case_to_data(case), by, new)
+
+    def view(self, case_id: int, version: int | None = None) -> CaseView:
+        """A version (the latest by default) with its assessment under the knowledge base in force.
+
+        An assessment made under another knowledge-base version is kept; a new one is stored next to it.
+        """
+        stored_version = self.store.get_version(case_id, version)
+        case = parse_case(stored_version.data)
+        result, new = self._assess(case)
+        stored = self.store.get_assessment(stored_version.id, self.kb.kb_version)
+        if stored is None:
+            stored = self.store.add_assessment(stored_version.id, new)
+        return CaseView(stored_version, case, stored, result, self.store.list_versions(case_id))
+
+    def import_bundle(self, bundle: object, by: int | None, note: AuditNote) -> tuple[CaseVersion, bool]:
+        """A case from a FHIR Bundle: a new case, or the next version of the case with the same case id."""
+        case = fhir.import_bundle(bundle)
+        existing = self.store.find_case(case.case_id)
+        if existing is None:
+            return self.create(case_to_data(case), by, note), True
+        note.case_id = existing.id
+        return self.update(existing.id, case_to_data(case), by), False
+
+    def export_bundle(self, case_id: int) -> dict[str, Any]:
+        v = self.view(case_id)
+        return fhir.export_bundle(v.case, v.assessment, self.kb)
+
+
+__all__ = ["PLOT_LOCK", "AuditNote", "CaseService", "CaseView", "StoreError", "outcome_of"]

@@ -1,0 +1,108 @@
+"""``decidua serve``: the web application for clinicians (SQLite file by default, or PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from decidua.adapters.cli.assess import KbOverride
+from decidua.adapters.cli.common import err_console, input_errors, out_console
+
+if TYPE_CHECKING:
+    from decidua.adapters.store import SqlCaseStore
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="DECIDUA_DATABASE_URL",
+        help="SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (extra 'postgres'). "
+        "Default: decidua.sqlite3 in the user data folder.",
+        show_default=False,
+    ),
+]
+
+
+def database_url_or_default(url: str | None) -> str:
+    from decidua.adapters.api.settings import default_database_url
+
+    url = url or default_database_url()
+    # "postgresql://" means the psycopg 3 driver (the 'postgres' extra), not SQLAlchemy's psycopg2 default.
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def describe(url: str) -> str:
+    """The database for people: the SQLite file's path, or the URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    from decidua.adapters.store import sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None:
+        return f"SQLite file {path.resolve()}"
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def open_store_or_exit(url: str) -> SqlCaseStore:
+    """The store at ``url``, migrated; a database that cannot be reached or migrated exits with code 2."""
+    from decidua.adapters.store import open_store
+
+    try:
+        return open_store(url)
+    except Exception as exc:  # say which database, never its password
+        err_console.print(
+            f"[bold red]error:[/] --database-url: cannot open {describe(url)} ({type(exc).__name__}); "
+            "allowed: a reachable SQLite file path or PostgreSQL server (sqlite:///PATH, postgresql://USER@HOST/DB)",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    database_url: DatabaseUrl = None,
+    kb_override: KbOverride = None,
+    idle_minutes: Annotated[float, typer.Option(help="Log a user out after this many idle minutes.")] = 30.0,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies/--no-secure-cookies", help="Send cookies over HTTPS only (behind TLS).")
+    ] = False,
+) -> None:
+    """Run the web application: cases, assessments, reports, FHIR import/export (prints the URL)."""
+    import uvicorn
+
+    from decidua.adapters.api import Settings, create_app
+    from decidua.knowledge.loader import load_kb
+
+    url = database_url_or_default(database_url)
+    with input_errors():
+        kb = load_kb(kb_override)
+    settings = Settings(
+        database_url=url, session_idle_minutes=idle_minutes, secure_cookies=secure_cookies, kb_override=kb_override
+    )
+    store = open_store_or_exit(url)
+    # First start: a one-time secret link lets whoever started the server create the first admin.
+    setup_token = None if store.has_users() else secrets.token_urlsafe(24)
+    app = create_app(settings, store, kb, database=store.engine.dialect.name, setup_token=setup_token)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown}:{port}"
+    out_console.print(f"database: {describe(url)} (migrated to the latest schema)", markup=False)
+    out_console.print(f"knowledge base: {kb.kb_version}", markup=False)
+    if setup_token is not None:
+        out_console.print(
+            f"no users yet: create the first admin at {base}/setup?token={setup_token}\n"
+            "  (or stop the server and run: decidua users add EMAIL --role admin)",
+            markup=False,
+        )
+    out_console.print(f"decidua is running at {base}/  (Ctrl+C stops it)", markup=False)
+    # uvicorn's own access log prints query strings (a search may name a case): ours prints the path only.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, server_header=False)
+
+
+__all__ = ["DatabaseUrl", "database_url_or_default", "describe", "open_store_or_exit", "serve_command"]

@@ -1,0 +1,196 @@
+"""What the web application stores, as plain records, and the protocol every store implements.
+
+Cases are versioned and never overwritten: an edit adds a version. Each stored assessment names the case
+version and the ``kb_version`` it used. Every read and write of a patient record is audited by the caller
+(:meth:`CaseStore.record_audit`), failures included.
+
+Store errors, drawn once::
+
+    DeciduaError
+    + StoreError
+      - NotFound (LookupError)
+        - CaseNotFound                 no case with that id (or version)
+        - UserNotFound                 no user with that id
+      - DuplicateCase                  a case with that reference (pseudonymous case id) exists already
+      - DuplicateUser                  a user with that e-mail address exists already
+      - NotFirstUser                   the first-admin setup was asked for, but users exist already
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from decidua.core.errors import DeciduaError
+
+
+class Role(StrEnum):
+    """What a user may do: clinicians work with cases; admins also manage users and read the audit trail."""
+
+    CLINICIAN = "clinician"
+    ADMIN = "admin"
+
+
+class StoreError(DeciduaError):
+    """A store operation that cannot be done."""
+
+
+class NotFound(StoreError, LookupError):
+    """Nothing with the id asked for."""
+
+
+class CaseNotFound(NotFound):
+    """No case with the id (or version) asked for."""
+
+
+class UserNotFound(NotFound):
+    """No user with the id asked for."""
+
+
+class DuplicateCase(StoreError):
+    """A case with the same reference exists already."""
+
+
+class DuplicateUser(StoreError):
+    """A user with the same e-mail address exists already."""
+
+
+class NotFirstUser(StoreError):
+    """The first-admin setup was asked for, but the database has users already."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    email: str
+    role: Role
+    active: bool
+    created_at: dt.datetime
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    id: int
+    reference: str  # the case file's pseudonymous case_id
+    created_at: dt.datetime
+    created_by: int | None
+    latest_version: int
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseVersion:
+    id: int
+    case_id: int
+    reference: str
+    version: int
+    data: dict[str, Any]  # the case as ``casefile.case_to_data`` writes it
+    created_at: dt.datetime
+    created_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAssessment:
+    id: int
+    case_version_id: int
+    kb_version: str
+    result: dict[str, Any]  # the assessment as ``render.assessment_data`` writes it
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewAssessment:
+    """An assessment to store together with the case version it was computed from."""
+
+    kb_version: str
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: dt.datetime
+    user_id: int | None
+    action: str  # e.g. "case.read", "case.update"
+    case_id: int | None
+    outcome: str  # "ok", "denied", "not_found", "invalid", "unauthenticated", "conflict", "error"
+    detail: str | None  # never patient data
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token_hash: str  # SHA-256 of the cookie value; the value itself is never stored
+    user_id: int
+    csrf_token: str
+    created_at: dt.datetime
+    last_seen: dt.datetime
+
+
+class CaseStore(Protocol):
+    """Cases with their versions and assessments, users, sessions and the audit trail.
+
+    Each method is one transaction: it happens completely or not at all.
+    """
+
+    # --- cases ---
+    def create_case(
+        self, reference: str, data: dict[str, Any], by: int | None, assessment: NewAssessment
+    ) -> CaseVersion: ...
+
+    def add_version(
+        self, case_id: int, data: dict[str, Any], by: int | None, assessment: NewAssessment
+    ) -> CaseVersion: ...
+
+    def find_case(self, reference: str) -> CaseSummary | None: ...
+
+    def get_case(self, case_id: int) -> CaseSummary: ...
+
+    def get_version(self, case_id: int, version: int | None = None) -> CaseVersion: ...
+
+    def list_versions(self, case_id: int) -> list[CaseVersion]: ...
+
+    def list_cases(self, search: str | None = None, limit: int = 200) -> list[CaseSummary]: ...
+
+    def add_assessment(self, case_version_id: int, assessment: NewAssessment) -> StoredAssessment: ...
+
+    def get_assessment(self, case_version_id: int, kb_version: str | None = None) -> StoredAssessment | None: ...
+
+    def list_assessments(self, case_id: int) -> list[tuple[int, StoredAssessment]]: ...
+
+    # --- users ---
+    def add_user(self, email: str, password_hash: str, role: Role) -> User: ...
+
+    def add_first_admin(self, email: str, password_hash: str) -> User:
+        """An admin, only while there are no users at all (the first start's setup page)."""
+        ...
+
+    def has_users(self) -> bool: ...
+
+    def get_user(self, user_id: int) -> User | None: ...
+
+    def find_user(self, email: str) -> User | None: ...
+
+    def list_users(self) -> list[User]: ...
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+
+    def set_active(self, user_id: int, active: bool) -> User: ...
+
+    # --- sessions ---
+    def add_session(self, session: Session) -> None: ...
+
+    def get_session(self, token_hash: str) -> Session | None: ...
+
+    def touch_session(self, token_hash: str, at: dt.datetime) -> None: ...
+
+    def delete_session(self, token_hash: str) -> None: ...
+
+    # --- audit ---
+    def record_audit(
+        self, user_id: int | None, action: str, case_id: int | None, outcome: str, detail: str | None = None
+    ) -> AuditEntry: ...
+
+    def list_audit(self, case_id: int | None = None, limit: int = 500) -> list[AuditEntry]: ...

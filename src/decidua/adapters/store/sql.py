@@ -1,0 +1,315 @@
+"""The SQL store (SQLite or PostgreSQL through SQLAlchemy 2); every method runs in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, Select, create_engine, event, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import sessionmaker
+
+from decidua.adapters.store.base import (
+    AuditEntry,
+    CaseNotFound,
+    CaseSummary,
+    CaseVersion,
+    DuplicateCase,
+    DuplicateUser,
+    NewAssessment,
+    NotFirstUser,
+    Role,
+    Session,
+    StoredAssessment,
+    StoreError,
+    User,
+    UserNotFound,
+)
+from decidua.adapters.store.models import AssessmentRow, AuditRow, CaseRow, CaseVersionRow, SessionRow, UserRow
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys switched on (they are off by default)."""
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _fk_on(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+def _user(row: UserRow) -> User:
+    return User(row.id, row.email, Role(row.role), row.active, row.created_at, row.password_hash)
+
+
+def _version(row: CaseVersionRow, reference: str) -> CaseVersion:
+    return CaseVersion(row.id, row.case_id, reference, row.version, dict(row.data), row.created_at, row.created_by)
+
+
+def _assessment(row: AssessmentRow) -> StoredAssessment:
+    return StoredAssessment(row.id, row.case_version_id, row.kb_version, dict(row.result), row.created_at)
+
+
+def _audit(row: AuditRow) -> AuditEntry:
+    return AuditEntry(row.id, row.at, row.user_id, row.action, row.case_id, row.outcome, row.detail)
+
+
+def _session(row: SessionRow) -> Session:
+    return Session(row.token_hash, row.user_id, row.csrf_token, row.created_at, row.last_seen)
+
+
+class SqlCaseStore:
+    """:class:`~decidua.adapters.store.base.CaseStore` on a SQLAlchemy engine (schema made by the migrations)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._clock = clock
+
+    # --- cases ---
+    def _summaries(self) -> Select[CaseRow, int, dt.datetime]:
+        latest = (
+            select(
+                CaseVersionRow.case_id,
+                func.max(CaseVersionRow.version).label("latest"),
+                func.max(CaseVersionRow.created_at).label("updated"),
+            )
+            .group_by(CaseVersionRow.case_id)
+            .subquery()
+        )
+        return select(CaseRow, latest.c.latest, latest.c.updated).join(latest, latest.c.case_id == CaseRow.id)
+
+    @staticmethod
+    def _summary(row: CaseRow, latest: int, updated: dt.datetime) -> CaseSummary:
+        if updated.tzinfo is None:  # an aggregate bypasses the column type
+            updated = updated.replace(tzinfo=dt.UTC)
+        return CaseSummary(row.id, row.reference, row.created_at, row.created_by, latest, updated)
+
+    def _store_version(
+        self, s: OrmSession, case: CaseRow, version: int, data: dict[str, Any], by: int | None, a: NewAssessment
+    ) -> CaseVersion:
+        now = self._clock()
+        row = CaseVersionRow(case_id=case.id, version=version, data=data, created_at=now, created_by=by)
+        s.add(row)
+        s.flush()
+        s.add(AssessmentRow(case_version_id=row.id, kb_version=a.kb_version, result=a.result, created_at=now))
+        return _version(row, case.reference)
+
+    def create_case(
+        self, reference: str, data: dict[str, Any], by: int | None, assessment: NewAssessment
+    ) -> CaseVersion:
+        try:
+            with self._sessions.begin() as s:
+                if s.scalar(select(CaseRow.id).where(CaseRow.reference == reference)) is not None:
+                    raise DuplicateCase(f"a case with reference {reference!r} exists already")
+                case = CaseRow(reference=reference, created_at=self._clock(), created_by=by)
+                s.add(case)
+                s.flush()
+                return self._store_version(s, case, 1, data, by, assessment)
+        except IntegrityError:
+            raise DuplicateCase(f"a case with reference {reference!r} exists already") from None
+
+    def add_version(self, case_id: int, data: dict[str, Any], by: int | None, assessment: NewAssessment) -> CaseVersion:
+        try:
+            with self._sessions.begin() as s:
+                case = s.get(CaseRow, case_id)
+                if case is None:
+                    raise CaseNotFound(f"no case {case_id}")
+                latest = s.scalar(select(func.max(CaseVersionRow.version)).where(CaseVersionRow.case_id == case_id))
+                return self._store_version(s, case, (latest or 0) + 1, data, by, assessment)
+        except IntegrityError:  # another edit took the same version number first
+            raise StoreError("the case was changed at the same time; reload and try again") from None
+
+    def find_case(self, reference: str) -> CaseSummary | None:
+        with self._sessions() as s:
+            hit = s.execute(self._summaries().where(CaseRow.reference == reference)).first()
+            return None if hit is None else self._summary(hit[0], hit[1], hit[2])
+
+    def get_case(self, case_id: int) -> CaseSummary:
+        with self._sessions() as s:
+            hit = s.execute(self._summaries().where(CaseRow.id == case_id)).first()
+            if hit is None:
+                raise CaseNotFound(f"no case {case_id}")
+            return self._summary(hit[0], hit[1], hit[2])
+
+    def get_version(self, case_id: int, version: int | None = None) -> CaseVersion:
+        with self._sessions() as s:
+            query = (
+                select(CaseVersionRow, CaseRow.reference)
+                .join(CaseRow, CaseRow.id == CaseVersionRow.case_id)
+                .where(CaseVersionRow.case_id == case_id)
+            )
+            if version is not None:
+                query = query.where(CaseVersionRow.version == version)
+            hit = s.execute(query.order_by(CaseVersionRow.version.desc()).limit(1)).first()
+            if hit is None:
+                raise CaseNotFound(f"no case {case_id}" + (f" version {version}" if version is not None else ""))
+            return _version(*hit)
+
+    def list_versions(self, case_id: int) -> list[CaseVersion]:
+        with self._sessions() as s:
+            rows = s.execute(
+                select(CaseVersionRow, CaseRow.reference)
+                .join(CaseRow, CaseRow.id == CaseVersionRow.case_id)
+                .where(CaseVersionRow.case_id == case_id)
+                .order_by(CaseVersionRow.version)
+            ).all()
+            if not rows:
+                raise CaseNotFound(f"no case {case_id}")
+            return [_version(*r) for r in rows]
+
+    def list_cases(self, search: str | None = None, limit: int = 200) -> list[CaseSummary]:
+        query = self._summaries()
+        if search:
+            query = query.where(func.lower(CaseRow.reference).contains(search.strip().lower(), autoescape=True))
+        with self._sessions() as s:
+            rows = s.execute(query.order_by(CaseRow.id.desc()).limit(limit)).all()
+            return [self._summary(r[0], r[1], r[2]) for r in rows]
+
+    def add_assessment(self, case_version_id: int, assessment: NewAssessment) -> StoredAssessment:
+        with self._sessions.begin() as s:
+            row = AssessmentRow(
+                case_version_id=case_version_id,
+                kb_version=assessment.kb_version,
+                result=assessment.result,
+                created_at=self._clock(),
+            )
+            s.add(row)
+            s.flush()
+            return _assessment(row)
+
+    def get_assessment(self, case_version_id: int, kb_version: str | None = None) -> StoredAssessment | None:
+        query = select(AssessmentRow).where(AssessmentRow.case_version_id == case_version_id)
+        if kb_version is not None:
+            query = query.where(AssessmentRow.kb_version == kb_version)
+        with self._sessions() as s:
+            row = s.scalars(query.order_by(AssessmentRow.id.desc()).limit(1)).first()
+            return None if row is None else _assessment(row)
+
+    def list_assessments(self, case_id: int) -> list[tuple[int, StoredAssessment]]:
+        with self._sessions() as s:
+            rows = s.execute(
+                select(CaseVersionRow.version, AssessmentRow)
+                .join(CaseVersionRow, CaseVersionRow.id == AssessmentRow.case_version_id)
+                .where(CaseVersionRow.case_id == case_id)
+                .order_by(AssessmentRow.id)
+            ).all()
+            return [(v, _assessment(a)) for v, a in rows]
+
+    # --- users ---
+    def add_user(self, email: str, password_hash: str, role: Role) -> User:
+        email = email.strip().lower()
+        try:
+            with self._sessions.begin() as s:
+                if s.scalar(select(UserRow.id).where(UserRow.email == email)) is not None:
+                    raise DuplicateUser(f"a user {email} exists already")
+                row = UserRow(email=email, password_hash=password_hash, role=role.value, created_at=self._clock())
+                s.add(row)
+                s.flush()
+                return _user(row)
+        except IntegrityError:
+            raise DuplicateUser(f"a user {email} exists already") from None
+
+    def add_first_admin(self, email: str, password_hash: str) -> User:
+        email = email.strip().lower()
+        with self._sessions.begin() as s:
+            if self.engine.dialect.name == "postgresql":  # two setups at once: the second waits, then sees the first
+                s.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+            if s.scalar(select(func.count()).select_from(UserRow)):
+                raise NotFirstUser("the first admin exists already; log in, or ask an admin for an account")
+            row = UserRow(email=email, password_hash=password_hash, role=Role.ADMIN.value, created_at=self._clock())
+            s.add(row)
+            s.flush()
+            return _user(row)
+
+    def has_users(self) -> bool:
+        with self._sessions() as s:
+            return s.scalar(select(UserRow.id).limit(1)) is not None
+
+    def get_user(self, user_id: int) -> User | None:
+        with self._sessions() as s:
+            row = s.get(UserRow, user_id)
+            return None if row is None else _user(row)
+
+    def find_user(self, email: str) -> User | None:
+        with self._sessions() as s:
+            row = s.scalars(select(UserRow).where(UserRow.email == email.strip().lower())).first()
+            return None if row is None else _user(row)
+
+    def list_users(self) -> list[User]:
+        with self._sessions() as s:
+            return [_user(r) for r in s.scalars(select(UserRow).order_by(UserRow.id))]
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(UserRow, user_id)
+            if row is not None:
+                row.password_hash = password_hash
+
+    def set_active(self, user_id: int, active: bool) -> User:
+        with self._sessions.begin() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise UserNotFound(f"no user {user_id}")
+            row.active = active
+            s.flush()
+            return _user(row)
+
+    # --- sessions ---
+    def add_session(self, session: Session) -> None:
+        with self._sessions.begin() as s:
+            s.add(
+                SessionRow(
+                    token_hash=session.token_hash,
+                    user_id=session.user_id,
+                    csrf_token=session.csrf_token,
+                    created_at=session.created_at,
+                    last_seen=session.last_seen,
+                )
+            )
+
+    def get_session(self, token_hash: str) -> Session | None:
+        with self._sessions() as s:
+            row = s.get(SessionRow, token_hash)
+            return None if row is None else _session(row)
+
+    def touch_session(self, token_hash: str, at: dt.datetime) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(SessionRow, token_hash)
+            if row is not None:
+                row.last_seen = at
+
+    def delete_session(self, token_hash: str) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(SessionRow, token_hash)
+            if row is not None:
+                s.delete(row)
+
+    # --- audit ---
+    def record_audit(
+        self, user_id: int | None, action: str, case_id: int | None, outcome: str, detail: str | None = None
+    ) -> AuditEntry:
+        with self._sessions.begin() as s:
+            row = AuditRow(
+                at=self._clock(), user_id=user_id, action=action, case_id=case_id, outcome=outcome, detail=detail
+            )
+            s.add(row)
+            s.flush()
+            return _audit(row)
+
+    def list_audit(self, case_id: int | None = None, limit: int = 500) -> list[AuditEntry]:
+        query = select(AuditRow)
+        if case_id is not None:
+            query = query.where(AuditRow.case_id == case_id)
+        with self._sessions() as s:
+            return [_audit(r) for r in s.scalars(query.order_by(AuditRow.id.desc()).limit(limit))]

@@ -1,0 +1,1 @@
+"""Server-rendered pages of the web application (Jinja2 templates, plain CSS, a little vanilla JS)."""

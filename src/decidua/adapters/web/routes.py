@@ -1,0 +1,363 @@
+"""Server-rendered pages: login, case list with search, structured case form, case view, import, KB, admin."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from decidua.adapters.api.auth import Login, same
+from decidua.adapters.api.context import ADMIN, CSRF_FIELD, LOGGED_IN, AppContext, patient, render
+from decidua.adapters.api.routes import fhir_response, report_response, set_session_cookie
+from decidua.adapters.api.service import PLOT_LOCK
+from decidua.adapters.cli.kb import kb_data
+from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFirstUser, Role
+from decidua.adapters.web.forms import CONDITION_LABELS, SECTIONS, form_state, form_to_data
+from decidua.adapters.web.views import STATUS_LABELS, grouped_findings, plots
+from decidua.core.errors import CaseInvalid, InputError, Problem
+
+LOGIN_CSRF_COOKIE = "decidua_login_csrf"
+MAX_UPLOAD = 5 * 1024 * 1024
+
+
+def safe_next(target: str | None) -> str:
+    """Only a local path may follow the login (no open redirect to another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/cases"
+    parts = urlsplit(target)
+    return "/cases" if parts.scheme or parts.netloc else target
+
+
+def _text_items(form: FormData) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+
+
+def build_web_router(ctx: AppContext) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    svc = ctx.service
+
+    def page(request: Request, name: str, who: Login | None, status: int = 200, **values: Any) -> HTMLResponse:
+        return render(ctx, request, name, status, status_labels=STATUS_LABELS, **values)
+
+    def form_page(
+        request: Request,
+        who: Login,
+        data: dict[str, Any],
+        problems: list[Problem] | tuple[Problem, ...] = (),
+        case_id: int | None = None,
+        status: int = 200,
+    ) -> HTMLResponse:
+        return page(
+            request,
+            "case_form.html",
+            who,
+            status,
+            state=form_state(data, problems),
+            sections=SECTIONS,
+            condition_labels=CONDITION_LABELS,
+            case_id=case_id,
+        )
+
+    # --- login ---
+    @router.get("/login")
+    def login_form(request: Request, next: str | None = None) -> HTMLResponse:
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+        first_start = not ctx.store.has_users()
+        response = page(request, "login.html", None, login_csrf=token, next=safe_next(next), first_start=first_start)
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=ctx.settings.secure_cookies,
+            path="/login",
+        )
+        return response
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        email, password = str(form.get("email", "")), str(form.get("password", ""))
+        target = safe_next(str(form.get("next", "")))
+        token = request.cookies.get(LOGIN_CSRF_COOKIE)
+        sent = form.get(CSRF_FIELD)
+        if not same(sent if isinstance(sent, str) else None, token):
+            message = "The login form expired; please try again."
+            return page(request, "login.html", None, 403, login_csrf=token or "", next=target, error=message)
+        user = await run_in_threadpool(ctx.sessions.authenticate, email, password)
+        if user is None:
+            await run_in_threadpool(ctx.store.record_audit, None, "login", None, "failed")
+            message = "Wrong e-mail address or password, or the account is not active."
+            return page(
+                request, "login.html", None, 401, login_csrf=token or "", next=target, error=message, email=email
+            )
+        cookie, _ = await run_in_threadpool(ctx.sessions.start, user)
+        await run_in_threadpool(ctx.store.record_audit, user.id, "login", None, "ok")
+        response = RedirectResponse(target, status_code=303)
+        set_session_cookie(ctx, response, cookie)
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        return response
+
+    # --- first start: the first admin ---
+    def setup_open(token: str | None) -> bool:
+        return ctx.setup_token is not None and same(token, ctx.setup_token) and not ctx.store.has_users()
+
+    @router.get("/setup")
+    def setup_form(request: Request, token: str = "") -> Response:
+        """The one-time page of the first start (its link is printed by ``decidua serve``)."""
+        if not setup_open(token):
+            return RedirectResponse("/login", status_code=303)
+        return page(request, "setup.html", None, token=token, email="", error=None)
+
+    @router.post("/setup")
+    async def setup(request: Request) -> Response:
+        form = await request.form()
+        token, email = str(form.get("token", "")), str(form.get("email", "")).strip()
+        password, again = str(form.get("password", "")), str(form.get("password_again", ""))
+        if not await run_in_threadpool(setup_open, token):
+            return RedirectResponse("/login", status_code=303)
+        error = None
+        if "@" not in email or len(email) > 320:
+            error = f"email: got {email!r}; allowed: an e-mail address"
+        elif password != again:
+            error = "password: the two passwords differ"
+        else:
+            try:
+                hashed = ctx.sessions.passwords.hash(password)
+            except ValueError as exc:
+                error = f"password: {exc}"
+        if error is not None:
+            return page(request, "setup.html", None, 422, token=token, email=email, error=error)
+        try:
+            user = await run_in_threadpool(ctx.store.add_first_admin, email, hashed)
+        except NotFirstUser:
+            return RedirectResponse("/login", status_code=303)
+        await run_in_threadpool(ctx.store.record_audit, user.id, "user.add", None, "ok", f"user {user.id}: first admin")
+        cookie, _ = await run_in_threadpool(ctx.sessions.start, user)
+        await run_in_threadpool(ctx.store.record_audit, user.id, "login", None, "ok")
+        response = RedirectResponse("/cases", status_code=303)
+        set_session_cookie(ctx, response, cookie)
+        return response
+
+    @router.post("/logout")
+    def logout(request: Request, who: Annotated[Login, LOGGED_IN]) -> Response:
+        ctx.sessions.end(request.cookies.get(ctx.settings.cookie_name))
+        ctx.store.record_audit(who.user.id, "logout", None, "ok")
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(ctx.settings.cookie_name, path="/")
+        return response
+
+    # --- cases ---
+    @router.get("/")
+    def home() -> Response:
+        return RedirectResponse("/cases", status_code=303)
+
+    @router.get("/cases")
+    def case_list(request: Request, who: Annotated[Login, patient("case.list")], q: str = "") -> HTMLResponse:
+        with svc.audited(who.user.id, "case.list"):
+            cases = ctx.store.list_cases(q or None)
+        return page(request, "cases.html", who, cases=cases, q=q)
+
+    @router.get("/cases/new")
+    def new_case(request: Request, who: Annotated[Login, LOGGED_IN]) -> HTMLResponse:
+        return form_page(request, who, {"woman": {}})
+
+    @router.post("/cases/new")
+    async def create_case(request: Request, who: Annotated[Login, patient("case.create")]) -> Response:
+        data, problems = form_to_data(_text_items(await request.form()))
+        try:
+            version = await run_in_threadpool(_create, who, data, problems)
+        except CaseInvalid as exc:
+            return form_page(request, who, data, exc.problems, status=422)
+        except DuplicateCase as exc:
+            return form_page(request, who, data, [Problem("case_id", data.get("case_id"), str(exc))], status=409)
+        return RedirectResponse(f"/cases/{version}", status_code=303)
+
+    def _create(who: Login, data: dict[str, Any], problems: list[Problem]) -> int:
+        with svc.audited(who.user.id, "case.create") as note:
+            if problems:
+                raise CaseInvalid(problems)
+            return svc.create(data, who.user.id, note).case_id
+
+    @router.get("/cases/import")
+    def import_form(request: Request, who: Annotated[Login, LOGGED_IN]) -> HTMLResponse:
+        return page(request, "import.html", who, text="", problems=[], error=None)
+
+    @router.post("/cases/import")
+    async def import_case(request: Request, who: Annotated[Login, patient("case.import")]) -> Response:
+        form = await request.form()
+        text = str(form.get("text") or "")
+        upload = form.get("file")
+        raw = await upload.read(MAX_UPLOAD + 1) if isinstance(upload, UploadFile) and upload.filename else None
+        await form.close()
+        if raw is not None and len(raw) > MAX_UPLOAD:
+            return page(request, "import.html", who, 413, text="", problems=[], error="The file is over 5 MB.")
+        if raw is not None:
+            text = raw.decode("utf-8", errors="replace")
+        try:
+            case_id = await run_in_threadpool(_import, who, text)
+        except CaseInvalid as exc:
+            return page(
+                request, "import.html", who, 422, text=text, problems=exc.problems, error=str(exc).splitlines()[0]
+            )
+        except (InputError, DuplicateCase) as exc:
+            status = 409 if isinstance(exc, DuplicateCase) else 422
+            return page(request, "import.html", who, status, text=text, problems=[], error=str(exc))
+        return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+    def _import(who: Login, text: str) -> int:
+        """A case file (YAML or JSON), or a FHIR Bundle (JSON with resourceType Bundle)."""
+        with svc.audited(who.user.id, "case.import") as note:
+            try:
+                data = yaml.safe_load(text) if text.strip() else None
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+                raise InputError(f"not valid YAML or JSON{where}") from None
+            if data is None:
+                raise InputError("paste a case file or a FHIR Bundle, or choose a file")
+            if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+                note.detail = "fhir"
+                version, _ = svc.import_bundle(data, who.user.id, note)
+                return version.case_id
+            return svc.create(data, who.user.id, note).case_id
+
+    @router.get("/cases/{case_id}")
+    def case_view(request: Request, case_id: int, who: Annotated[Login, patient("case.read")]) -> HTMLResponse:
+        with svc.audited(who.user.id, "case.read", case_id):
+            view = svc.view(case_id)
+            with PLOT_LOCK:
+                svgs = plots(view.case, view.assessment, ctx.kb)
+        result = view.stored.result
+        return page(
+            request,
+            "case_view.html",
+            who,
+            view=view,
+            result=result,
+            groups=grouped_findings(result, ctx.kb),
+            plots=svgs,
+            refs={r["key"]: i + 1 for i, r in enumerate(result.get("references", []))},
+            case_yaml=yaml.safe_dump(view.version.data, sort_keys=False, allow_unicode=True),
+            history=ctx.store.list_assessments(case_id),
+        )
+
+    @router.get("/cases/{case_id}/versions/{version}")
+    def version_view(
+        request: Request, case_id: int, version: int, who: Annotated[Login, patient("case.read")]
+    ) -> HTMLResponse:
+        with svc.audited(who.user.id, "case.read", case_id) as note:
+            note.detail = f"version {version}"
+            v = ctx.store.get_version(case_id, version)
+            versions = ctx.store.list_versions(case_id)
+        text = yaml.safe_dump(v.data, sort_keys=False, allow_unicode=True)
+        return page(request, "version.html", who, v=v, text=text, versions=versions)
+
+    @router.get("/cases/{case_id}/edit")
+    def edit_form(request: Request, case_id: int, who: Annotated[Login, patient("case.read")]) -> HTMLResponse:
+        with svc.audited(who.user.id, "case.read", case_id) as note:
+            note.detail = "edit form"
+            v = ctx.store.get_version(case_id)
+        return form_page(request, who, v.data, case_id=case_id)
+
+    @router.post("/cases/{case_id}/edit")
+    async def update_case(request: Request, case_id: int, who: Annotated[Login, patient("case.update")]) -> Response:
+        data, problems = form_to_data(_text_items(await request.form()))
+        try:
+            await run_in_threadpool(_update, who, case_id, data, problems)
+        except CaseInvalid as exc:
+            return form_page(request, who, data, exc.problems, case_id=case_id, status=422)
+        return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+    def _update(who: Login, case_id: int, data: dict[str, Any], problems: list[Problem]) -> None:
+        with svc.audited(who.user.id, "case.update", case_id):
+            if problems:
+                ctx.store.get_case(case_id)
+                raise CaseInvalid(problems)
+            svc.update(case_id, data, who.user.id)
+
+    @router.get("/cases/{case_id}/report.pdf")
+    def report_pdf(case_id: int, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
+        return report_response(ctx, who, case_id, "pdf")
+
+    @router.get("/cases/{case_id}/report.html")
+    def report_html(case_id: int, who: Annotated[Login, patient("case.report_html")]) -> Response:
+        return report_response(ctx, who, case_id, "html")
+
+    @router.get("/cases/{case_id}/fhir.json")
+    def fhir_export(case_id: int, who: Annotated[Login, patient("case.fhir_export")]) -> Response:
+        return fhir_response(ctx, who, case_id)
+
+    @router.get("/cases/{case_id}/case.yaml")
+    def case_file(case_id: int, who: Annotated[Login, patient("case.export")]) -> Response:
+        with svc.audited(who.user.id, "case.export", case_id):
+            v = ctx.store.get_version(case_id)
+        body = yaml.safe_dump(v.data, sort_keys=False, allow_unicode=True)
+        return Response(
+            body,
+            media_type="application/yaml",
+            headers={"content-disposition": f'attachment; filename="decidua-case-{case_id}-v{v.version}.yaml"'},
+        )
+
+    # --- knowledge base ---
+    @router.get("/kb")
+    def knowledge_base(request: Request, who: Annotated[Login, LOGGED_IN]) -> HTMLResponse:
+        return page(request, "kb.html", who, kb=kb_data(ctx.kb))
+
+    # --- admin ---
+    @router.get("/admin/users")
+    def users(request: Request, who: Annotated[Login, ADMIN]) -> HTMLResponse:
+        return page(request, "users.html", who, users=ctx.store.list_users(), roles=list(Role), error=None)
+
+    @router.post("/admin/users")
+    async def add_user(request: Request, who: Annotated[Login, ADMIN]) -> Response:
+        form = await request.form()
+        email, password, role = (str(form.get(k, "")).strip() for k in ("email", "password", "role"))
+        error = None
+        if "@" not in email or len(email) > 320:
+            error = "email: enter an e-mail address"
+        elif role not in {r.value for r in Role}:
+            error = f"role: got {role!r}; allowed: {', '.join(r.value for r in Role)}"
+        else:
+            try:
+                hashed = ctx.sessions.passwords.hash(password)
+                user = ctx.store.add_user(email, hashed, Role(role))
+                ctx.store.record_audit(who.user.id, "user.add", None, "ok", f"user {user.id}")
+                return RedirectResponse("/admin/users", status_code=303)
+            except ValueError as exc:
+                error = f"password: {exc}"
+            except DuplicateUser as exc:
+                error = f"email: {exc}"
+        return page(request, "users.html", who, 422, users=ctx.store.list_users(), roles=list(Role), error=error)
+
+    @router.post("/admin/users/{user_id}/active")
+    async def set_active(request: Request, user_id: int, who: Annotated[Login, ADMIN]) -> Response:
+        active = (await request.form()).get("active") == "true"
+        ctx.store.set_active(user_id, active)
+        ctx.store.record_audit(who.user.id, "user.active" if active else "user.inactive", None, "ok", f"user {user_id}")
+        return RedirectResponse("/admin/users", status_code=303)
+
+    @router.get("/admin/audit")
+    def audit(request: Request, who: Annotated[Login, ADMIN], case: str = "") -> HTMLResponse:
+        """The audit trail, newest first; ``case`` (a case number) filters it, empty shows all."""
+        wanted = int(case) if case.strip().isdigit() else None
+        error = None if wanted is not None or not case.strip() else f"case: got {case!r}; allowed: a case number"
+        status = 200 if error is None else 422
+        entries = ctx.store.list_audit(wanted) if error is None else []
+        users = {u.id: u.email for u in ctx.store.list_users()}
+        return page(request, "audit.html", who, status, entries=entries, case=wanted, error=error, users=users)
+
+    @router.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    return router
+
+
+__all__ = ["build_web_router", "safe_next"]

@@ -1,0 +1,571 @@
+"""The JSON API and the pages against a real database (SQLite file; PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from decidua.adapters.store import NotFirstUser, Role
+from decidua.adapters.store.migrate import current_revision, head_revision
+
+from conftest import EXAMPLES
+
+PASSWORD = "correct horse battery staple"  # the test users' password (conftest)
+
+PATIENT_GETS = [
+    "/api/cases",
+    "/api/cases/1",
+    "/api/cases/1/versions",
+    "/api/cases/1/versions/1",
+    "/api/cases/1/assessment",
+    "/api/cases/1/assessments",
+    "/api/cases/1/report.pdf",
+    "/api/cases/1/report.html",
+    "/api/cases/1/fhir",
+]
+
+
+def nk_case(nk_percent: float = 30.0, case_id: str = "API-1") -> dict[str, Any]:
+    """A woman of 36 with two miscarriages and a peripheral NK result."""
+    return {
+        "case_id": case_id,
+        "woman": {"age_years": 36},
+        "pregnancies": [{"outcome": "miscarriage", "gestational_week": 8}, {"outcome": "miscarriage"}],
+        "nk": {"peripheral": {"nk_percent": {"value": nk_percent, "unit": "%"}}},
+    }
+
+
+def example(name: str) -> dict[str, Any]:
+    data = json.loads(json.dumps(yaml.safe_load((EXAMPLES / name).read_text("utf-8")), default=str))  # dates as text
+    assert isinstance(data, dict)
+    return data
+
+
+def audit_count(web) -> int:
+    return len(web.store.list_audit(limit=100_000))
+
+
+# --- access ---
+def test_migrated_to_head(web):
+    assert current_revision(web.store.engine) == head_revision() == "0001"
+
+
+@pytest.mark.parametrize("path", PATIENT_GETS)
+def test_patient_endpoints_need_login(web, path):
+    before = audit_count(web)
+    r = web.client.get(path)
+    assert r.status_code == 401
+    assert r.json()["detail"] == "not logged in"
+    entries = web.store.list_audit()
+    assert audit_count(web) == before + 1
+    assert (entries[0].user_id, entries[0].outcome) == (None, "unauthenticated")
+
+
+def test_writes_need_login(web):
+    assert web.client.post("/api/cases", json={"case": nk_case()}).status_code == 401
+    assert web.client.put("/api/cases/1", json={"case": nk_case()}).status_code == 401
+    assert web.client.post("/api/fhir/import", json={"resourceType": "Bundle"}).status_code == 401
+    assert web.store.list_cases() == []
+
+
+def test_pages_redirect_to_login(web):
+    r = web.client.get("/cases/1", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/cases/1"
+
+
+@pytest.mark.parametrize(("method", "path"), [("get", "/api/users"), ("get", "/api/audit"), ("get", "/admin/users")])
+def test_admin_endpoints_refuse_clinicians(web, method, path):
+    web.login()
+    assert getattr(web.client, method)(path).status_code == 403
+
+
+def test_admin_adds_a_user_who_can_log_in(web):
+    csrf = web.login("admin@clinic.test")
+    r = web.client.post(
+        "/api/users",
+        json={"email": "new@clinic.test", "password": "another long password", "role": "clinician"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["role"] == "clinician"
+    weak = web.client.post(
+        "/api/users", json={"email": "x@clinic.test", "password": "short"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert weak.status_code == 422
+    assert weak.json()["problems"][0]["path"] == "password"
+    web.client.delete("/api/session", headers={"X-CSRF-Token": csrf})
+    web.login("new@clinic.test", "another long password")
+
+
+def test_wrong_password_and_inactive_account(web):
+    assert web.client.post("/api/session", json={"email": "clin@clinic.test", "password": "nope"}).status_code == 401
+    web.store.set_active(web.clinician_id, False)
+    r = web.client.post("/api/session", json={"email": "clin@clinic.test", "password": "correct horse battery staple"})
+    assert r.status_code == 401
+
+
+def test_deactivating_a_user_ends_their_session(web):
+    web.login()
+    assert web.client.get("/api/cases").status_code == 200
+    web.store.set_active(web.clinician_id, False)
+    assert web.client.get("/api/cases").status_code == 401
+
+
+def test_csrf_token_required_for_api_writes(web):
+    csrf = web.login()
+    before = audit_count(web)
+    assert web.client.post("/api/cases", json={"case": nk_case()}).status_code == 403
+    r = web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": "forged"})
+    assert r.status_code == 403
+    assert web.store.list_cases() == []
+    outcomes = [e.outcome for e in web.store.list_audit()[:2]]
+    assert outcomes == ["denied", "denied"]
+    assert audit_count(web) == before + 2
+    assert web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf}).status_code == 201
+
+
+def test_csrf_token_required_for_form_posts(web):
+    csrf = web.login_form()
+    form = {"case_id": "F-1", "woman.age_years": "36"}
+    assert web.client.post("/cases/new", data=form, follow_redirects=False).status_code == 403
+    assert web.client.post("/cases/new", data={**form, "csrf_token": "x"}, follow_redirects=False).status_code == 403
+    assert web.store.list_cases() == []
+    ok = web.client.post("/cases/new", data={**form, "csrf_token": csrf}, follow_redirects=False)
+    assert ok.status_code == 303
+
+
+def test_login_form_needs_its_csrf_cookie(web):
+    r = web.client.post("/login", data={"email": "clin@clinic.test", "password": "correct horse battery staple"})
+    assert r.status_code == 403
+    assert "decidua_session" not in web.client.cookies
+
+
+def test_idle_timeout(web):
+    web.login()
+    web.clock.advance(minutes=29)
+    assert web.client.get("/api/cases").status_code == 200
+    web.clock.advance(minutes=29)  # 29 minutes after the last request: still in
+    assert web.client.get("/api/cases").status_code == 200
+    web.clock.advance(minutes=31)
+    r = web.client.get("/api/cases")
+    assert r.status_code == 401
+    assert "timed out" in r.json()["detail"]
+    assert web.client.get("/api/cases").json()["detail"] == "not logged in"  # the session is gone
+
+
+def test_session_cookie_flags(web):
+    r = web.client.post("/api/session", json={"email": "clin@clinic.test", "password": "correct horse battery staple"})
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+
+
+def test_logout(web):
+    csrf = web.login()
+    assert web.client.delete("/api/session", headers={"X-CSRF-Token": csrf}).status_code == 204
+    assert web.client.get("/api/cases").status_code == 401
+
+
+# --- cases ---
+def test_create_read_and_assessment(web):
+    csrf = web.login()
+    r = web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["reference"] == "API-1"
+    assert body["version"]["version"] == 1
+    finding = next(f for f in body["assessment"]["result"]["findings"] if f["rule_id"] == "nk.peripheral.clinic")
+    assert finding["status"] == "flagged"
+    assert body["assessment"]["kb_version"] == web.client.get("/api/health").json()["kb_version"]
+    listed = web.client.get("/api/cases", params={"q": "api"}).json()
+    assert [c["reference"] for c in listed] == ["API-1"]
+    assert web.client.get("/api/cases", params={"q": "nothing%"}).json() == []
+
+
+def test_edit_creates_a_version_and_keeps_the_first(web, kb):
+    csrf = web.login()
+    case_id = web.client.post("/api/cases", json={"case": nk_case(30)}, headers={"X-CSRF-Token": csrf}).json()["id"]
+    r = web.client.put(f"/api/cases/{case_id}", json={"case": nk_case(10)}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"]["version"] == 2
+    assert r.json()["versions"] == [1, 2]
+    v1 = web.client.get(f"/api/cases/{case_id}/versions/1").json()
+    assert v1["case"]["nk"]["peripheral"]["nk_percent"]["value"] == 30
+    v2 = web.client.get(f"/api/cases/{case_id}/versions/2").json()
+    assert v2["case"]["nk"]["peripheral"]["nk_percent"]["value"] == 10
+    history = web.client.get(f"/api/cases/{case_id}/assessments").json()
+    assert [(a["version"], a["kb_version"]) for a in history] == [(1, kb.kb_version), (2, kb.kb_version)]
+    status = {
+        a["version"]: next(f["status"] for f in a["result"]["findings"] if f["rule_id"] == "nk.peripheral.clinic")
+        for a in history
+    }
+    assert status == {1: "flagged", 2: "within_range"}
+    assert web.client.get(f"/api/cases/{case_id}/assessment", params={"version": 1}).json()["version"] == 1
+
+
+def test_invalid_case_gives_field_problems_and_saves_nothing(web):
+    csrf = web.login()
+    before = audit_count(web)
+    r = web.client.post("/api/cases", json={"case": nk_case(140)}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422
+    problems = r.json()["problems"]
+    assert problems[0]["path"].startswith("nk.peripheral.nk_percent")
+    assert problems[0]["value"] in (140, 140.0)
+    assert "100" in problems[0]["allowed"]
+    assert web.store.list_cases() == []
+    assert audit_count(web) == before + 1
+    assert web.store.list_audit()[0].outcome == "invalid"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"case": {"case_id": "X", "woman": {"age_years": "old"}}},
+        {"case": {"case_id": "X", "woman": {}, "pregnancies": [{"outcome": "miscarriage", "gestational_week": 30}]}},
+        {"case": {"case_id": "X", "woman": {}, "pregnacies": []}},
+        {
+            "case": {
+                "case_id": "X",
+                "woman": {},
+                "nk": {"peripheral": {"nk_percent": {"value": 20, "unit": "cells/HPF"}}},
+            }
+        },
+        {"case": []},
+        {"case": "text"},
+        {"cases": {}},
+        {},
+    ],
+)
+def test_bad_input_is_a_4xx_with_paths_never_a_500(web, body):
+    csrf = web.login()
+    r = web.client.post("/api/cases", json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422, r.text
+    assert r.json()["problems"]
+    assert all(p["path"] for p in r.json()["problems"])
+    assert web.store.list_cases() == []
+
+
+def test_not_json_is_a_422(web):
+    csrf = web.login()
+    r = web.client.post(
+        "/api/cases", content=b"{not json", headers={"X-CSRF-Token": csrf, "content-type": "application/json"}
+    )
+    assert r.status_code == 422
+
+
+def test_duplicate_case_id_is_a_conflict(web):
+    csrf = web.login()
+    assert web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf}).status_code == 201
+    r = web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 409
+    assert r.json()["problems"][0]["path"] == "case_id"
+    assert len(web.store.list_cases()) == 1
+
+
+def test_edit_cannot_change_the_case_id(web):
+    csrf = web.login()
+    case_id = web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf}).json()["id"]
+    other = {**nk_case(), "case_id": "OTHER"}
+    r = web.client.put(f"/api/cases/{case_id}", json={"case": other}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422
+    assert r.json()["problems"][0]["path"] == "case_id"
+    assert len(web.store.list_versions(case_id)) == 1
+
+
+def test_unknown_case_is_a_404_and_audited(web):
+    web.login()
+    assert web.client.get("/api/cases/999").status_code == 404
+    entry = web.store.list_audit()[0]
+    assert (entry.action, entry.case_id, entry.outcome) == ("case.read", 999, "not_found")
+    assert web.client.get("/api/cases/999/versions/3").status_code == 404
+
+
+def test_one_audit_row_per_patient_read_and_write(web):
+    csrf = web.login()
+    steps = [
+        ("post", "/api/cases", {"json": {"case": nk_case()}, "headers": {"X-CSRF-Token": csrf}}, "case.create"),
+        ("get", "/api/cases", {}, "case.list"),
+        ("get", "/api/cases/1", {}, "case.read"),
+        ("put", "/api/cases/1", {"json": {"case": nk_case(12)}, "headers": {"X-CSRF-Token": csrf}}, "case.update"),
+        ("get", "/api/cases/1/versions", {}, "case.versions"),
+        ("get", "/api/cases/1/assessment", {}, "case.assessment"),
+        ("get", "/api/cases/1/fhir", {}, "case.fhir_export"),
+        ("get", "/api/cases/1/report.html", {}, "case.report_html"),
+        ("get", "/cases/1", {}, "case.read"),
+        ("get", "/cases/1/edit", {}, "case.read"),
+        ("get", "/cases/1/case.yaml", {}, "case.export"),
+    ]
+    for method, path, kwargs, action in steps:
+        before = audit_count(web)
+        r = getattr(web.client, method)(path, **kwargs)
+        assert r.status_code < 300, (path, r.status_code, r.text[:300])
+        assert audit_count(web) == before + 1, path
+        entry = web.store.list_audit()[0]
+        assert (entry.user_id, entry.action, entry.outcome) == (web.clinician_id, action, "ok"), path
+        assert entry.case_id == (None if action == "case.list" else 1), path
+    # Audit rows hold no patient data.
+    for entry in web.store.list_audit():
+        assert "API-1" not in (entry.detail or "")
+
+
+def test_no_patient_data_in_logs(web, caplog):
+    caplog.set_level(logging.DEBUG)
+    csrf = web.login()
+    secret = "PSEUDO-7QX9"
+    case = {**nk_case(27.3), "case_id": secret, "note": "seen by Dr Hypothetical"}
+    web.client.post("/api/cases", json={"case": case}, headers={"X-CSRF-Token": csrf})
+    web.client.get("/api/cases", params={"q": secret})
+    web.client.get("/cases", params={"q": secret})
+    web.client.get("/api/cases/1")
+    web.client.get("/cases/1")
+    web.client.post("/api/cases", json={"case": {**case, "nk": {"peripheral": {"nk_percent": {"value": 141.7}}}}})
+    web.client.post(
+        "/api/cases",
+        json={
+            "case": {**case, "case_id": "PSEUDO-8", "nk": {"peripheral": {"nk_percent": {"value": 141.7, "unit": "%"}}}}
+        },
+        headers={"X-CSRF-Token": csrf},
+    )
+    # The server's own loggers (the test client's httpx logger prints the URLs it requested, query and all).
+    text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore")))
+    assert "GET /api/cases 200" in text  # the access log is there ...
+    for needle in (secret, "Hypothetical", "27.3", "141.7", "correct horse", "PSEUDO-8"):
+        assert needle not in text  # ... without patient data, search terms or passwords
+
+
+def test_openapi_documents_the_api(web):
+    spec = web.client.get("/openapi.json").json()
+    assert {"/api/cases", "/api/cases/{case_id}", "/api/session", "/api/fhir/import"} <= set(spec["paths"])
+    assert "/cases/new" not in spec["paths"]  # the pages are not part of the API
+    assert "CaseCreate" in spec["components"]["schemas"]
+
+
+def test_kb_and_schema_need_login_but_no_patient_audit(web):
+    assert web.client.get("/api/kb").status_code == 401
+    web.login()
+    before = audit_count(web)
+    assert web.client.get("/api/kb").json()["kb_version"]
+    assert web.client.get("/api/schema/case").json()["$schema"].endswith("2020-12/schema")
+    assert "Knowledge base" in web.client.get("/kb").text
+    assert audit_count(web) == before
+
+
+# --- reports and FHIR ---
+def test_report_downloads(web):
+    csrf = web.login()
+    web.client.post("/api/cases", json={"case": example("01-rpl-age36-nk-high.yaml")}, headers={"X-CSRF-Token": csrf})
+    pdf = web.client.get("/api/cases/1/report.pdf")
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    html = web.client.get("/cases/1/report.html")
+    assert html.status_code == 200
+    assert "EX-01" in html.text
+
+
+def test_fhir_export_then_import_adds_a_version(web):
+    csrf = web.login()
+    web.client.post(
+        "/api/cases", json={"case": example("08-own-oocyte-ivf-kir-aa.yaml")}, headers={"X-CSRF-Token": csrf}
+    )
+    bundle = web.client.get("/api/cases/1/fhir").json()
+    assert bundle["resourceType"] == "Bundle"
+    r = web.client.post("/api/fhir/import", json=bundle, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.text
+    assert r.json()["created"] is False
+    assert r.json()["case"]["versions"] == [1, 2]
+    v1 = web.client.get("/api/cases/1/versions/1").json()["case"]
+    v2 = web.client.get("/api/cases/1/versions/2").json()["case"]
+    assert v1 == v2  # export -> import gives the same case
+    renamed = copy.deepcopy(bundle)
+    for entry in renamed["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["identifier"][0]["value"] = "EX-08-COPY"
+    r = web.client.post("/api/fhir/import", json=renamed, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.text
+    assert r.json()["created"] is True
+
+
+def test_fhir_import_of_a_bad_bundle_is_a_422(web):
+    csrf = web.login()
+    r = web.client.post(
+        "/api/fhir/import", json={"resourceType": "Bundle", "type": "nonsense"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 422
+    assert web.store.list_cases() == []
+
+
+# --- pages ---
+def test_structured_form_creates_a_case_with_a_flagged_finding(web):
+    csrf = web.login_form()
+    form = {
+        "csrf_token": csrf,
+        "case_id": "FORM-1",
+        "test_date": "2025-03-14",
+        "woman.age_years": "36",
+        "conditions_recorded": "on",
+        "pregnancies[0].outcome": "miscarriage",
+        "pregnancies[0].gestational_week": "8",
+        "pregnancies[2].outcome": "biochemical_loss",  # a row removed in the browser leaves a gap
+        "investigations.karyotype_woman.result": "normal",
+        "nk.peripheral.nk_percent.value": "30",
+        "nk.peripheral.nk_percent.unit": "%",
+        "nk.peripheral.absolute_count.unit": "cells/uL",  # a unit without a value is ignored
+        "genotypes.woman_kir.present": "2DL1, 2DL3 3DL1",
+    }
+    r = web.client.post("/cases/new", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = web.client.get(r.headers["location"])
+    assert "FORM-1" in page.text
+    assert 'class="status status-flagged"' in page.text
+    data = web.store.get_version(1).data
+    assert [p["outcome"] for p in data["pregnancies"]] == ["miscarriage", "biochemical_loss"]
+    assert data["conditions"] == []
+    assert data["genotypes"]["woman_kir"]["present"] == ["2DL1", "2DL3", "3DL1"]
+    assert "absolute_count" not in data["nk"]["peripheral"]
+
+
+def test_form_errors_are_shown_next_to_fields_and_nothing_is_saved(web):
+    csrf = web.login_form()
+    form = {
+        "csrf_token": csrf,
+        "case_id": "FORM-2",
+        "woman.age_years": "36",
+        "nk.peripheral.nk_percent.value": "140",
+        "nk.peripheral.nk_percent.unit": "%",
+    }
+    r = web.client.post("/cases/new", data=form)
+    assert r.status_code == 422
+    assert 'class="field invalid"' in r.text
+    assert "0 to 100" in r.text
+    assert 'value="140"' in r.text  # what was typed is kept
+    assert web.store.list_cases() == []
+    bad = web.client.post("/cases/new", data={**form, "pregnancies[0].gestational_week": "x"})
+    assert bad.status_code == 422
+    assert "required field is missing" in bad.text  # the outcome of the row
+    weird = web.client.post("/cases/new", data={"csrf_token": csrf, "case_id": "W", "nk..x": "1", "a[999]": "2"})
+    assert weird.status_code == 422
+    assert web.store.list_cases() == []
+
+
+def test_form_edit_round_trip_keeps_the_case(web):
+    csrf = web.login_form()
+    data = example("09-egg-donation-donor-ranking.yaml")
+    web.client.post("/api/cases", json={"case": data}, headers={"X-CSRF-Token": csrf})
+    page = web.client.get("/cases/1/edit")
+    assert page.status_code == 200
+    assert 'value="C*07:01+C*03:04"' in page.text
+    from decidua.adapters.web.forms import data_to_fields
+
+    v1 = web.store.get_version(1)
+    fields: dict[str, Any] = {k: v for k, v in data_to_fields(v1.data).items() if k != "conditions"}
+    fields["conditions"] = list(v1.data.get("conditions", []))
+    fields["csrf_token"] = csrf
+    fields.update({f"{k}_recorded": "on" for k in ("conditions", "pregnancies", "transfers") if k in v1.data})
+    r = web.client.post("/cases/1/edit", data=fields, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert web.store.get_version(1, 2).data == v1.data
+
+
+def test_import_page_takes_yaml_and_fhir(web):
+    csrf = web.login_form()
+    text = (EXAMPLES / "06-sle-rif-uterine-nk.yaml").read_text("utf-8")
+    r = web.client.post("/cases/import", data={"csrf_token": csrf, "text": text}, follow_redirects=False)
+    assert r.status_code == 303
+    bad = web.client.post("/cases/import", data={"csrf_token": csrf, "text": "case_id: [unclosed"})
+    assert bad.status_code == 422
+    assert "not valid YAML" in bad.text
+    upload = web.client.post(
+        "/cases/import",
+        data={"csrf_token": csrf},
+        files={"file": ("case.yaml", (EXAMPLES / "05-missing-tests.yaml").read_bytes(), "application/yaml")},
+        follow_redirects=False,
+    )
+    assert upload.status_code == 303
+    assert len(web.store.list_cases()) == 2
+
+
+def test_admin_pages(web):
+    csrf = web.login_form("admin@clinic.test")
+    assert "clin@clinic.test" in web.client.get("/admin/users").text
+    r = web.client.post(
+        "/admin/users",
+        data={"csrf_token": csrf, "email": "n@clinic.test", "password": "short", "role": "clinician"},
+    )
+    assert r.status_code == 422
+    assert "12 characters" in r.text
+    assert web.client.get("/admin/audit").status_code == 200
+    assert web.client.get("/admin/audit", params={"case": ""}).status_code == 200  # an empty filter shows all
+    assert "<td>admin@clinic.test</td>" in web.client.get("/admin/audit").text  # who, by e-mail address
+    bad = web.client.get("/admin/audit", params={"case": "one"})
+    assert bad.status_code == 422
+    assert "allowed: a case number" in bad.text
+
+
+def test_pages_send_security_headers(web):
+    r = web.client.get("/login")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["referrer-policy"] == "no-referrer"
+
+
+def test_login_redirect_stays_on_this_site(web):
+    page = web.client.get("/login", params={"next": "//evil.example/"})
+    assert 'name="next" value="/cases"' in page.text
+
+
+def test_examples_all_store_and_render(web):
+    csrf = web.login()
+    for i, path in enumerate(sorted(Path(EXAMPLES).glob("*.yaml")), start=1):
+        r = web.client.post("/api/cases", json={"case": example(path.name)}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 201, (path, r.text)
+        page = web.client.get(f"/cases/{i}")
+        assert page.status_code == 200, path
+
+
+# --- first start ---
+def test_first_start_setup_link_creates_one_admin_once(store, empty_client):
+    token = "first-start-secret"
+    with empty_client(token) as client:
+        assert "No accounts yet" in client.get("/login").text
+        assert client.get("/setup", params={"token": "guess"}, follow_redirects=False).status_code == 303
+        assert "create the administrator" in client.get("/setup", params={"token": token}).text
+        form = {"token": token, "email": "boss@clinic.test", "password": PASSWORD, "password_again": "other"}
+        r = client.post("/setup", data=form)
+        assert r.status_code == 422
+        assert "the two passwords differ" in r.text
+        assert not store.has_users()
+        short = client.post("/setup", data={**form, "password": "short", "password_again": "short"})
+        assert "12 characters" in short.text
+        r = client.post("/setup", data={**form, "password_again": PASSWORD}, follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (303, "/cases")
+        assert client.get("/cases").status_code == 200  # logged in as the new admin
+        assert [(u.email, u.role) for u in store.list_users()] == [("boss@clinic.test", Role.ADMIN)]
+        # The link works once: a second admin cannot be made through it.
+        again = client.post("/setup", data={**form, "email": "x@clinic.test", "password_again": PASSWORD})
+        assert again.url.path == "/cases" or again.url.path == "/login"
+        assert len(store.list_users()) == 1
+        assert client.get("/setup", params={"token": token}, follow_redirects=False).status_code == 303
+
+
+def test_without_a_setup_token_there_is_no_setup(store, empty_client):
+    with empty_client(None) as client:
+        r = client.post(
+            "/setup", data={"token": "", "email": "a@b.c", "password": PASSWORD, "password_again": PASSWORD}
+        )
+        assert r.url.path == "/login"
+        assert not store.has_users()
+
+
+def test_first_admin_only_while_there_are_no_users(store):
+    store.add_first_admin("one@clinic.test", "$argon2id$not-checked-here")
+    with pytest.raises(NotFirstUser):
+        store.add_first_admin("two@clinic.test", "$argon2id$not-checked-here")
+    assert [u.email for u in store.list_users()] == ["one@clinic.test"]

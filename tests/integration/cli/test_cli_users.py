@@ -1,0 +1,76 @@
+"""``decidua users`` and the database URL of ``decidua serve``: accounts on a SQLite file, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from decidua.adapters.cli.main import app
+from decidua.adapters.cli.serve import database_url_or_default
+from decidua.adapters.store import Role, open_store
+
+runner = CliRunner()
+PASSWORD = "a long enough password"
+
+
+def users(*args: str, password: str = PASSWORD) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["users", *args], input=password + "\n")
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_add_the_first_admin_then_list(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'decidua.sqlite3'}"
+    code, out, err = users("add", "Admin@Clinic.test", "--role", "admin", "--password-stdin", "--database-url", url)
+    assert code == 0, err
+    assert "admin@clinic.test (admin) added to SQLite file" in out
+    store = open_store(url)
+    [user] = store.list_users()
+    assert (user.email, user.role, user.active) == ("admin@clinic.test", Role.ADMIN, True)
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+    [entry] = store.list_audit()
+    assert (entry.action, entry.outcome) == ("user.add", "ok")
+    code, out, _ = users("list", "--database-url", url)
+    assert code == 0
+    [row] = [line.split() for line in out.splitlines() if "@" in line]
+    assert row[:4] == ["1", "admin@clinic.test", "admin", "active"]
+
+
+@pytest.mark.parametrize(
+    ("args", "password", "message"),
+    [
+        (("add", "not-an-address"), PASSWORD, "email: got 'not-an-address'"),
+        (("add", "a@clinic.test"), "short", "password: a password needs at least 12 characters"),
+    ],
+)
+def test_bad_input_exits_2_and_adds_nobody(tmp_path: Path, args: tuple[str, ...], password: str, message: str) -> None:
+    url = f"sqlite:///{tmp_path / 'decidua.sqlite3'}"
+    code, _, err = users(*args, "--password-stdin", "--database-url", url, password=password)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "decidua.sqlite3").exists() or not open_store(url).list_users()
+
+
+def test_a_user_twice_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'decidua.sqlite3'}"
+    assert users("add", "a@clinic.test", "--password-stdin", "--database-url", url)[0] == 0
+    code, _, err = users("add", "A@clinic.test", "--password-stdin", "--database-url", url)
+    assert code == 2
+    assert "exists already" in err
+
+
+def test_an_unreachable_database_exits_2_without_its_password() -> None:
+    url = "postgresql://clinic:s3cret@127.0.0.1:1/decidua"
+    code, _, err = users("list", "--database-url", url)
+    assert code == 2
+    assert "--database-url: cannot open postgresql+psycopg://clinic:***@127.0.0.1:1/decidua" in err
+    assert "s3cret" not in err
+
+
+def test_postgresql_urls_use_psycopg_3() -> None:
+    assert database_url_or_default("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert database_url_or_default("sqlite:///x.db") == "sqlite:///x.db"
+    assert database_url_or_default(None).startswith("sqlite:///")
