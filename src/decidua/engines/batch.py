@@ -8,6 +8,7 @@ classification. The rules are the knowledge base's compiled expressions translat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from decidua.core.findings import Status
 from decidua.engines.columnar import FEATURE_SCHEMA, to_polars
 from decidua.engines.features import KIR_FEATURES, extract, gamete_sources, kir_features
 from decidua.immunogenetics.compatibility import CLigand, c2_count, c_ligand, resolve_hla_c
-from decidua.immunogenetics.kir import LOCI, KirGene, calls_from_lists, calls_from_typing, classify
+from decidua.immunogenetics.kir import LOCI, KirCalls, KirGene, calls_from_typing, classify
 from decidua.immunogenetics.ligands import genotype_side
 from decidua.knowledge.loader import KnowledgeBase
 
@@ -178,78 +179,90 @@ def case_to_row(case: Case) -> dict[str, Scalar]:
 
 
 # One genotype with two sides and no namespace: resolved side by side, so that a cohort's many genotype strings
-# cost one lookup per distinct allele (list). Anything else (genotype lists, namespaces) is resolved whole.
+# cost one interpretation per distinct allele (list). Anything else (genotype lists, namespaces) is resolved whole.
 _SIMPLE_GENOTYPE = r"^[^|^~+#]+\+[^|^~+#]+$"
+_CACHE = 1 << 16  # distinct alleles, typings and KIR patterns remembered across chunks
 
 
-@dataclass(frozen=True, slots=True)
-class _HlaLookup:
-    side_c2: dict[str, int | None]
-    side_error: dict[str, str]
-    whole_c2: dict[str, int | None]
-    whole_error: dict[str, str]
+@functools.lru_cache(maxsize=_CACHE)
+def _side(side: str) -> tuple[int | None, str | None]:
+    """(C2 count, error) of one side of a genotype: 1 for C2, 0 for C1, None when it has no C ligand."""
+    try:
+        ligand = c_ligand(genotype_side(side))
+    except InputError as exc:
+        return None, str(exc)
+    return (None if ligand is None else int(ligand is CLigand.C2)), None
 
 
-def _side_c2(call_ligand: CLigand | None) -> int | None:
-    return None if call_ligand is None else int(call_ligand is CLigand.C2)
+@functools.lru_cache(maxsize=_CACHE)
+def _whole(text: str) -> tuple[int | None, str | None]:
+    """(C2 count, error) of a typing that is not one plain genotype (lists, namespaces), resolved whole."""
+    try:
+        resolved = resolve_hla_c(text)
+    except InputError as exc:
+        return None, str(exc)
+    return (None if resolved.genotype is None else c2_count(resolved.genotype)), None
 
 
-def _hla_lookup(frame: pl.DataFrame, layout: Layout) -> _HlaLookup:
-    """Each distinct genotype side (or whole non-simple typing) of the input, interpreted once."""
-    side_c2: dict[str, int | None] = {}
-    side_error: dict[str, str] = {}
-    whole_c2: dict[str, int | None] = {}
-    whole_error: dict[str, str] = {}
-    if layout.hla:
-        texts = pl.concat([frame.get_column(c).cast(pl.String).drop_nulls() for c in layout.hla]).unique().to_frame("t")
-        simple = texts.filter(pl.col("t").str.contains(_SIMPLE_GENOTYPE))
-        sides = simple.select(pl.col("t").str.split("+").explode().str.strip_chars()).unique().get_column("t")
-        for side in sides.to_list():
-            try:
-                side_c2[side] = _side_c2(c_ligand(genotype_side(side)))
-            except InputError as exc:
-                side_error[side] = str(exc)
-        for text in texts.filter(~pl.col("t").str.contains(_SIMPLE_GENOTYPE)).get_column("t").to_list():
-            try:
-                resolved = resolve_hla_c(text)
-            except InputError as exc:
-                whole_error[text] = str(exc)
-                continue
-            whole_c2[text] = None if resolved.genotype is None else c2_count(resolved.genotype)
-    return _HlaLookup(side_c2, side_error, whole_c2, whole_error)
+_TYPING = "typing"
+_C2 = "c2"
+_ERROR = "error"
 
 
-def _hla_exprs(col: str, lookup: _HlaLookup) -> tuple[pl.Expr, pl.Expr]:
-    """(C2 count, error message) of an HLA-C column, row by row."""
-    text = pl.col(col)
-    simple = text.str.contains(_SIMPLE_GENOTYPE)
-    parts = text.str.split_exact("+", 1)
-    a, b = (parts.struct.field(f).str.strip_chars() for f in ("field_0", "field_1"))
+def hla_table(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Each distinct HLA-C typing in ``columns`` with its C2 count and error message (null when it is fine).
 
-    def side(expr: pl.Expr, mapping: dict[str, int | None] | dict[str, str], dtype: Any) -> pl.Expr:
-        return expr.replace_strict(mapping, default=None, return_dtype=dtype)
-
-    c2 = (
-        pl.when(simple)
-        .then(side(a, lookup.side_c2, pl.Int64) + side(b, lookup.side_c2, pl.Int64))
-        .otherwise(side(text, lookup.whole_c2, pl.Int64))
+    Plain genotypes (``A+B``) are split and each distinct side interpreted once (and remembered across chunks);
+    the C2 count of a genotype is the sum of its sides', and its error the errors of its sides.
+    """
+    schema = {_TYPING: pl.String, _C2: pl.Int64, _ERROR: pl.String}
+    if not columns:
+        return pl.DataFrame(schema=schema)
+    typings = pl.concat([frame.get_column(c).cast(pl.String).drop_nulls() for c in columns]).unique()
+    simple = typings.to_frame(_TYPING).filter(pl.col(_TYPING).str.contains(_SIMPLE_GENOTYPE))
+    parts = pl.col(_TYPING).str.split_exact("+", 1)
+    simple = simple.with_columns(
+        parts.struct.field("field_0").str.strip_chars().alias("a"),
+        parts.struct.field("field_1").str.strip_chars().alias("b"),
     )
-    error = (
-        pl.when(simple)
-        .then(
-            pl.concat_str(
-                [side(a, lookup.side_error, pl.String), side(b, lookup.side_error, pl.String)],
-                separator="; ",
-                ignore_nulls=True,
-            )
-        )
-        .otherwise(side(text, lookup.whole_error, pl.String))
+    sides = pl.concat([simple.get_column("a"), simple.get_column("b")]).unique()
+    known = [_side(side) for side in sides.to_list()]
+    side_c2 = pl.Series([c2 for c2, _ in known], dtype=pl.Int64)
+    side_error = pl.Series([error for _, error in known], dtype=pl.String)
+
+    def c2(col: str) -> pl.Expr:
+        return pl.col(col).replace_strict(sides, side_c2, default=None, return_dtype=pl.Int64)
+
+    def error(col: str) -> pl.Expr:
+        return pl.col(col).replace_strict(sides, side_error, default=None, return_dtype=pl.String)
+
+    both = pl.concat_str([error("a"), error("b")], separator="; ", ignore_nulls=True)
+    resolved_sides = simple.select(
+        _TYPING, (c2("a") + c2("b")).alias(_C2), pl.when(both != "").then(both).alias(_ERROR)
     )
-    return c2, pl.when(error != "").then(error)
+    whole = typings.filter(~typings.is_in(simple.get_column(_TYPING).implode()))
+    resolved_whole = pl.DataFrame([(text, *_whole(text)) for text in whole.to_list()], schema=schema, orient="row")
+    return pl.concat([resolved_sides, resolved_whole])
+
+
+def _hla_columns(frame: pl.DataFrame, columns: Sequence[str]) -> list[pl.Series]:
+    """For each HLA-C column: its C2 count and error, row by row (joined from the table of distinct typings)."""
+    table = hla_table(frame, columns)
+    out = []
+    for col in columns:
+        text = frame.get_column(col).cast(pl.String).to_frame(_TYPING)
+        joined = text.join(table, on=_TYPING, how="left", maintain_order="left")
+        out += [joined.get_column(kind).alias(_derived(col, kind)) for kind in (_C2, _ERROR)]
+    return out
+
+
+def _derived(col: str, kind: str) -> str:
+    return f"__{kind}_{col}"
 
 
 _KIR_CODE = "__kir_code"
 _UNTESTED = 2  # a locus' digit in the KIR pattern code: 0 absent, 1 present, 2 not tested
+_UNTYPED = sum(_UNTESTED * 3**i for i in range(len(KIR_COLUMNS)))
 
 
 def _kir_code(layout: Layout) -> pl.Expr:
@@ -262,36 +275,59 @@ def _kir_code(layout: Layout) -> pl.Expr:
     return pl.sum_horizontal(digits).alias(_KIR_CODE)
 
 
+@functools.lru_cache(maxsize=_CACHE)
+def _kir_pattern(code: int) -> tuple[Scalar, ...]:
+    """The KIR feature values of one pattern code (all null for an untyped woman)."""
+    if code == _UNTYPED:
+        return tuple(kir_features(None).values())
+    calls: dict[int, set[KirGene]] = {0: set(), 1: set(), 2: set()}
+    rest = code
+    for gene in KIR_COLUMNS.values():  # every locus, once: the calls are complete and cannot contradict
+        calls[rest % 3].add(gene)
+        rest //= 3
+    typing = KirCalls(present=frozenset(calls[1]), absent=frozenset(calls[0]), untested=frozenset(calls[2]))
+    return tuple(kir_features(classify(typing)).values())
+
+
 def _kir_lookup(codes: pl.Series) -> pl.DataFrame:
-    """The KIR feature columns of each distinct pattern code (all null for an untyped woman)."""
-    untyped = sum(_UNTESTED * 3**i for i in range(len(KIR_COLUMNS)))
-    rows = []
-    for code in codes.unique().to_list():
-        calls: dict[int, list[str]] = {0: [], 1: [], 2: []}
-        rest = code
-        for gene in KIR_COLUMNS.values():
-            calls[rest % 3].append(gene.value)
-            rest //= 3
-        profile = None if code == untyped else classify(calls_from_lists(calls[1], calls[0], calls[2]))
-        rows.append({_KIR_CODE: code, **kir_features(profile)})
+    """The KIR feature columns of each distinct pattern code."""
+    distinct = codes.unique().to_list()
     schema = {_KIR_CODE: pl.Int64, **{n: FEATURE_SCHEMA[n] for n in KIR_FEATURES}}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.DataFrame([(code, *_kir_pattern(code)) for code in distinct], schema=schema, orient="row")
+
+
+def _kir_columns(frame: pl.DataFrame, layout: Layout, maps: dict[str, ValueMap]) -> pl.DataFrame:
+    """The woman's KIR feature columns, row by row: each distinct pattern of loci classified once."""
+    typed = [
+        _cast(INPUT_INDEX[n], pl.col(n), frame.schema[n], maps.get(n)).alias(n)
+        for n in layout.present
+        if n in KIR_COLUMNS
+    ]
+    # the key column keeps the frame's height when no KIR column is present (the code is then a literal)
+    codes = frame.select(pl.col(layout.key), *typed).select(_kir_code(layout), pl.col(layout.key)).drop(layout.key)
+    return codes.join(_kir_lookup(codes.get_column(_KIR_CODE)), on=_KIR_CODE, how="left", maintain_order="left").drop(
+        _KIR_CODE
+    )
 
 
 def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Cast the input, check it, derive the genotype features, and split (valid rows, rejected rows with reason).
 
     Categorical columns become Enums of their allowed values. Distinct text values, HLA-C typings and KIR
-    patterns are each interpreted once. Reasons are formatted only for the rejected rows.
+    patterns are each interpreted once (and remembered across chunks); their results are joined back with one
+    hash lookup per cell. Reasons are formatted only for the rejected rows.
     """
     schema = frame.schema
     maps = value_maps(frame, layout)
-    lookup = _hla_lookup(frame, layout)
-    hla = {col: _hla_exprs(col, lookup) for col in layout.hla}
-    raw = frame.lazy().select(
-        pl.col(layout.key).cast(pl.String),
-        *(pl.col(n).alias(_raw(n)) for n in layout.present),
-        *(pl.col(n).cast(pl.String) for n in layout.hla),
+    genotypes = _kir_columns(frame, layout, maps).hstack(_hla_columns(frame, layout.hla))
+    raw = (
+        frame.select(
+            pl.col(layout.key).cast(pl.String),
+            *(pl.col(n).alias(_raw(n)) for n in layout.present),
+            *(pl.col(n).cast(pl.String) for n in layout.hla),
+        )
+        .hstack(genotypes)
+        .lazy()
     )
     typed = raw.with_columns(
         *(_cast(INPUT_INDEX[n], pl.col(_raw(n)), schema[n], maps.get(n)).alias(n) for n in layout.present),
@@ -303,21 +339,16 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
         for a, b, msg in CONSISTENCY
         if a in layout.present and b in layout.present
     ]
-    for col, (_, error) in hla.items():
+    for col in layout.hla:
+        error = pl.col(_derived(col, _ERROR))
         checks.append((error.is_not_null(), pl.format(f"{col}: got '{{}}'; {{}}", pl.col(col), error)))
     checks.append((pl.col(layout.key).is_null(), pl.lit(f"{layout.key}: missing key")))
     flagged = typed.with_columns(pl.any_horizontal([bad for bad, _ in checks]).alias(REASON))
-    kir_typed = [
-        _cast(INPUT_INDEX[n], pl.col(n), schema[n], maps.get(n)).alias(n) for n in layout.present if n in KIR_COLUMNS
-    ]
-    kir_codes = frame.select(*kir_typed).select(_kir_code(layout)).get_column(_KIR_CODE)
     reason = pl.concat_str([pl.when(bad).then(msg) for bad, msg in checks], separator="; ", ignore_nulls=True)
     rejected = flagged.filter(pl.col(REASON)).select(layout.key, reason.alias(REASON))
 
     def c2(col: str) -> pl.Expr:
-        if col not in layout.hla:
-            return pl.lit(None, pl.Int64)
-        return hla[col][0]
+        return pl.col(_derived(col, _C2)) if col in layout.hla else pl.lit(None, pl.Int64)
 
     donor_oocytes = (
         (pl.col("oocytes") == "donor").fill_null(pl.col("oocyte_donor_hla_c").is_not_null())
@@ -326,8 +357,6 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
     )
     valid = (
         flagged.filter(~pl.col(REASON))
-        .with_columns(_kir_code(layout))
-        .join(_kir_lookup(kir_codes).lazy(), on=_KIR_CODE, how="left", maintain_order="left")
         .with_columns(
             c2("woman_hla_c").alias("woman_c2_count"),
             pl.when(donor_oocytes).then(c2("oocyte_donor_hla_c")).otherwise(c2("woman_hla_c")).alias("oocyte_c2_count"),
@@ -373,9 +402,10 @@ def assess_lazy(valid: pl.LazyFrame, kb: KnowledgeBase, key: str = DEFAULT_KEY) 
 
 
 def summary(result: pl.DataFrame, kb: KnowledgeBase) -> list[dict[str, Any]]:
-    """Counts of each status for every finding column."""
-    out = []
-    for name in ["rpl", "rif", *(r.id for r in kb.active_rules)]:
-        counts = dict(result[name].value_counts().iter_rows())
-        out.append({"finding": name, **{s.value: int(counts.get(s.value, 0)) for s in Status}})
-    return out
+    """Counts of each status for every finding column (one pass over the result)."""
+    names = ["rpl", "rif", *(r.id for r in kb.active_rules)]
+    counts = result.select(
+        (pl.col(name) == status.value).sum().alias(f"{name}\x00{status.value}") for name in names for status in Status
+    ).row(0)
+    it = iter(counts)
+    return [{"finding": name, **{s.value: int(next(it)) for s in Status}} for name in names]

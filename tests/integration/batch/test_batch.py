@@ -11,7 +11,7 @@ from decidua.adapters import batchio
 from decidua.adapters.batchio import run_local, scan_input
 from decidua.adapters.cli.main import app
 from decidua.core.errors import InputError
-from decidua.engines.batch import Layout
+from decidua.engines.batch import KIR_COLUMNS, Layout
 from decidua.knowledge.loader import KnowledgeBase
 
 runner = CliRunner()
@@ -157,3 +157,39 @@ def test_run_to_files_streams_chunks_and_leaves_nothing_when_interrupted(
     with pytest.raises(KeyboardInterrupt):
         batchio.run_to_files(scan_input(cohort), kb, again, chunk_rows=2)
     assert list(again.parent.iterdir()) == []
+
+
+GROUP_A = {"3dl3", "2dl3", "2dp1", "2dl1", "3dp1", "2dl4", "3dl1", "2ds4", "3dl2"}  # a KIR AA genotype
+
+
+def test_hla_typings_of_a_cohort_are_interpreted_and_bad_ones_rejected_with_the_reason(kb: KnowledgeBase) -> None:
+    typings = {
+        "plain": "C*07:02+C*06:02",  # C1 + C2
+        "list": "C*07:01+C*06:02|C*07:02+C*06:02",  # a genotype list: every candidate is C1 + C2
+        "unknown": "C*99:99+C*07:02",
+        "mac": "C*01:AB+C*07:02",
+        "empty_side": "C*07:02+ ",
+        "again": "C*07:02+C*06:02",  # the same typing as "plain", in another row
+    }
+    frame = pl.DataFrame(
+        {
+            "case_id": list(typings),
+            "age_years": [36] * len(typings),
+            "n_miscarriages": [2] * len(typings),
+            "woman_hla_c": list(typings.values()),
+            "partner_hla_c": ["C*06:02+C*05:01"] * len(typings),  # C2 C2
+            **{col: [col.removeprefix("kir_") in GROUP_A] * len(typings) for col in KIR_COLUMNS},
+        }
+    )
+    result = run_local(frame.lazy(), kb)
+    rejects = dict(result.rejects.iter_rows())
+    assert set(rejects) == {"unknown", "mac", "empty_side"}
+    assert (
+        rejects["unknown"] == "woman_hla_c: got 'C*99:99+C*07:02'; HLA-C*99:99 is not an allele of IPD-IMGT/HLA 3.58.0"
+    )
+    assert "NMDP multiple allele code" in rejects["mac"]
+    rows = {r["case_id"]: r for r in result.results.iter_rows(named=True)}
+    assert set(rows) == {"plain", "list", "again"}
+    for row in rows.values():  # KIR AA mother, C2C2 father: every embryo gets a paternal C2
+        assert row["immunogenetics.kir.maternal_aa"] == "flagged"
+        assert row["immunogenetics.compat.aa_paternal_c2"] == "flagged"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING, Any
 
 from decidua.adapters.store.base import (
     AuditEntry,
@@ -24,8 +23,19 @@ from decidua.adapters.store.base import (
     User,
     UserNotFound,
 )
-from decidua.adapters.store.migrate import upgrade
-from decidua.adapters.store.sql import SqlCaseStore, make_engine
+
+if TYPE_CHECKING:
+    from decidua.adapters.store.sql import SqlCaseStore
+
+
+def __getattr__(name: str) -> Any:
+    # SQLAlchemy and Alembic load only when a store is used, not when a command merely names a Role.
+    if name == "SqlCaseStore":
+        from decidua.adapters.store.sql import SqlCaseStore
+
+        return SqlCaseStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AuditEntry",
@@ -52,6 +62,8 @@ __all__ = [
 
 def sqlite_path(url: str) -> Path | None:
     """The file behind a ``sqlite:///`` URL, or ``None`` for other databases and in-memory SQLite."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
@@ -60,6 +72,9 @@ def sqlite_path(url: str) -> Path | None:
 
 def open_store(url: str) -> SqlCaseStore:
     """Open the database at ``url`` (creating a SQLite file and its folder if needed) and migrate it to head."""
+    from decidua.adapters.store.migrate import upgrade
+    from decidua.adapters.store.sql import SqlCaseStore, make_engine
+
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
