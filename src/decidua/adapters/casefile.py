@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from functools import cache
@@ -80,6 +81,36 @@ def _problem(err: ErrorDetails) -> Problem:
     return Problem(path, value, msg.replace("Input should be", "allowed:").replace("input should be", "allowed:"))
 
 
+MAX_DEPTH = 12  # a case nests at most 6 levels; deeper input is not a case
+# Control characters other than tab and line breaks, and unpaired UTF-16 surrogates: they cannot be stored in
+# PostgreSQL text or encoded as UTF-8, so they are refused at the door rather than half-stored.
+_BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_TEXT_ALLOWED = "text without control characters (other than tab and line breaks) or unpaired surrogates"
+
+
+def text_problems(data: object) -> list[Problem]:
+    """Strings (keys and values) that cannot be stored, and nesting deeper than any case, anywhere in ``data``."""
+    out: list[Problem] = []
+    stack: list[tuple[object, tuple[int | str, ...]]] = [(data, ())]
+    while stack:
+        node, loc = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            out.append(Problem(_path(loc[:MAX_DEPTH]), "…", f"nesting at most {MAX_DEPTH} levels deep"))
+            continue
+        if isinstance(node, str):
+            if _BAD_TEXT.search(node):
+                out.append(Problem(_path(loc), node, f"allowed: {_TEXT_ALLOWED}"))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and _BAD_TEXT.search(key):
+                    out.append(Problem(_path((*loc, "(key)")), key, f"allowed: field names as {_TEXT_ALLOWED}"))
+                    continue
+                stack.append((value, (*loc, str(key))))
+        elif isinstance(node, list | tuple):
+            stack.extend((item, (*loc, i)) for i, item in enumerate(node))
+    return sorted(out, key=lambda p: p.path)
+
+
 def parse_case(data: object, source: str = "case") -> Case:
     """Validate already-parsed data (a mapping) as a case.
 
@@ -90,6 +121,8 @@ def parse_case(data: object, source: str = "case") -> Case:
     """
     if not isinstance(data, dict):
         raise CaseInvalid([Problem("(top level)", type(data).__name__, "a case is a mapping of fields")], source)
+    if problems := text_problems(data):
+        raise CaseInvalid(problems, source)
     try:
         case = _adapter().validate_python(data)
     except ValidationError as exc:
@@ -108,16 +141,33 @@ def load_data(path: Path) -> Any:
         raise InputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
+    return load_text(text, "json" if path.suffix.lower() == ".json" else "yaml", str(path))
+
+
+class _CaseYamlLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: a case file never needs them, and they expand exponentially ("billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it bare
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a case file", mark)
+        return super().compose_node(parent, index)
+
+
+def load_text(text: str, kind: str, source: str = "input") -> Any:
+    """Parse JSON (``kind`` "json") or YAML text into plain data; errors name the line and column."""
     try:
-        if path.suffix.lower() == ".json":
+        if kind == "json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_CaseYamlLoader)  # a SafeLoader subclass: plain data only
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+        raise InputError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise InputError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise InputError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise InputError(f"{source}: nested too deeply to be a case file") from None
 
 
 def read_case(path: Path) -> Case:

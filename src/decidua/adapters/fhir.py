@@ -41,7 +41,9 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from decidua.adapters.casefile import parse_case
@@ -60,7 +62,7 @@ from decidua.core.case import (
     UterineAssessment,
     UterineNK,
 )
-from decidua.core.errors import CaseInvalid, InputError, Problem
+from decidua.core.errors import CaseInvalid, InputError, Problem, shown
 from decidua.core.findings import Assessment, Finding
 from decidua.core.units import Quantity
 from decidua.core.validation import uterine_quantity
@@ -231,7 +233,9 @@ def _components(obj: Any, path: str, labs: dict[str, Measurement], prefix: str =
     return out
 
 
-def _read_quantity(q: dict[str, Any], where: str) -> Any:
+def _read_quantity(q: object, where: str) -> Any:
+    if not isinstance(q, dict):
+        raise InputError(f"{where}: got {shown(q)}; allowed: a Quantity with value and unit")
     if "unit" not in q:
         if "code" in q:
             raise InputError(
@@ -257,27 +261,34 @@ def _read_value(component: dict[str, Any], where: str) -> Any:
     ):
         if key in component:
             v = component[key]
+            if v is None:
+                raise InputError(f"{where}.{key}: null; give a value or leave the element out")
             if key == "valueQuantity":
                 return _read_quantity(v, f"{where}.valueQuantity")
             if key == "valueCodeableConcept":
-                codings = v.get("coding") or []
+                codings = (v.get("coding") if isinstance(v, dict) else None) or []
                 if not codings:
                     raise InputError(f"{where}.valueCodeableConcept: no coding")
-                return codings[0]["code"]
+                code = codings[0].get("code") if isinstance(codings[0], dict) else None
+                if code is None:
+                    raise InputError(f"{where}.valueCodeableConcept.coding[0].code: missing")
+                return code
             return v
     raise InputError(f"{where}: no value[x]")
 
 
-def _local_code(concept: dict[str, Any]) -> str | None:
-    for coding in concept.get("coding") or []:
+def _local_code(concept: dict[str, Any], where: str = "code") -> str | None:
+    for i, coding in enumerate(concept.get("coding") or []):
         if coding.get("system") == CODE_SYSTEM:
+            if coding.get("code") is None:
+                raise InputError(f"{where}.coding[{i}].code: missing (system {CODE_SYSTEM})")
             return str(coding["code"])
     return None
 
 
 def _code_of(concept: dict[str, Any], where: str) -> str:
     """The local code of a concept; for a lab result coded with LOINC only, the case path it maps to."""
-    local = _local_code(concept)
+    local = _local_code(concept, f"{where}.code")
     if local is not None:
         return local
     for coding in concept.get("coding") or []:
@@ -655,6 +666,7 @@ def import_bundle(data: object) -> Case:
         Naming the resource and element: a structurally invalid Bundle, an unknown code, or a value the case
         model rejects (e.g. a unit that is not allowed).
     """
+    _check_resource_types(data)
     try:
         Bundle.model_validate(data)
     except ValidationError as exc:
@@ -662,6 +674,47 @@ def import_bundle(data: object) -> Case:
         where = ".".join(str(p) for p in first["loc"])
         raise InputError(f"Bundle.{where}: {first['msg']}") from None
     assert isinstance(data, dict)
+    try:
+        return _read_bundle(data)
+    except _Malformed as exc:
+        raise InputError(str(exc)) from None
+
+
+class _Malformed(Exception):
+    """An element of an entry that is not shaped as the layout needs (raised with the entry's resource)."""
+
+
+def _check_resource_types(data: object) -> None:
+    """Each entry holds a resource of a FHIR type (fhir.resources fails obscurely on others)."""
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        raise InputError(
+            f"resourceType: got {shown(data.get('resourceType') if isinstance(data, dict) else data)}; allowed: Bundle"
+        )
+    entries = data.get("entry")
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        raise InputError(f"Bundle.entry: got {shown(entries)}; allowed: a list of entries")
+    for n, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not _is_resource_type(kind):
+            raise InputError(
+                f"Bundle.entry[{n}].resource.resourceType: got {shown(kind)}; allowed: a FHIR R4 resource type "
+                "(this layout reads Patient, Condition, Observation and DiagnosticReport)"
+            )
+
+
+def _is_resource_type(kind: object) -> bool:
+    if not isinstance(kind, str) or not kind.isidentifier():
+        return False
+    try:
+        return issubclass(get_fhir_model_class(kind), Resource)
+    except ValueError:  # not a FHIR model at all
+        return False
+
+
+def _read_bundle(data: dict[str, Any]) -> Case:
     case: dict[str, Any] = {"woman": {}, "investigations": {}, "nk": {}, "genotypes": {}}
     origin: list[_Origin] = []  # for error messages
     pregnancies: list[Any] = []
@@ -674,84 +727,89 @@ def import_bundle(data: object) -> Case:
         r = entry.get("resource") or {}
         kind, rid = r.get("resourceType"), r.get("id", f"entry{n}")
         where = f"{kind}/{rid}"
-        if kind == "Patient":
-            case["case_id"] = next(
-                (i["value"] for i in r.get("identifier", []) if i.get("system") == CASE_ID_SYSTEM), None
-            )
-            if "birthDate" in r:
-                case["woman"]["date_of_birth"] = r["birthDate"]
-            origin.append(_Origin("woman.date_of_birth", f"{where}.birthDate"))
-        elif kind == "Condition":
-            coding = (r.get("code", {}).get("coding") or [{}])[0]
-            system = {v: k for k, v in CONDITION_SYSTEMS.items()}.get(coding.get("system", ""))
-            conditions.append(f"{system}:{coding.get('code')}" if system else str(coding.get("code")))
-            origin.append(_Origin(f"conditions[{len(conditions) - 1}]", f"{where}.code"))
-        elif kind == "Observation":
-            code = _code_of(r.get("code") or {}, where)
-            if code == "finding":
-                continue
-            if code in LAB_RESULTS:
-                if "valueQuantity" not in r:
-                    raise InputError(f"{where}.valueQuantity: missing; a lab result needs its value and unit")
-                _put(case, code.split("."), _read_quantity(r["valueQuantity"], f"{where}.valueQuantity"))
-                origin.append(_Origin(code, f"{where}.valueQuantity", exact=True))
-            elif code == "case":
-                fields = _fields_from_components(
-                    r,
-                    where,
-                    {
-                        "age_years",
-                        "test_date",
-                        "note",
-                        "conditions_recorded",
-                        "pregnancies_recorded",
-                        "transfers_recorded",
-                    },
+        try:
+            if kind == "Patient":
+                case["case_id"] = next(
+                    (i.get("value") for i in r.get("identifier") or [] if i.get("system") == CASE_ID_SYSTEM), None
                 )
-                if "age_years" in fields:
-                    case["woman"]["age_years"] = fields.pop("age_years")
-                    origin.append(_Origin("woman.age_years", f"{where}.component[age_years]"))
-                for key in ("conditions_recorded", "pregnancies_recorded", "transfers_recorded"):
-                    recorded[key] = bool(fields.pop(key, False))
-                case.update(fields)
-            elif code in _LIST_SECTIONS:
-                target = pregnancies if code == "pregnancy" else transfers
-                path = f"{_LIST_SECTIONS[code]}[{len(target)}]"
-                target.append(_fields_from_components(r, where, _section_fields(_SECTION_TYPES[code])))
-                origin.append(_Origin(path, f"{where}.component"))
-            elif code in _INVESTIGATIONS:
-                fields = _fields_from_components(r, where, _section_fields(_investigation_type(code)))
-                case["investigations"].setdefault(code, {}).update(fields)
-                origin.append(_Origin(f"investigations.{code}", f"{where}.component"))
-            elif code in _NK:
-                fields = _fields_from_components(r, where, _section_fields(_SECTION_TYPES[code]))
-                case["nk"].setdefault(_NK[code], {}).update(fields)
-                origin.append(_Origin(f"nk.{_NK[code]}", f"{where}.component"))
-            elif code == "woman_kir":
-                case["genotypes"]["woman_kir"] = _fields_from_components(r, where, _section_fields(KirTyping))
-                origin.append(_Origin("genotypes.woman_kir", f"{where}.component"))
-            elif code == "hla_c_genotype":
-                fields = _fields_from_components(r, where, {"role", "id"})
-                role, gl = fields.get("role"), _genotype_text(r, where)
-                element = f"{where}.valueCodeableConcept.text"
-                if role == "oocyte_donor":
-                    donors.append({"id": fields.get("id"), "hla_c": gl})
-                    origin.append(_Origin(f"genotypes.oocyte_donors[{len(donors) - 1}]", element))
-                elif role == "embryo":
-                    embryos.append({"id": fields.get("id"), "hla_c": gl})
-                    origin.append(_Origin(f"genotypes.embryos[{len(embryos) - 1}]", element))
-                elif role in ("woman", "partner", "sperm_donor"):
-                    case["genotypes"][f"{role}_hla_c"] = gl
-                    origin.append(_Origin(f"genotypes.{role}_hla_c", element))
-                else:
-                    raise InputError(
-                        f"{where}.component[role]: unknown role {role!r}; "
-                        "allowed: woman, partner, sperm_donor, oocyte_donor, embryo"
+                if "birthDate" in r:
+                    case["woman"]["date_of_birth"] = r["birthDate"]
+                origin.append(_Origin("woman.date_of_birth", f"{where}.birthDate"))
+            elif kind == "Condition":
+                coding = (r.get("code", {}).get("coding") or [{}])[0]
+                system = {v: k for k, v in CONDITION_SYSTEMS.items()}.get(coding.get("system", ""))
+                conditions.append(f"{system}:{coding.get('code')}" if system else str(coding.get("code")))
+                origin.append(_Origin(f"conditions[{len(conditions) - 1}]", f"{where}.code"))
+            elif kind == "Observation":
+                code = _code_of(r.get("code") or {}, where)
+                if code == "finding":
+                    continue
+                if code in LAB_RESULTS:
+                    if "valueQuantity" not in r:
+                        raise InputError(f"{where}.valueQuantity: missing; a lab result needs its value and unit")
+                    _put(case, code.split("."), _read_quantity(r["valueQuantity"], f"{where}.valueQuantity"))
+                    origin.append(_Origin(code, f"{where}.valueQuantity", exact=True))
+                elif code == "case":
+                    fields = _fields_from_components(
+                        r,
+                        where,
+                        {
+                            "age_years",
+                            "test_date",
+                            "note",
+                            "conditions_recorded",
+                            "pregnancies_recorded",
+                            "transfers_recorded",
+                        },
                     )
-            elif code == "gametes":
-                case["genotypes"].update(_fields_from_components(r, where, {"oocytes", "sperm", "oocyte_donor_id"}))
-            else:
-                raise InputError(f"{where}.code: unknown code {code!r} in {CODE_SYSTEM}")
+                    if "age_years" in fields:
+                        case["woman"]["age_years"] = fields.pop("age_years")
+                        origin.append(_Origin("woman.age_years", f"{where}.component[age_years]"))
+                    for key in ("conditions_recorded", "pregnancies_recorded", "transfers_recorded"):
+                        recorded[key] = bool(fields.pop(key, False))
+                    case.update(fields)
+                elif code in _LIST_SECTIONS:
+                    target = pregnancies if code == "pregnancy" else transfers
+                    path = f"{_LIST_SECTIONS[code]}[{len(target)}]"
+                    target.append(_fields_from_components(r, where, _section_fields(_SECTION_TYPES[code])))
+                    origin.append(_Origin(path, f"{where}.component"))
+                elif code in _INVESTIGATIONS:
+                    fields = _fields_from_components(r, where, _section_fields(_investigation_type(code)))
+                    case["investigations"].setdefault(code, {}).update(fields)
+                    origin.append(_Origin(f"investigations.{code}", f"{where}.component"))
+                elif code in _NK:
+                    fields = _fields_from_components(r, where, _section_fields(_SECTION_TYPES[code]))
+                    case["nk"].setdefault(_NK[code], {}).update(fields)
+                    origin.append(_Origin(f"nk.{_NK[code]}", f"{where}.component"))
+                elif code == "woman_kir":
+                    case["genotypes"]["woman_kir"] = _fields_from_components(r, where, _section_fields(KirTyping))
+                    origin.append(_Origin("genotypes.woman_kir", f"{where}.component"))
+                elif code == "hla_c_genotype":
+                    fields = _fields_from_components(r, where, {"role", "id"})
+                    role, gl = fields.get("role"), _genotype_text(r, where)
+                    element = f"{where}.valueCodeableConcept.text"
+                    if role == "oocyte_donor":
+                        donors.append({"id": fields.get("id"), "hla_c": gl})
+                        origin.append(_Origin(f"genotypes.oocyte_donors[{len(donors) - 1}]", element))
+                    elif role == "embryo":
+                        embryos.append({"id": fields.get("id"), "hla_c": gl})
+                        origin.append(_Origin(f"genotypes.embryos[{len(embryos) - 1}]", element))
+                    elif role in ("woman", "partner", "sperm_donor"):
+                        case["genotypes"][f"{role}_hla_c"] = gl
+                        origin.append(_Origin(f"genotypes.{role}_hla_c", element))
+                    else:
+                        raise InputError(
+                            f"{where}.component[role]: unknown role {role!r}; "
+                            "allowed: woman, partner, sperm_donor, oocyte_donor, embryo"
+                        )
+                elif code == "gametes":
+                    case["genotypes"].update(_fields_from_components(r, where, {"oocytes", "sperm", "oocyte_donor_id"}))
+                else:
+                    raise InputError(f"{where}.code: unknown code {code!r} in {CODE_SYSTEM}")
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            # an element of the wrong shape that the checks above did not foresee; its value is never quoted
+            detail = f" (element {exc.args[0]!r})" if isinstance(exc, KeyError) and exc.args else ""
+            raise _Malformed(f"{where}: malformed{detail}; see the layout decidua exports") from None
     if donors:
         case["genotypes"]["oocyte_donors"] = donors
     if embryos:

@@ -32,7 +32,16 @@ class Problem:
     allowed: str
 
     def to_string(self) -> str:
-        return f"{self.path}: got {self.value!r}; {self.allowed}"
+        return f"{self.path}: got {shown(self.value)}; {self.allowed}"
+
+
+MAX_SHOWN = 120  # characters of a rejected value quoted back: enough to recognise it, never a whole document
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, cut to :data:`MAX_SHOWN` characters (a pasted document or a 5000-digit number)."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 1]}…"
 
 
 class InputError(DeciduaError, ValueError):

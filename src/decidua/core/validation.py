@@ -21,6 +21,8 @@ from decidua.core.errors import Problem, UnitError
 from decidua.core.units import Quantity, allowed_units, to_canonical
 
 AGE_RANGE = (10, 70)
+MAX_CASE_ID = 200  # characters of the pseudonymous case id
+YEAR_RANGE = (1900, 2100)  # of a pregnancy; not after the test date's year when there is one
 # Pregnancy loss before 24 completed weeks is a miscarriage (ESHRE 2022 RPL guideline); at or after, a stillbirth.
 VIABILITY_WEEK = 24.0
 MAX_GESTATIONAL_WEEK = 45.0
@@ -92,6 +94,8 @@ def _measurement(path: str, m: Measurement | None, quantity: Quantity, out: list
 def check_case(case: Case) -> list[Problem]:
     """Every unit, range and consistency problem in ``case``; empty if there is none."""
     out: list[Problem] = []
+    if not case.case_id.strip() or len(case.case_id) > MAX_CASE_ID:
+        out.append(Problem("case_id", case.case_id, f"allowed: a pseudonymous id of 1 to {MAX_CASE_ID} characters"))
     w = case.woman
     if w.age_years is not None and not AGE_RANGE[0] <= w.age_years <= AGE_RANGE[1]:
         out.append(Problem("woman.age_years", w.age_years, f"allowed: {AGE_RANGE[0]} to {AGE_RANGE[1]} years"))
@@ -127,8 +131,12 @@ def check_case(case: Case) -> list[Problem]:
             )
         )
 
+    last_year = case.test_date.year if case.test_date is not None else YEAR_RANGE[1]
     for i, p in enumerate(case.pregnancies or ()):
         path = f"pregnancies[{i}]"
+        if p.year is not None and not YEAR_RANGE[0] <= p.year <= last_year:
+            limit = "the test date's year" if case.test_date is not None else str(YEAR_RANGE[1])
+            out.append(Problem(f"{path}.year", p.year, f"allowed: {YEAR_RANGE[0]} to {limit}"))
         week = p.gestational_week
         if week is None:
             continue

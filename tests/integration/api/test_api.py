@@ -468,6 +468,7 @@ def test_form_edit_round_trip_keeps_the_case(web):
     fields: dict[str, Any] = {k: v for k, v in data_to_fields(v1.data).items() if k != "conditions"}
     fields["conditions"] = list(v1.data.get("conditions", []))
     fields["csrf_token"] = csrf
+    fields["base_version"] = "1"
     fields.update({f"{k}_recorded": "on" for k in ("conditions", "pregnancies", "transfers") if k in v1.data})
     r = web.client.post("/cases/1/edit", data=fields, follow_redirects=False)
     assert r.status_code == 303, r.text
@@ -569,3 +570,113 @@ def test_first_admin_only_while_there_are_no_users(store):
     with pytest.raises(NotFirstUser):
         store.add_first_admin("two@clinic.test", "$argon2id$not-checked-here")
     assert [u.email for u in store.list_users()] == ["one@clinic.test"]
+
+
+# --- what the review of the web application found; each was a 500 or a silent loss before ---
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/cases/99999999999999999999",
+        "/api/cases/2147483648",
+        "/api/cases/1/versions/99999999999999999999",
+        "/api/cases/1/assessment?version=99999999999999999999",
+        "/cases/99999999999999999999",
+        "/cases/2147483648/edit",
+    ],
+)
+def test_ids_beyond_any_record_are_a_4xx_never_a_500(web, path):
+    r = web.client.get(path, follow_redirects=False)
+    assert r.status_code in (303, 401)  # anonymous: the login, and an audit row
+    assert web.store.list_audit()[0].outcome == "unauthenticated"
+    web.login()
+    r = web.client.get(path)
+    assert r.status_code in (404, 422), r.text
+
+
+def test_an_admin_audit_filter_that_is_not_a_number(web):
+    web.login_form("admin@clinic.test")
+    assert web.client.get("/admin/audit", params={"case": "²"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"case": {"case_id": "N", "woman": {}, "nk": {"peripheral": {"nk_percent": {"value": NaN, "unit": "%"}}}}}',
+        b'{"case": {"case_id": "N", "woman": {}, "nk": {"peripheral": {"nk_percent": {"value": 1e400, "unit": "%"}}}}}',
+        b'{"case": {"case_id": "S", "woman": {}, "note": "x\\ud800"}}',
+        b'{"case": {"case_id": "A\\u0000", "woman": {}}}',
+        b'{"case": {"case_id": "N", "woman": {}, "note": "a\\u0000b"}}',
+        b'{"case": {"case_id": "' + b"x" * 300 + b'", "woman": {}}}',
+        b'{"case": {"case_id": "Y", "woman": {}, "pregnancies": [{"outcome": "live_birth", "year": 1'
+        + b"0" * 20
+        + b"}]}}",
+    ],
+)
+def test_values_that_cannot_be_stored_are_a_422_and_nothing_is_saved(web, raw):
+    csrf = web.login()
+    before = audit_count(web)
+    r = web.client.post("/api/cases", content=raw, headers={"X-CSRF-Token": csrf, "content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["problems"][0]["path"]
+    assert web.store.list_cases() == []
+    assert audit_count(web) == before + 1
+
+
+def test_searches_and_logins_with_nul_are_harmless(web):
+    assert web.client.post("/api/session", json={"email": "a\u0000@x", "password": "x"}).status_code == 401
+    web.login()
+    assert web.client.get("/api/cases", params={"q": "a\x00"}).status_code == 200
+    assert web.client.get("/cases", params={"q": "a\x00"}).status_code == 200
+
+
+def test_one_email_rule_everywhere(web):
+    csrf = web.login_form("admin@clinic.test")
+    r = web.client.post(
+        "/admin/users", data={"csrf_token": csrf, "email": "dr who@x.org", "password": PASSWORD, "role": "clinician"}
+    )
+    assert r.status_code == 422
+    assert "allowed: an e-mail address" in r.text
+    api = web.client.post("/api/users", json={"email": "x@y@z", "password": PASSWORD}, headers={"X-CSRF-Token": csrf})
+    assert api.status_code == 422
+    assert api.json()["problems"][0]["path"] == "email"
+    assert len(web.store.list_users()) == 2
+    assert web.client.get("/api/users").status_code == 200
+
+
+def test_import_refuses_yaml_aliases_and_deep_nesting(web):
+    csrf = web.login_form()
+    laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)
+    )
+    for text in (laughs, "[" * 500 + "]" * 500):
+        r = web.client.post("/cases/import", data={"csrf_token": csrf, "text": text})
+        assert r.status_code == 422
+        assert len(r.text) < 50_000
+    assert web.store.list_cases() == []
+
+
+def test_an_edit_from_an_old_version_does_not_undo_a_newer_one(web):
+    csrf = web.login()
+    web.client.post("/api/cases", json={"case": nk_case(30)}, headers={"X-CSRF-Token": csrf})
+    # Two clinicians open version 1; the first saves.
+    first = web.client.put(
+        "/api/cases/1", json={"case": nk_case(20), "base_version": 1}, headers={"X-CSRF-Token": csrf}
+    )
+    assert first.status_code == 200
+    stale = web.client.put(
+        "/api/cases/1", json={"case": nk_case(10), "base_version": 1}, headers={"X-CSRF-Token": csrf}
+    )
+    assert stale.status_code == 409
+    assert "now at version 2" in stale.json()["detail"]
+    assert [v.version for v in web.store.list_versions(1)] == [1, 2]
+    assert web.store.list_audit()[0].outcome == "conflict"
+    # The same through the page: the typed values stay, and saving again stores them deliberately.
+    page_csrf = web.login_form()
+    form = {"csrf_token": page_csrf, "case_id": "API-1", "woman.age_years": "36", "base_version": "1"}
+    r = web.client.post("/cases/1/edit", data=form)
+    assert r.status_code == 409
+    assert "the case was changed since version 1" in r.text
+    assert 'name="base_version" value="2"' in r.text
+    again = web.client.post("/cases/1/edit", data={**form, "base_version": "2"}, follow_redirects=False)
+    assert again.status_code == 303
+    assert [v.version for v in web.store.list_versions(1)] == [1, 2, 3]

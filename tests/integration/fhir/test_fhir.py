@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from decidua.adapters.casefile import read_case
@@ -198,6 +201,67 @@ def test_lab_result_without_a_value() -> None:
 def test_structurally_invalid_bundle() -> None:
     with pytest.raises(InputError, match=r"^Bundle\.entry"):
         import_bundle({"resourceType": "Bundle", "type": "collection", "entry": "oops"})
+
+
+def test_resources_of_unknown_types_name_the_entry() -> None:
+    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
+    bundle["entry"][1]["resource"]["resourceType"] = "Foo"
+    with pytest.raises(InputError, match=r"^Bundle\.entry\[1\]\.resource\.resourceType: got 'Foo'"):
+        import_bundle(bundle)
+    bundle["entry"][1]["resource"]["resourceType"] = "Quantity"  # a FHIR data type, not a resource
+    with pytest.raises(InputError, match=r"^Bundle\.entry\[1\]\.resource\.resourceType"):
+        import_bundle(bundle)
+
+
+def test_malformed_elements_name_the_resource_and_element() -> None:
+    bundle = bundle_of("09-egg-donation-donor-ranking.yaml")
+    obs = observation(bundle, "thyroid")
+    del obs["component"][0]["code"]["coding"][-1]["code"]
+    with pytest.raises(InputError, match=r"Observation/thyroid\.component\[0\]\.code\.coding\[\d\]\.code: missing"):
+        import_bundle(bundle)
+    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
+    observation(bundle, "nk-peripheral-nk-percent")["valueQuantity"] = None
+    with pytest.raises(InputError, match=r"Observation/nk-peripheral-nk-percent\.valueQuantity"):
+        import_bundle(bundle)
+    bundle = bundle_of("01-rpl-age36-nk-high.yaml")
+    patient = resources(bundle, "Patient")[0]
+    patient["identifier"] = [{"system": patient["identifier"][0]["system"]}]
+    with pytest.raises(InputError, match=r"Patient\.identifier: no identifier"):
+        import_bundle(bundle)
+
+
+def _mutations(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to an element of an exported bundle (the places a malformed bundle can differ)."""
+    out = [path]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _mutations(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += _mutations(value, (*path, i))
+    return out
+
+
+MUTATED = bundle_of("09-egg-donation-donor-ranking.yaml")
+MUTATION_PATHS = [p for p in _mutations(MUTATED) if len(p) > 2]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    path=st.sampled_from(MUTATION_PATHS),
+    change=st.sampled_from(["delete", None, 1.5, "x", [], {}, True]),
+)
+def test_a_malformed_bundle_is_an_input_error_never_a_crash(path: tuple[Any, ...], change: object) -> None:
+    bundle = copy.deepcopy(MUTATED)
+    parent = bundle
+    for key in path[:-1]:
+        parent = parent[key]
+    if change == "delete":
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = change
+    with contextlib.suppress(InputError):  # accepted, or refused with a message: any other exception fails
+        import_bundle(bundle)
 
 
 def test_every_lab_result_is_exported_when_present() -> None:

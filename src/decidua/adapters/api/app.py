@@ -18,6 +18,7 @@ from decidua.adapters.api.service import CaseService
 from decidua.adapters.api.settings import Settings
 from decidua.adapters.render import SCOPE
 from decidua.adapters.store import CaseStore
+from decidua.core.errors import shown
 from decidua.knowledge.loader import KnowledgeBase
 
 
@@ -34,7 +35,7 @@ def _templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["scope_text"] = SCOPE
-    env.filters["show"] = repr
+    env.filters["show"] = shown  # repr, cut short
     env.filters["when"] = lambda d: d.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if d else ""
     return Jinja2Templates(env=env)
 
@@ -95,7 +96,7 @@ def create_app(
         summary="Decision support for NK-cell and alloimmune causes of recurrent pregnancy loss; not a diagnosis.",
         version=kb.kb_version,
         openapi_url="/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # Swagger UI loads scripts from a CDN, which the pages' CSP forbids; /openapi.json serves
         redoc_url=None,
     )
     app.state.context = ctx

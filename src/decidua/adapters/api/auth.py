@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,9 +27,25 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from decidua.adapters.store import CaseStore, Role, Session, User
-from decidua.core.errors import DeciduaError
+from decidua.core.errors import DeciduaError, shown
 
 MIN_PASSWORD_LENGTH = 12
+MAX_EMAIL_LENGTH = 320
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
+
+
+def check_email(email: str) -> str:
+    """The login name as stored: trimmed and lower-cased. One rule for the pages, the API and the command line.
+
+    Raises
+    ------
+    ValueError
+        Naming the value and what is allowed.
+    """
+    address = email.strip().lower()
+    if len(address) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(address):
+        raise ValueError(f"email: got {shown(email)}; allowed: an e-mail address such as name@clinic.org")
+    return address
 
 
 class AccessError(DeciduaError):
@@ -106,7 +123,10 @@ class Sessions:
         self.passwords = passwords
 
     def authenticate(self, email: str, password: str) -> User | None:
-        user = self.store.find_user(email)
+        try:
+            user = self.store.find_user(check_email(email))
+        except ValueError:
+            user = None  # still checked against the dummy hash below: the same time as for a wrong password
         ok = self.passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None or not user.active:
             return None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.templating import Jinja2Templates
@@ -29,6 +29,11 @@ from decidua.adapters.store import CaseStore, Role
 from decidua.knowledge.loader import KnowledgeBase
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_ID = 2**31 - 1  # ids and version numbers are PostgreSQL integers; larger ones cannot name anything
+CaseId = Annotated[int, Path(ge=1, le=MAX_ID, description="The case number.")]
+VersionNo = Annotated[int, Path(ge=1, le=MAX_ID, description="The version number, from 1.")]
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user number.")]
+OptionalVersion = Annotated[int | None, Query(ge=1, le=MAX_ID, description="A version number; default: the latest.")]
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -50,9 +55,10 @@ class AppContext:
 def _case_id(request: Request) -> int | None:
     raw = request.path_params.get("case_id")
     try:
-        return int(raw) if raw is not None else None
+        number = int(raw) if raw is not None else None
     except ValueError:
         return None
+    return number if number is not None and 1 <= number <= MAX_ID else None
 
 
 async def check_csrf(request: Request, login: Login) -> None:

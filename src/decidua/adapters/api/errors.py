@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from decidua.adapters.api.auth import Forbidden, NotAuthenticated
 from decidua.adapters.api.context import AppContext, render
 from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFound, StoreError
-from decidua.core.errors import CaseInvalid, InputError, Problem
+from decidua.core.errors import MAX_SHOWN, CaseInvalid, InputError, Problem, shown
 
 log = logging.getLogger("decidua.web")
 access_log = logging.getLogger("decidua.web.access")
@@ -36,11 +36,13 @@ def is_api(request: Request) -> bool:
 
 
 def _jsonable(value: object) -> object:
+    """The rejected value as JSON, when it is short and plain (no NaN); otherwise its shortened text."""
     try:
-        json.dumps(value)
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")  # an unpaired surrogate cannot be sent
     except (TypeError, ValueError):
-        return str(value)
-    return value
+        return shown(value)
+    return value if len(text) <= MAX_SHOWN else shown(value)
 
 
 def problem_data(problems: list[Problem] | tuple[Problem, ...]) -> list[dict[str, Any]]:

@@ -9,7 +9,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from decidua.adapters.api.auth import Login, NotAuthenticated
-from decidua.adapters.api.context import ADMIN, LOGGED_IN, AppContext, patient
+from decidua.adapters.api.context import (
+    ADMIN,
+    LOGGED_IN,
+    AppContext,
+    CaseId,
+    OptionalVersion,
+    UserId,
+    VersionNo,
+    patient,
+)
 from decidua.adapters.api.schemas import (
     AssessmentPublic,
     AuditPublic,
@@ -37,6 +46,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "Not logged in, or the session timed out."},
     403: {"model": ErrorPublic, "description": "The role does not allow this, or the CSRF token is missing."},
 }
+CONFLICT: dict[str, Any] = {"model": ErrorPublic, "description": "A case with that id exists, or it changed meanwhile."}
 CASE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: {"model": ErrorPublic, "description": "No such case (or version)."},
@@ -179,7 +189,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         with svc.audited(who.user.id, "case.list"):
             return [summary_public(s) for s in ctx.store.list_cases(q)]
 
-    @router.post("/cases", tags=["cases"], status_code=201, responses={**CASE_ERRORS, 409: {"model": ErrorPublic}})
+    @router.post("/cases", tags=["cases"], status_code=201, responses={**CASE_ERRORS, 409: CONFLICT})
     def create_case(body: CaseCreate, who: Annotated[Login, patient("case.create")]) -> CasePublic:
         """Store a new case (version 1) and its assessment."""
         with svc.audited(who.user.id, "case.create") as note:
@@ -187,32 +197,34 @@ def build_api_router(ctx: AppContext) -> APIRouter:
             return case_public(svc.view(version.case_id))
 
     @router.get("/cases/{case_id}", tags=["cases"], responses=CASE_ERRORS)
-    def read_case(case_id: int, who: Annotated[Login, patient("case.read")]) -> CasePublic:
+    def read_case(case_id: CaseId, who: Annotated[Login, patient("case.read")]) -> CasePublic:
         """The latest version with its assessment under the knowledge base in force."""
         with svc.audited(who.user.id, "case.read", case_id):
             return case_public(svc.view(case_id))
 
-    @router.put("/cases/{case_id}", tags=["cases"], responses=CASE_ERRORS)
-    def update_case(case_id: int, body: CaseUpdate, who: Annotated[Login, patient("case.update")]) -> CasePublic:
+    @router.put("/cases/{case_id}", tags=["cases"], responses={**CASE_ERRORS, 409: CONFLICT})
+    def update_case(case_id: CaseId, body: CaseUpdate, who: Annotated[Login, patient("case.update")]) -> CasePublic:
         """Store the next version (earlier versions stay unchanged) and its assessment."""
         with svc.audited(who.user.id, "case.update", case_id):
-            svc.update(case_id, body.case, who.user.id)
+            svc.update(case_id, body.case, who.user.id, body.base_version)
             return case_public(svc.view(case_id))
 
     @router.get("/cases/{case_id}/versions", tags=["cases"], responses=CASE_ERRORS)
-    def list_versions(case_id: int, who: Annotated[Login, patient("case.versions")]) -> list[CaseVersionPublic]:
+    def list_versions(case_id: CaseId, who: Annotated[Login, patient("case.versions")]) -> list[CaseVersionPublic]:
         with svc.audited(who.user.id, "case.versions", case_id):
             return [version_public(v) for v in ctx.store.list_versions(case_id)]
 
     @router.get("/cases/{case_id}/versions/{version}", tags=["cases"], responses=CASE_ERRORS)
-    def read_version(case_id: int, version: int, who: Annotated[Login, patient("case.read")]) -> CaseVersionPublic:
+    def read_version(
+        case_id: CaseId, version: VersionNo, who: Annotated[Login, patient("case.read")]
+    ) -> CaseVersionPublic:
         with svc.audited(who.user.id, "case.read", case_id) as note:
             note.detail = f"version {version}"
             return version_public(ctx.store.get_version(case_id, version))
 
     @router.get("/cases/{case_id}/assessment", tags=["cases"], responses=CASE_ERRORS)
     def read_assessment(
-        case_id: int, who: Annotated[Login, patient("case.assessment")], version: int | None = None
+        case_id: CaseId, who: Annotated[Login, patient("case.assessment")], version: OptionalVersion = None
     ) -> AssessmentPublic:
         """The assessment of a version (the latest by default) under the knowledge base in force."""
         with svc.audited(who.user.id, "case.assessment", case_id):
@@ -220,7 +232,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
             return assessment_public(case_id, v.version.version, v.stored)
 
     @router.get("/cases/{case_id}/assessments", tags=["cases"], responses=CASE_ERRORS)
-    def list_assessments(case_id: int, who: Annotated[Login, patient("case.assessments")]) -> list[AssessmentPublic]:
+    def list_assessments(case_id: CaseId, who: Annotated[Login, patient("case.assessments")]) -> list[AssessmentPublic]:
         """Every stored assessment of the case, with the case version and kb_version each used."""
         with svc.audited(who.user.id, "case.assessments", case_id):
             ctx.store.get_case(case_id)
@@ -232,19 +244,19 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         responses={**CASE_ERRORS, 200: {"content": {"application/pdf": {}}}},
         response_class=Response,
     )
-    def report_pdf(case_id: int, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
+    def report_pdf(case_id: CaseId, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
         return report_response(ctx, who, case_id, "pdf")
 
     @router.get("/cases/{case_id}/report.html", tags=["cases"], responses=CASE_ERRORS, response_class=HTMLResponse)
-    def report_html(case_id: int, who: Annotated[Login, patient("case.report_html")]) -> Response:
+    def report_html(case_id: CaseId, who: Annotated[Login, patient("case.report_html")]) -> Response:
         return report_response(ctx, who, case_id, "html")
 
     @router.get("/cases/{case_id}/fhir", tags=["fhir"], responses=CASE_ERRORS)
-    def fhir_export(case_id: int, who: Annotated[Login, patient("case.fhir_export")]) -> Response:
+    def fhir_export(case_id: CaseId, who: Annotated[Login, patient("case.fhir_export")]) -> Response:
         """The case and its assessment as an HL7 FHIR R4 Bundle (type collection)."""
         return fhir_response(ctx, who, case_id)
 
-    @router.post("/fhir/import", tags=["fhir"], status_code=201, responses=CASE_ERRORS)
+    @router.post("/fhir/import", tags=["fhir"], status_code=201, responses={**CASE_ERRORS, 409: CONFLICT})
     def fhir_import(bundle: dict[str, Any], who: Annotated[Login, patient("case.fhir_import")]) -> FhirImportPublic:
         """A case from a FHIR Bundle: a new case, or the next version of the case with the same case id."""
         with svc.audited(who.user.id, "case.fhir_import") as note:
@@ -252,7 +264,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
             return FhirImportPublic(created=created, case=case_public(svc.view(version.case_id)))
 
     @router.get("/cases/{case_id}/audit", tags=["admin"], responses=CASE_ERRORS)
-    def case_audit(case_id: int, who: Annotated[Login, ADMIN]) -> list[AuditPublic]:
+    def case_audit(case_id: CaseId, who: Annotated[Login, ADMIN]) -> list[AuditPublic]:
         """The audit trail of one case (admins)."""
         return [audit_public(e) for e in ctx.store.list_audit(case_id)]
 
@@ -278,8 +290,8 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         ctx.store.record_audit(who.user.id, "user.add", None, "ok", f"user {user.id}")
         return user_public(user)
 
-    @router.patch("/users/{user_id}", tags=["admin"], responses=ERRORS)
-    def set_active(user_id: int, body: UserActive, who: Annotated[Login, ADMIN]) -> UserPublic:
+    @router.patch("/users/{user_id}", tags=["admin"], responses={**ERRORS, 404: {"model": ErrorPublic}})
+    def set_active(user_id: UserId, body: UserActive, who: Annotated[Login, ADMIN]) -> UserPublic:
         user = ctx.store.set_active(user_id, body.active)
         action = "user.active" if body.active else "user.inactive"
         ctx.store.record_audit(who.user.id, action, None, "ok", f"user {user_id}")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from decidua.adapters.api.auth import MAX_EMAIL_LENGTH, MIN_PASSWORD_LENGTH, check_email
 from decidua.adapters.store import Role
-
-_EMAIL = r"^[^@\s]+@[^@\s]+$"
 
 
 class ProblemPublic(BaseModel):
@@ -40,6 +39,13 @@ class CaseCreate(CaseBase):
 
 class CaseUpdate(CaseBase):
     """The next version of a case (the earlier versions are kept); ``case.case_id`` cannot change."""
+
+    base_version: int | None = Field(
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="The version this edit started from: if the case has changed since, nothing is saved (409).",
+    )
 
 
 class CaseSummaryPublic(BaseModel):
@@ -84,12 +90,17 @@ class FhirImportPublic(BaseModel):
 class UserBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(pattern=_EMAIL, max_length=320)
+    email: str = Field(max_length=MAX_EMAIL_LENGTH)
     role: Role = Role.CLINICIAN
 
 
 class UserCreate(UserBase):
-    password: str = Field(min_length=12, max_length=1024)
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return check_email(value)
 
 
 class UserPublic(UserBase):

@@ -23,6 +23,7 @@ from decidua.adapters.store import (
     CaseVersion,
     DuplicateCase,
     NewAssessment,
+    StaleVersion,
     StoredAssessment,
     StoreError,
 )
@@ -58,7 +59,7 @@ class CaseView:
 def outcome_of(exc: BaseException) -> str:
     if isinstance(exc, CaseNotFound):
         return "not_found"
-    if isinstance(exc, DuplicateCase):
+    if isinstance(exc, DuplicateCase | StaleVersion):
         return "conflict"
     if isinstance(exc, InputError):
         return "invalid"
@@ -96,8 +97,11 @@ class CaseService:
             note.case_id = version.case_id
         return version
 
-    def update(self, case_id: int, data: object, by: int | None) -> CaseVersion:
-        """Validate, assess and store the next version of a case; the earlier versions stay as they were."""
+    def update(self, case_id: int, data: object, by: int | None, base_version: int | None = None) -> CaseVersion:
+        """Validate, assess and store the next version of a case; the earlier versions stay as they were.
+
+        With ``base_version`` (the version the edit started from) the edit is refused if another one came first.
+        """
         current = self.store.get_version(case_id)
         case = parse_case(data)
         if case.case_id != current.reference:
@@ -109,7 +113,7 @@ class CaseService:
                 ]
             )
         _, new = self._assess(case)
-        return self.store.add_version(case_id, case_to_data(case), by, new)
+        return self.store.add_version(case_id, case_to_data(case), by, new, base_version)
 
     def view(self, case_id: int, version: int | None = None) -> CaseView:
         """A version (the latest by default) with its assessment under the knowledge base in force.

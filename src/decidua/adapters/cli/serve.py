@@ -7,6 +7,7 @@ import secrets
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from decidua.adapters.cli.assess import KbOverride
 from decidua.adapters.cli.common import err_console, input_errors, out_console
@@ -56,7 +57,7 @@ def open_store_or_exit(url: str) -> SqlCaseStore:
         return open_store(url)
     except Exception as exc:  # say which database, never its password
         err_console.print(
-            f"[bold red]error:[/] --database-url: cannot open {describe(url)} ({type(exc).__name__}); "
+            f"[bold red]error:[/] --database-url: cannot open {escape(describe(url))} ({type(exc).__name__}); "
             "allowed: a reachable SQLite file path or PostgreSQL server (sqlite:///PATH, postgresql://USER@HOST/DB)",
             highlight=False,
         )
@@ -90,17 +91,18 @@ def serve_command(
     setup_token = None if store.has_users() else secrets.token_urlsafe(24)
     app = create_app(settings, store, kb, database=store.engine.dialect.name, setup_token=setup_token)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
-    out_console.print(f"database: {describe(url)} (migrated to the latest schema)", markup=False)
-    out_console.print(f"knowledge base: {kb.kb_version}", markup=False)
+    out_console.print(f"database: {describe(url)} (migrated to the latest schema)", markup=False, soft_wrap=True)
+    out_console.print(f"knowledge base: {kb.kb_version}", markup=False, soft_wrap=True)
     if setup_token is not None:
         out_console.print(
             f"no users yet: create the first admin at {base}/setup?token={setup_token}\n"
             "  (or stop the server and run: decidua users add EMAIL --role admin)",
             markup=False,
+            soft_wrap=True,
         )
-    out_console.print(f"decidua is running at {base}/  (Ctrl+C stops it)", markup=False)
+    out_console.print(f"decidua is running at {base}/  (Ctrl+C stops it)", markup=False, soft_wrap=True)
     # uvicorn's own access log prints query strings (a search may name a case): ours prints the path only.
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, server_header=False)
 

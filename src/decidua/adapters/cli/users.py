@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from decidua.adapters.cli.common import fail, out_console
@@ -28,10 +29,12 @@ def add_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user; the password is asked for (twice) unless --password-stdin is given."""
-    from decidua.adapters.api.auth import Passwords
+    from decidua.adapters.api.auth import Passwords, check_email
 
-    if "@" not in email:
-        fail(f"email: got {email!r}; allowed: an e-mail address")
+    try:
+        email = check_email(email)
+    except ValueError as exc:
+        fail(escape(str(exc)))
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -45,7 +48,7 @@ def add_command(
     try:
         user = store.add_user(email, hashed, role)
     except DuplicateUser as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     store.record_audit(None, "user.add", None, "ok", f"user {user.id} ({role.value}) from the command line")
     out_console.print(f"user {user.email} ({user.role.value}) added to {describe(url)}", markup=False)
 

@@ -14,6 +14,7 @@ Store errors, drawn once::
       - DuplicateCase                  a case with that reference (pseudonymous case id) exists already
       - DuplicateUser                  a user with that e-mail address exists already
       - NotFirstUser                   the first-admin setup was asked for, but users exist already
+      - StaleVersion                   an edit started from a version that is no longer the latest
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ class DuplicateUser(StoreError):
 
 class NotFirstUser(StoreError):
     """The first-admin setup was asked for, but the database has users already."""
+
+
+class StaleVersion(StoreError):
+    """An edit based on a version that another edit has superseded: saving it would silently undo that edit."""
+
+    def __init__(self, base: int, latest: int) -> None:
+        self.base, self.latest = base, latest
+        super().__init__(
+            f"the case was changed since version {base} was opened (it is now at version {latest}); "
+            "nothing was saved: reload it and make the change again"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +153,15 @@ class CaseStore(Protocol):
     ) -> CaseVersion: ...
 
     def add_version(
-        self, case_id: int, data: dict[str, Any], by: int | None, assessment: NewAssessment
-    ) -> CaseVersion: ...
+        self,
+        case_id: int,
+        data: dict[str, Any],
+        by: int | None,
+        assessment: NewAssessment,
+        base_version: int | None = None,
+    ) -> CaseVersion:
+        """The next version; with ``base_version``, only if that is still the latest (else :class:`StaleVersion`)."""
+        ...
 
     def find_case(self, reference: str) -> CaseSummary | None: ...
 

@@ -22,6 +22,7 @@ from decidua.adapters.store.base import (
     NotFirstUser,
     Role,
     Session,
+    StaleVersion,
     StoredAssessment,
     StoreError,
     User,
@@ -119,13 +120,23 @@ class SqlCaseStore:
         except IntegrityError:
             raise DuplicateCase(f"a case with reference {reference!r} exists already") from None
 
-    def add_version(self, case_id: int, data: dict[str, Any], by: int | None, assessment: NewAssessment) -> CaseVersion:
+    def add_version(
+        self,
+        case_id: int,
+        data: dict[str, Any],
+        by: int | None,
+        assessment: NewAssessment,
+        base_version: int | None = None,
+    ) -> CaseVersion:
         try:
             with self._sessions.begin() as s:
                 case = s.get(CaseRow, case_id)
                 if case is None:
                     raise CaseNotFound(f"no case {case_id}")
                 latest = s.scalar(select(func.max(CaseVersionRow.version)).where(CaseVersionRow.case_id == case_id))
+                if base_version is not None and base_version != latest:
+                    raise StaleVersion(base_version, latest or 0)
+                # two edits of the same base at once: the unique (case, version) makes the second fail below
                 return self._store_version(s, case, (latest or 0) + 1, data, by, assessment)
         except IntegrityError:  # another edit took the same version number first
             raise StoreError("the case was changed at the same time; reload and try again") from None
@@ -170,8 +181,9 @@ class SqlCaseStore:
 
     def list_cases(self, search: str | None = None, limit: int = 200) -> list[CaseSummary]:
         query = self._summaries()
+        search = (search or "").replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL
         if search:
-            query = query.where(func.lower(CaseRow.reference).contains(search.strip().lower(), autoescape=True))
+            query = query.where(func.lower(CaseRow.reference).contains(search.lower(), autoescape=True))
         with self._sessions() as s:
             rows = s.execute(query.order_by(CaseRow.id.desc()).limit(limit)).all()
             return [self._summary(r[0], r[1], r[2]) for r in rows]

@@ -26,12 +26,14 @@ from decidua.core.errors import Problem
 from decidua.core.units import Quantity, allowed_units
 
 MAX_ROWS = 100  # rows per repeatable section; more is refused as a problem, never stored
+FREE_TEXT = frozenset({"note", "detail"})  # fields whose text is kept exactly as typed
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d{1,3})\]|\.")
 LIST_FIELDS = frozenset({"genotypes.woman_kir.present", "genotypes.woman_kir.absent", "genotypes.woman_kir.untested"})
 # Form-only controls, read by form_to_data itself.
 CONTROL_FIELDS = frozenset(
     {
         "csrf_token",
+        "base_version",  # the version an edit started from (checked by the page, not part of the case)
         "schema_version",  # the only version there is; a form never changes it
         "conditions",
         "conditions_other",
@@ -107,7 +109,7 @@ SECTIONS: tuple[Section, ...] = (
             Field("gestational_week", "Week", "number", step="0.1"),
             Field("conception", "Conception", "select", _choices(ConceptionMode)),
             Field("year", "Year", "number", step="1"),
-            Field("note", "Note"),
+            Field("note", "Note", "textarea"),
         ),
         repeat="pregnancies",
         row_label="Pregnancy",
@@ -165,11 +167,12 @@ SECTIONS: tuple[Section, ...] = (
             Field("nk.peripheral.date", "Blood sample date", "date"),
             Field("nk.peripheral.specimen", "Specimen", hint="e.g. EDTA whole blood"),
             Field("nk.peripheral.method", "Method"),
-            _measure(
+            Field(
                 "nk.uterine.density",
                 "Uterine NK density",
-                Quantity.UNK_PER_100_STROMAL,
-                "per 100 stromal cells",
+                "measurement",
+                units=allowed_units(Quantity.UNK_PER_100_STROMAL) + allowed_units(Quantity.UNK_PER_MM2),
+                unit="per 100 stromal cells",
                 hint="per 100 stromal cells or cells/mm2 (never converted into each other)",
             ),
             Field("nk.uterine.cycle_day", "Cycle day", hint="e.g. LH+7"),
@@ -270,7 +273,8 @@ def form_to_data(items: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], list
         if key in CONTROL_FIELDS:
             multi.setdefault(key, []).append(raw)
             continue
-        value = raw.strip()
+        # Free text keeps its spaces and line breaks; a blank one is "not recorded" like any empty field.
+        value = (raw if key.rsplit(".", 1)[-1] in FREE_TEXT else raw.strip()) if raw.strip() else ""
         if value:
             values[key] = value
     for key in list(values):
@@ -315,7 +319,7 @@ def data_to_fields(data: Mapping[str, Any]) -> dict[str, str]:
         elif isinstance(node, bool):
             out[prefix] = "true" if node else "false"
         elif node is not None:
-            out[prefix] = f"{node:g}" if isinstance(node, float) else str(node)
+            out[prefix] = repr(node) if isinstance(node, float) else str(node)  # every digit the lab reported
 
     walk(data, "")
     return out

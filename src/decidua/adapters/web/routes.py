@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -12,12 +13,23 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from decidua.adapters.api.auth import Login, same
-from decidua.adapters.api.context import ADMIN, CSRF_FIELD, LOGGED_IN, AppContext, patient, render
+from decidua.adapters.api.auth import Login, check_email, same
+from decidua.adapters.api.context import (
+    ADMIN,
+    CSRF_FIELD,
+    LOGGED_IN,
+    AppContext,
+    CaseId,
+    UserId,
+    VersionNo,
+    patient,
+    render,
+)
 from decidua.adapters.api.routes import fhir_response, report_response, set_session_cookie
 from decidua.adapters.api.service import PLOT_LOCK
+from decidua.adapters.casefile import load_text
 from decidua.adapters.cli.kb import kb_data
-from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFirstUser, Role
+from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFirstUser, Role, StaleVersion
 from decidua.adapters.web.forms import CONDITION_LABELS, SECTIONS, form_state, form_to_data
 from decidua.adapters.web.views import STATUS_LABELS, grouped_findings, plots
 from decidua.core.errors import CaseInvalid, InputError, Problem
@@ -52,6 +64,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         problems: list[Problem] | tuple[Problem, ...] = (),
         case_id: int | None = None,
         status: int = 200,
+        base_version: int | None = None,
     ) -> HTMLResponse:
         return page(
             request,
@@ -62,6 +75,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
             sections=SECTIONS,
             condition_labels=CONDITION_LABELS,
             case_id=case_id,
+            base_version=base_version,
         )
 
     # --- login ---
@@ -123,19 +137,22 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         if not await run_in_threadpool(setup_open, token):
             return RedirectResponse("/login", status_code=303)
         error = None
-        if "@" not in email or len(email) > 320:
-            error = f"email: got {email!r}; allowed: an e-mail address"
-        elif password != again:
-            error = "password: the two passwords differ"
+        try:
+            address = check_email(email)
+        except ValueError as exc:
+            error = str(exc)
         else:
-            try:
-                hashed = ctx.sessions.passwords.hash(password)
-            except ValueError as exc:
-                error = f"password: {exc}"
+            if password != again:
+                error = "password: the two passwords differ"
+            else:
+                try:
+                    hashed = ctx.sessions.passwords.hash(password)
+                except ValueError as exc:
+                    error = f"password: {exc}"
         if error is not None:
             return page(request, "setup.html", None, 422, token=token, email=email, error=error)
         try:
-            user = await run_in_threadpool(ctx.store.add_first_admin, email, hashed)
+            user = await run_in_threadpool(ctx.store.add_first_admin, address, hashed)
         except NotFirstUser:
             return RedirectResponse("/login", status_code=303)
         await run_in_threadpool(ctx.store.record_audit, user.id, "user.add", None, "ok", f"user {user.id}: first admin")
@@ -191,7 +208,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
 
     @router.post("/cases/import")
     async def import_case(request: Request, who: Annotated[Login, patient("case.import")]) -> Response:
-        form = await request.form()
+        form = await request.form(max_part_size=MAX_UPLOAD + 1)  # pasted text up to the same limit as a file
         text = str(form.get("text") or "")
         upload = form.get("file")
         raw = await upload.read(MAX_UPLOAD + 1) if isinstance(upload, UploadFile) and upload.filename else None
@@ -214,12 +231,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
     def _import(who: Login, text: str) -> int:
         """A case file (YAML or JSON), or a FHIR Bundle (JSON with resourceType Bundle)."""
         with svc.audited(who.user.id, "case.import") as note:
-            try:
-                data = yaml.safe_load(text) if text.strip() else None
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-                raise InputError(f"not valid YAML or JSON{where}") from None
+            data = load_text(text, "yaml", "the import") if text.strip() else None  # YAML reads JSON too
             if data is None:
                 raise InputError("paste a case file or a FHIR Bundle, or choose a file")
             if isinstance(data, dict) and data.get("resourceType") == "Bundle":
@@ -229,7 +241,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
             return svc.create(data, who.user.id, note).case_id
 
     @router.get("/cases/{case_id}")
-    def case_view(request: Request, case_id: int, who: Annotated[Login, patient("case.read")]) -> HTMLResponse:
+    def case_view(request: Request, case_id: CaseId, who: Annotated[Login, patient("case.read")]) -> HTMLResponse:
         with svc.audited(who.user.id, "case.read", case_id):
             view = svc.view(case_id)
             with PLOT_LOCK:
@@ -250,7 +262,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
 
     @router.get("/cases/{case_id}/versions/{version}")
     def version_view(
-        request: Request, case_id: int, version: int, who: Annotated[Login, patient("case.read")]
+        request: Request, case_id: CaseId, version: VersionNo, who: Annotated[Login, patient("case.read")]
     ) -> HTMLResponse:
         with svc.audited(who.user.id, "case.read", case_id) as note:
             note.detail = f"version {version}"
@@ -260,42 +272,51 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         return page(request, "version.html", who, v=v, text=text, versions=versions)
 
     @router.get("/cases/{case_id}/edit")
-    def edit_form(request: Request, case_id: int, who: Annotated[Login, patient("case.read")]) -> HTMLResponse:
+    def edit_form(request: Request, case_id: CaseId, who: Annotated[Login, patient("case.read")]) -> HTMLResponse:
         with svc.audited(who.user.id, "case.read", case_id) as note:
             note.detail = "edit form"
             v = ctx.store.get_version(case_id)
-        return form_page(request, who, v.data, case_id=case_id)
+        return form_page(request, who, v.data, case_id=case_id, base_version=v.version)
 
     @router.post("/cases/{case_id}/edit")
-    async def update_case(request: Request, case_id: int, who: Annotated[Login, patient("case.update")]) -> Response:
-        data, problems = form_to_data(_text_items(await request.form()))
+    async def update_case(request: Request, case_id: CaseId, who: Annotated[Login, patient("case.update")]) -> Response:
+        form = await request.form()
+        data, problems = form_to_data(_text_items(form))
+        raw_base = str(form.get("base_version", ""))
+        base = int(raw_base) if re.fullmatch(r"[0-9]{1,9}", raw_base) else None
+        if base is None:
+            problems.append(Problem("base_version", raw_base, "the version the edit started from; reopen the form"))
         try:
-            await run_in_threadpool(_update, who, case_id, data, problems)
+            await run_in_threadpool(_update, who, case_id, data, problems, base)
         except CaseInvalid as exc:
-            return form_page(request, who, data, exc.problems, case_id=case_id, status=422)
+            return form_page(request, who, data, exc.problems, case_id=case_id, status=422, base_version=base)
+        except StaleVersion as exc:
+            # What was typed stays on the page; saving it again now deliberately replaces the newer version.
+            problem = Problem("base_version", exc.base, str(exc) + "; or save again to store what is shown here")
+            return form_page(request, who, data, [problem], case_id=case_id, status=409, base_version=exc.latest)
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
-    def _update(who: Login, case_id: int, data: dict[str, Any], problems: list[Problem]) -> None:
+    def _update(who: Login, case_id: int, data: dict[str, Any], problems: list[Problem], base: int | None) -> None:
         with svc.audited(who.user.id, "case.update", case_id):
             if problems:
                 ctx.store.get_case(case_id)
                 raise CaseInvalid(problems)
-            svc.update(case_id, data, who.user.id)
+            svc.update(case_id, data, who.user.id, base)
 
     @router.get("/cases/{case_id}/report.pdf")
-    def report_pdf(case_id: int, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
+    def report_pdf(case_id: CaseId, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
         return report_response(ctx, who, case_id, "pdf")
 
     @router.get("/cases/{case_id}/report.html")
-    def report_html(case_id: int, who: Annotated[Login, patient("case.report_html")]) -> Response:
+    def report_html(case_id: CaseId, who: Annotated[Login, patient("case.report_html")]) -> Response:
         return report_response(ctx, who, case_id, "html")
 
     @router.get("/cases/{case_id}/fhir.json")
-    def fhir_export(case_id: int, who: Annotated[Login, patient("case.fhir_export")]) -> Response:
+    def fhir_export(case_id: CaseId, who: Annotated[Login, patient("case.fhir_export")]) -> Response:
         return fhir_response(ctx, who, case_id)
 
     @router.get("/cases/{case_id}/case.yaml")
-    def case_file(case_id: int, who: Annotated[Login, patient("case.export")]) -> Response:
+    def case_file(case_id: CaseId, who: Annotated[Login, patient("case.export")]) -> Response:
         with svc.audited(who.user.id, "case.export", case_id):
             v = ctx.store.get_version(case_id)
         body = yaml.safe_dump(v.data, sort_keys=False, allow_unicode=True)
@@ -318,26 +339,30 @@ def build_web_router(ctx: AppContext) -> APIRouter:
     @router.post("/admin/users")
     async def add_user(request: Request, who: Annotated[Login, ADMIN]) -> Response:
         form = await request.form()
-        email, password, role = (str(form.get(k, "")).strip() for k in ("email", "password", "role"))
+        email, role = (str(form.get(k, "")).strip() for k in ("email", "role"))
+        password = str(form.get("password", ""))  # never trimmed: every character counts
         error = None
-        if "@" not in email or len(email) > 320:
-            error = "email: enter an e-mail address"
-        elif role not in {r.value for r in Role}:
-            error = f"role: got {role!r}; allowed: {', '.join(r.value for r in Role)}"
+        try:
+            address = check_email(email)
+        except ValueError as exc:
+            error = str(exc)
         else:
-            try:
-                hashed = ctx.sessions.passwords.hash(password)
-                user = ctx.store.add_user(email, hashed, Role(role))
-                ctx.store.record_audit(who.user.id, "user.add", None, "ok", f"user {user.id}")
-                return RedirectResponse("/admin/users", status_code=303)
-            except ValueError as exc:
-                error = f"password: {exc}"
-            except DuplicateUser as exc:
-                error = f"email: {exc}"
+            if role not in {r.value for r in Role}:
+                error = f"role: got {role!r}; allowed: {', '.join(r.value for r in Role)}"
+            else:
+                try:
+                    hashed = ctx.sessions.passwords.hash(password)
+                    user = ctx.store.add_user(address, hashed, Role(role))
+                    ctx.store.record_audit(who.user.id, "user.add", None, "ok", f"user {user.id}")
+                    return RedirectResponse("/admin/users", status_code=303)
+                except ValueError as exc:
+                    error = f"password: {exc}"
+                except DuplicateUser as exc:
+                    error = f"email: {exc}"
         return page(request, "users.html", who, 422, users=ctx.store.list_users(), roles=list(Role), error=error)
 
     @router.post("/admin/users/{user_id}/active")
-    async def set_active(request: Request, user_id: int, who: Annotated[Login, ADMIN]) -> Response:
+    async def set_active(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
         active = (await request.form()).get("active") == "true"
         ctx.store.set_active(user_id, active)
         ctx.store.record_audit(who.user.id, "user.active" if active else "user.inactive", None, "ok", f"user {user_id}")
@@ -346,7 +371,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
     @router.get("/admin/audit")
     def audit(request: Request, who: Annotated[Login, ADMIN], case: str = "") -> HTMLResponse:
         """The audit trail, newest first; ``case`` (a case number) filters it, empty shows all."""
-        wanted = int(case) if case.strip().isdigit() else None
+        wanted = int(case) if re.fullmatch(r"[0-9]{1,9}", case.strip()) else None
         error = None if wanted is not None or not case.strip() else f"case: got {case!r}; allowed: a case number"
         status = 200 if error is None else 422
         entries = ctx.store.list_audit(wanted) if error is None else []
