@@ -680,3 +680,14 @@ def test_an_edit_from_an_old_version_does_not_undo_a_newer_one(web):
     again = web.client.post("/cases/1/edit", data={**form, "base_version": "2"}, follow_redirects=False)
     assert again.status_code == 303
     assert [v.version for v in web.store.list_versions(1)] == [1, 2, 3]
+
+
+def test_the_only_active_admin_cannot_be_deactivated(web):
+    csrf = web.login("admin@clinic.test")
+    r = web.client.patch(f"/api/users/{web.admin_id}", json={"active": False}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 409
+    assert "only active admin" in r.json()["detail"]
+    assert web.store.get_user(web.admin_id).active
+    ok = web.client.patch(f"/api/users/{web.clinician_id}", json={"active": False}, headers={"X-CSRF-Token": csrf})
+    assert ok.status_code == 200
+    assert ok.json()["active"] is False

@@ -15,6 +15,7 @@ Store errors, drawn once::
       - DuplicateUser                  a user with that e-mail address exists already
       - NotFirstUser                   the first-admin setup was asked for, but users exist already
       - StaleVersion                   an edit started from a version that is no longer the latest
+      - LastAdmin                      deactivating the only active admin (no one could manage users then)
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class DuplicateUser(StoreError):
 
 class NotFirstUser(StoreError):
     """The first-admin setup was asked for, but the database has users already."""
+
+
+class LastAdmin(StoreError):
+    """Deactivating the only active admin would leave no one able to manage the accounts."""
 
 
 class StaleVersion(StoreError):

@@ -18,6 +18,7 @@ from decidua.adapters.store.base import (
     CaseVersion,
     DuplicateCase,
     DuplicateUser,
+    LastAdmin,
     NewAssessment,
     NotFirstUser,
     Role,
@@ -273,6 +274,14 @@ class SqlCaseStore:
             row = s.get(UserRow, user_id)
             if row is None:
                 raise UserNotFound(f"no user {user_id}")
+            if not active and row.role == Role.ADMIN.value and row.active:
+                others = s.scalar(
+                    select(func.count())
+                    .select_from(UserRow)
+                    .where(UserRow.role == Role.ADMIN.value, UserRow.active, UserRow.id != user_id)
+                )
+                if not others:
+                    raise LastAdmin("this is the only active admin; make another user admin first")
             row.active = active
             s.flush()
             return _user(row)

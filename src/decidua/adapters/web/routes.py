@@ -29,7 +29,7 @@ from decidua.adapters.api.routes import fhir_response, report_response, set_sess
 from decidua.adapters.api.service import PLOT_LOCK
 from decidua.adapters.casefile import load_text
 from decidua.adapters.cli.kb import kb_data
-from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFirstUser, Role, StaleVersion
+from decidua.adapters.store import DuplicateCase, DuplicateUser, LastAdmin, NotFirstUser, Role, StaleVersion
 from decidua.adapters.web.forms import CONDITION_LABELS, SECTIONS, form_state, form_to_data
 from decidua.adapters.web.views import STATUS_LABELS, grouped_findings, plots
 from decidua.core.errors import CaseInvalid, InputError, Problem
@@ -364,7 +364,11 @@ def build_web_router(ctx: AppContext) -> APIRouter:
     @router.post("/admin/users/{user_id}/active")
     async def set_active(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
         active = (await request.form()).get("active") == "true"
-        ctx.store.set_active(user_id, active)
+        try:
+            ctx.store.set_active(user_id, active)
+        except LastAdmin as exc:
+            users = ctx.store.list_users()
+            return page(request, "users.html", who, 409, users=users, roles=list(Role), error=str(exc))
         ctx.store.record_audit(who.user.id, "user.active" if active else "user.inactive", None, "ok", f"user {user_id}")
         return RedirectResponse("/admin/users", status_code=303)
 
