@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,23 @@ SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
 @pytest.fixture(scope="session")
 def kb() -> KnowledgeBase:
     return load_kb()
+
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A ``postgresql://`` URL whose search path is a fresh schema (dropped afterwards); skips without a server."""
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (extra 'postgres')")
+    try:
+        conn = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=2)
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432/test is not reachable: {type(exc).__name__}")
+    schema = f"decidua_test_{secrets.token_hex(6)}"
+    with conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+        finally:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

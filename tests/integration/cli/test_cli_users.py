@@ -74,3 +74,17 @@ def test_postgresql_urls_use_psycopg_3() -> None:
     assert database_url_or_default("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert database_url_or_default("sqlite:///x.db") == "sqlite:///x.db"
     assert database_url_or_default(None).startswith("sqlite:///")
+
+
+def test_users_on_postgresql(postgres_schema_url: str) -> None:
+    """The same commands on PostgreSQL (the 'postgres' extra), given a plain postgresql:// URL."""
+    code, out, err = users(
+        "add", "pg@clinic.test", "--role", "admin", "--password-stdin", "--database-url", postgres_schema_url
+    )
+    assert code == 0, err
+    assert "added to postgresql+psycopg://postgres@127.0.0.1:5432/test" in out
+    store = open_store(database_url_or_default(postgres_schema_url))
+    try:
+        assert [(u.email, u.role) for u in store.list_users()] == [("pg@clinic.test", Role.ADMIN)]
+    finally:
+        store.engine.dispose()

@@ -47,18 +47,24 @@ def add_command(
     store = open_store_or_exit(url)
     try:
         user = store.add_user(email, hashed, role)
+        store.record_audit(None, "user.add", None, "ok", f"user {user.id} ({role.value}) from the command line")
     except DuplicateUser as exc:
         fail(escape(str(exc)))
-    store.record_audit(None, "user.add", None, "ok", f"user {user.id} ({role.value}) from the command line")
-    out_console.print(f"user {user.email} ({user.role.value}) added to {describe(url)}", markup=False)
+    finally:
+        store.engine.dispose()
+    out_console.print(f"user {user.email} ({user.role.value}) added to {describe(url)}", markup=False, soft_wrap=True)
 
 
 @app.command("list")
 def list_command(database_url: DatabaseUrl = None) -> None:
     """List the users (e-mail, role, active)."""
     store = open_store_or_exit(database_url_or_default(database_url))
+    try:
+        found = store.list_users()
+    finally:
+        store.engine.dispose()
     table = Table("id", "e-mail", "role", "status", "created (UTC)", box=box.SIMPLE)
-    for u in store.list_users():
+    for u in found:
         status = "active" if u.active else "inactive"
         table.add_row(str(u.id), u.email, u.role.value, status, u.created_at.strftime("%Y-%m-%d %H:%M"))
     out_console.print(table)
