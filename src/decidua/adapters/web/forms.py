@@ -264,6 +264,17 @@ def _lists(node: object) -> object:
     return node
 
 
+def _too_many_rows(node: object, path: str) -> list[Problem]:
+    """Lists longer than :data:`MAX_ROWS` (after the gaps are closed), anywhere in the submitted tree."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _too_many_rows(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(node, list):
+        if len(node) > MAX_ROWS:
+            return [Problem(path, f"{len(node)} rows", f"allowed: at most {MAX_ROWS} rows")]
+        return [p for i, v in enumerate(node) for p in _too_many_rows(v, f"{path}[{i}]")]
+    return []
+
+
 def form_to_data(items: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], list[Problem]]:
     """Case data from the submitted fields, and problems with the form itself (malformed field names)."""
     values: dict[str, str] = {}
@@ -282,8 +293,8 @@ def form_to_data(items: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], list
             del values[key]  # a preselected unit alone is not a measurement
     data: dict[Any, Any] = {}
     for key, value in values.items():
-        path = _tokens(key)
-        if path is None or any(isinstance(p, int) and p >= MAX_ROWS for p in path):
+        path = _tokens(key)  # row numbers up to 999: rows added and removed in the browser leave gaps
+        if path is None:
             problems.append(Problem(key, value, "not a field of the case form"))
             continue
         parsed: object = [v for v in re.split(r"[,\s]+", value) if v] if key in LIST_FIELDS else value
@@ -291,6 +302,7 @@ def form_to_data(items: Iterable[tuple[str, str]]) -> tuple[dict[str, Any], list
             problems.append(Problem(key, value, "not a field of the case form"))
     tree = _lists(data)
     assert isinstance(tree, dict)
+    problems += _too_many_rows(tree, "")
     tree.setdefault("woman", {})  # the form always has the woman's section, even when it is empty
     conditions = [c for c in multi.get("conditions", []) if c]
     conditions += [c for c in re.split(r"[,\s]+", " ".join(multi.get("conditions_other", []))) if c]
