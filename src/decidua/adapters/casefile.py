@@ -111,6 +111,15 @@ def text_problems(data: object) -> list[Problem]:
     return sorted(out, key=lambda p: p.path)
 
 
+def _without_blanks(node: Any) -> Any:
+    """Fields given as blank text are "not recorded", as an empty form field is (a required one is then missing)."""
+    if isinstance(node, dict):
+        return {k: _without_blanks(v) for k, v in node.items() if not (isinstance(v, str) and not v.strip())}
+    if isinstance(node, list):
+        return [_without_blanks(v) for v in node]
+    return node
+
+
 def parse_case(data: object, source: str = "case") -> Case:
     """Validate already-parsed data (a mapping) as a case.
 
@@ -124,7 +133,7 @@ def parse_case(data: object, source: str = "case") -> Case:
     if problems := text_problems(data):
         raise CaseInvalid(problems, source)
     try:
-        case = _adapter().validate_python(data)
+        case = _adapter().validate_python(_without_blanks(data))
     except ValidationError as exc:
         raise CaseInvalid([_problem(e) for e in exc.errors()], source) from None
     problems = check_case(case) + check_genotypes(case)

@@ -691,3 +691,31 @@ def test_the_only_active_admin_cannot_be_deactivated(web):
     ok = web.client.patch(f"/api/users/{web.clinician_id}", json={"active": False}, headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 200
     assert ok.json()["active"] is False
+
+
+def test_blank_text_fields_are_not_recorded_and_export_to_fhir(web):
+    csrf = web.login()
+    case = {
+        **nk_case(),
+        "note": "",
+        "investigations": {"karyotype_woman": {"result": "normal", "detail": " "}},
+    }
+    case["nk"]["peripheral"]["method"] = ""
+    r = web.client.post("/api/cases", json={"case": case}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.text
+    stored = r.json()["version"]["case"]
+    assert "note" not in stored
+    assert stored["investigations"]["karyotype_woman"] == {"result": "normal"}
+    bundle = web.client.get("/api/cases/1/fhir")
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"].startswith("application/fhir+json")
+
+
+def test_every_documented_422_has_the_problem_shape(web):
+    spec = web.client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            invalid = operation.get("responses", {}).get("422")
+            if invalid is not None:
+                ref = invalid["content"]["application/json"]["schema"]["$ref"]
+                assert ref.endswith("/ErrorPublic"), (method, path)

@@ -47,6 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorPublic, "description": "The role does not allow this, or the CSRF token is missing."},
 }
 CONFLICT: dict[str, Any] = {"model": ErrorPublic, "description": "A case with that id exists, or it changed meanwhile."}
+INVALID: dict[str, Any] = {"model": ErrorPublic, "description": "Invalid input: one problem per field."}
 CASE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: {"model": ErrorPublic, "description": "No such case (or version)."},
@@ -140,7 +141,8 @@ def fhir_response(ctx: AppContext, login: Login, case_id: int) -> Response:
 
 
 def build_api_router(ctx: AppContext) -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["api"])
+    # Every 422 has decidua's shape (one problem per field), not FastAPI's default.
+    router = APIRouter(prefix="/api", tags=["api"], responses={422: INVALID})
     svc = ctx.service
 
     @router.get("/health", tags=["meta"])
@@ -247,11 +249,21 @@ def build_api_router(ctx: AppContext) -> APIRouter:
     def report_pdf(case_id: CaseId, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
         return report_response(ctx, who, case_id, "pdf")
 
-    @router.get("/cases/{case_id}/report.html", tags=["cases"], responses=CASE_ERRORS, response_class=HTMLResponse)
+    @router.get(
+        "/cases/{case_id}/report.html",
+        tags=["cases"],
+        responses={**CASE_ERRORS, 200: {"content": {"text/html": {}}, "description": "The report as a web page."}},
+        response_class=Response,  # errors are JSON like everywhere under /api
+    )
     def report_html(case_id: CaseId, who: Annotated[Login, patient("case.report_html")]) -> Response:
         return report_response(ctx, who, case_id, "html")
 
-    @router.get("/cases/{case_id}/fhir", tags=["fhir"], responses=CASE_ERRORS)
+    @router.get(
+        "/cases/{case_id}/fhir",
+        tags=["fhir"],
+        responses={**CASE_ERRORS, 200: {"content": {"application/fhir+json": {}}, "description": "A FHIR Bundle."}},
+        response_class=JSONResponse,
+    )
     def fhir_export(case_id: CaseId, who: Annotated[Login, patient("case.fhir_export")]) -> Response:
         """The case and its assessment as an HL7 FHIR R4 Bundle (type collection)."""
         return fhir_response(ctx, who, case_id)
