@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -719,3 +720,13 @@ def test_every_documented_422_has_the_problem_shape(web):
             if invalid is not None:
                 ref = invalid["content"]["application/json"]["schema"]["$ref"]
                 assert ref.endswith("/ErrorPublic"), (method, path)
+
+
+def test_without_the_pdf_engine_the_pdf_is_a_503_and_html_still_works(web, monkeypatch):
+    csrf = web.login()
+    web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf})
+    monkeypatch.setitem(sys.modules, "weasyprint", None)
+    r = web.client.get("/api/cases/1/report.pdf")
+    assert r.status_code == 503
+    assert "apt install" in r.json()["detail"]
+    assert web.client.get("/api/cases/1/report.html").status_code == 200

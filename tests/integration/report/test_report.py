@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -157,3 +158,14 @@ def test_cli_invalid_case_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "nk.peripheral.nk_percent" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case.yaml"]
+
+
+def test_without_the_pdf_engine_the_cli_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # as on a machine without WeasyPrint's libraries
+    out = tmp_path / "r.pdf"
+    result = runner.invoke(app, ["report", str(EXAMPLES / "01-rpl-age36-nk-high.yaml"), "-o", str(out)])
+    assert result.exit_code == 1
+    assert "apt install libpango-1.0-0" in result.stderr
+    assert "The HTML report works without them" in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # nothing half-written

@@ -2,6 +2,7 @@
 
 * ``CaseInvalid`` / ``InputError`` / request validation -> 422 with field-level problems (path, value, allowed)
 * ``NotFound`` (no such case, version or user) -> 404; ``DuplicateCase``, ``DuplicateUser``, other ``StoreError`` -> 409
+* ``PdfUnavailable`` (WeasyPrint's system libraries missing) -> 503 naming what to install
 * ``NotAuthenticated`` -> 401 (pages: a redirect to the login form); ``Forbidden`` (also CSRF) -> 403
 * anything else -> 500 with no detail; the log names the exception type and frames, never its message,
   which may quote patient data.
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from decidua.adapters.api.auth import Forbidden, NotAuthenticated
 from decidua.adapters.api.context import AppContext, render
+from decidua.adapters.report import PdfUnavailable
 from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFound, StoreError
 from decidua.core.errors import MAX_SHOWN, CaseInvalid, InputError, Problem, shown
 
@@ -98,6 +100,10 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return respond(request, exc.status_code, str(exc.detail))
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        return respond(request, 503, str(exc))
+
+    app.add_exception_handler(PdfUnavailable, unavailable)
     app.add_exception_handler(CaseInvalid, case_invalid)
     app.add_exception_handler(InputError, input_error)
     app.add_exception_handler(RequestValidationError, request_invalid)

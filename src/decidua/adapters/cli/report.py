@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from decidua.adapters.batchio import atomic_path
 from decidua.adapters.casefile import read_case
 from decidua.adapters.cli.assess import KbOverride
-from decidua.adapters.cli.common import err_console, fail, input_errors
+from decidua.adapters.cli.common import EXIT_INTERNAL, err_console, fail, input_errors
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import load_kb
 
@@ -38,11 +39,14 @@ def report_command(
         kb = load_kb(kb_override)
         the_case = read_case(case)
         result = assess(the_case, kb)
-        from decidua.adapters.report import render_html, render_pdf
+        from decidua.adapters.report import PdfUnavailable, render_html, render_pdf
 
-        with atomic_path(output) as tmp:
-            if suffix == ".pdf":
-                tmp.write_bytes(render_pdf(the_case, result, kb, date))
-            else:
-                tmp.write_text(render_html(the_case, result, kb, date), "utf-8")
+        try:
+            with atomic_path(output) as tmp:
+                if suffix == ".pdf":
+                    tmp.write_bytes(render_pdf(the_case, result, kb, date))
+                else:
+                    tmp.write_text(render_html(the_case, result, kb, date), "utf-8")
+        except PdfUnavailable as exc:
+            fail(escape(str(exc)), EXIT_INTERNAL)  # the machine, not the input: nothing is written
     err_console.print(f"report written: {output}")

@@ -28,6 +28,7 @@ from decidua.adapters.report.plots import (
     uterine_nk_plot,
 )
 from decidua.core.case import Case, Measurement
+from decidua.core.errors import DeciduaError
 from decidua.core.findings import Assessment, Finding, Status, Threshold
 from decidua.core.units import Quantity, to_canonical
 from decidua.core.validation import case_age, uterine_quantity
@@ -236,14 +237,31 @@ def _context(case: Case, assessment: Assessment, kb: KnowledgeBase, report_date:
     }
 
 
+class PdfUnavailable(DeciduaError):
+    """The PDF engine cannot run on this machine (its system libraries are missing)."""
+
+
 def render_html(case: Case, assessment: Assessment, kb: KnowledgeBase, report_date: dt.date | None = None) -> str:
     """The report as a self-contained HTML document (inline CSS and SVG)."""
     return _env().get_template("report.html.j2").render(**_context(case, assessment, kb, report_date))
 
 
 def render_pdf(case: Case, assessment: Assessment, kb: KnowledgeBase, report_date: dt.date | None = None) -> bytes:
-    """The report as PDF (A4), rendered from the HTML by WeasyPrint."""
-    from weasyprint import HTML  # imported here: it loads system libraries (Pango) at import
+    """The report as PDF (A4), rendered from the HTML by WeasyPrint.
+
+    Raises
+    ------
+    PdfUnavailable
+        When WeasyPrint's system libraries (Pango, HarfBuzz) are not installed; the HTML report still works.
+    """
+    try:
+        from weasyprint import HTML  # imported here: it loads system libraries (Pango) at import
+    except (OSError, ImportError) as exc:  # libraries missing (OSError), or WeasyPrint itself
+        raise PdfUnavailable(
+            f"PDF reports need WeasyPrint's system libraries ({exc.__class__.__name__}: {str(exc).splitlines()[0]}); "
+            "on Debian/Ubuntu: apt install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core. "
+            "The HTML report works without them."
+        ) from None
 
     pdf = HTML(string=render_html(case, assessment, kb, report_date)).write_pdf()
     assert pdf is not None
