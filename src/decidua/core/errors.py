@@ -4,7 +4,8 @@ The hierarchy, drawn once::
 
     DeciduaError
     + InputError (ValueError)          bad user input; the CLI exits with code 2
-      - CaseInvalid                    a case file that fails validation (one or more problems)
+      - InputInvalid                   input with one or more problems, each naming its field
+        - CaseInvalid                  a case file that fails validation
       - UnitError                      a unit that is unknown or not allowed for a quantity
       - UnknownAllele                  an HLA/KIR name not in the reference tables
       - NomenclatureError              a malformed HLA/KIR name or GL String
@@ -48,15 +49,22 @@ class InputError(DeciduaError, ValueError):
     """Input that decidua cannot accept."""
 
 
-class CaseInvalid(InputError):
-    """A case that fails validation; ``problems`` lists every problem found."""
+class InputInvalid(InputError):
+    """Input (a form, a request) with one or more problems; ``problems`` lists every problem found."""
 
-    def __init__(self, problems: list[Problem] | tuple[Problem, ...], source: str = "case") -> None:
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...], source: str = "input") -> None:
         self.problems = tuple(problems)
         self.source = source
         lines = [f"{source} is invalid ({len(self.problems)} problem(s)):"]
         lines += [f"  - {p.to_string()}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class CaseInvalid(InputInvalid):
+    """A case that fails validation; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...], source: str = "case") -> None:
+        super().__init__(problems, source)
 
 
 class UnitError(InputError):

@@ -54,7 +54,7 @@ def audit_count(web) -> int:
 
 # --- access ---
 def test_migrated_to_head(web):
-    assert current_revision(web.store.engine) == head_revision() == "0001"
+    assert current_revision(web.store.engine) == head_revision() == "0002"
 
 
 @pytest.mark.parametrize("path", PATIENT_GETS)
@@ -381,10 +381,15 @@ def test_fhir_export_then_import_adds_a_version(web):
     r = web.client.post("/api/fhir/import", json=bundle, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201, r.text
     assert r.json()["created"] is False
-    assert r.json()["case"]["versions"] == [1, 2]
+    # export -> import gives the same case, so no new version is stored
+    assert r.json()["case"]["versions"] == [1]
+    assert web.store.list_audit(1)[0].detail == "unchanged"
     v1 = web.client.get("/api/cases/1/versions/1").json()["case"]
-    v2 = web.client.get("/api/cases/1/versions/2").json()["case"]
-    assert v1 == v2  # export -> import gives the same case
+    r = web.client.put("/api/cases/1", json={"case": {**v1, "note": "edited"}}, headers={"X-CSRF-Token": csrf})
+    assert r.json()["versions"] == [1, 2]
+    r = web.client.post("/api/fhir/import", json=bundle, headers={"X-CSRF-Token": csrf})
+    assert r.json()["case"]["versions"] == [1, 2, 3]
+    assert web.client.get("/api/cases/1/versions/3").json()["case"] == v1
     renamed = copy.deepcopy(bundle)
     for entry in renamed["entry"]:
         if entry["resource"]["resourceType"] == "Patient":
@@ -473,7 +478,12 @@ def test_form_edit_round_trip_keeps_the_case(web):
     fields.update({f"{k}_recorded": "on" for k in ("conditions", "pregnancies", "transfers") if k in v1.data})
     r = web.client.post("/cases/1/edit", data=fields, follow_redirects=False)
     assert r.status_code == 303, r.text
-    assert web.store.get_version(1, 2).data == v1.data
+    # the form gives back exactly the stored case: nothing new to store
+    assert [v.version for v in web.store.list_versions(1)] == [1]
+    fields["note"] = "seen again in clinic"
+    r = web.client.post("/cases/1/edit", data=fields, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert web.store.get_version(1, 2).data == {**v1.data, "note": "seen again in clinic"}
 
 
 def test_import_page_takes_yaml_and_fhir(web):

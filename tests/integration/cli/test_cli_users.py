@@ -88,3 +88,37 @@ def test_users_on_postgresql(postgres_schema_url: str) -> None:
         assert [(u.email, u.role) for u in store.list_users()] == [("pg@clinic.test", Role.ADMIN)]
     finally:
         store.engine.dispose()
+
+
+def test_a_new_password_from_the_command_line_lifts_a_lockout_and_ends_sessions(tmp_path: Path) -> None:
+    """The way back in for the only admin who forgot the password or got locked out."""
+    import datetime as dt
+
+    from decidua.adapters.store import LoginPolicy, Session
+
+    url = f"sqlite:///{tmp_path / 'decidua.sqlite3'}"
+    assert users("add", "admin@clinic.test", "--role", "admin", "--password-stdin", "--database-url", url)[0] == 0
+    store = open_store(url)
+    [admin] = store.list_users()
+    now = dt.datetime.now(dt.UTC)
+    policy = LoginPolicy(1, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
+    assert store.record_login_failure("admin@clinic.test", now, policy) is not None
+    store.add_session(Session("h" * 64, admin.id, "csrf", now, now))
+    code, out, err = users(
+        "password", "Admin@clinic.test", "--password-stdin", "--database-url", url, password="a brand new password"
+    )
+    assert code == 0, err
+    assert "new password set for admin@clinic.test; their sessions have ended" in out
+    assert store.login_locked_until("admin@clinic.test", now) is None
+    assert store.get_session("h" * 64) is None
+    changed = store.get_user(admin.id)
+    assert changed is not None
+    assert changed.password_hash != admin.password_hash
+    assert store.list_audit()[0].action == "user.password_reset"
+    code, _, err = users("password", "nobody@clinic.test", "--password-stdin", "--database-url", url)
+    assert code == 2
+    assert "no user nobody@clinic.test" in err
+    code, _, err = users("password", "admin@clinic.test", "--password-stdin", "--database-url", url, password="short")
+    assert code == 2
+    assert "password: a password needs at least 12 characters" in err
+    store.engine.dispose()

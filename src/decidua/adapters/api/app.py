@@ -17,7 +17,7 @@ from decidua.adapters.api.routes import build_api_router
 from decidua.adapters.api.service import CaseService
 from decidua.adapters.api.settings import Settings
 from decidua.adapters.render import SCOPE
-from decidua.adapters.store import CaseStore
+from decidua.adapters.store import CaseStore, LoginPolicy
 from decidua.core.errors import shown
 from decidua.knowledge.loader import KnowledgeBase
 
@@ -85,6 +85,11 @@ def create_app(
             dt.timedelta(minutes=settings.session_idle_minutes),
             dt.timedelta(hours=settings.session_max_hours),
             passwords,
+            LoginPolicy(
+                settings.login_max_failures,
+                window=dt.timedelta(minutes=settings.login_lockout_minutes),
+                lockout=dt.timedelta(minutes=settings.login_lockout_minutes),
+            ),
         ),
         templates=templates,
         clock=clock,

@@ -9,6 +9,7 @@ Errors, drawn once::
     DeciduaError
     + AccessError
       - NotAuthenticated        no valid session (HTTP 401, or a redirect to the login page)
+      - LoginThrottled          too many failed logins for this login name (HTTP 429 with Retry-After)
       - Forbidden               logged in, but the role does not allow it (HTTP 403)
         - CsrfRejected          an unsafe request without the session's CSRF token (HTTP 403)
 """
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from decidua.adapters.store import CaseStore, Role, Session, User
-from decidua.core.errors import DeciduaError, shown
+from decidua.adapters.store import CaseStore, LoginPolicy, Role, Session, User
+from decidua.core.errors import DeciduaError, InputInvalid, Problem, shown
 
 MIN_PASSWORD_LENGTH = 12
 MAX_EMAIL_LENGTH = 320
@@ -54,6 +55,25 @@ class AccessError(DeciduaError):
 
 class NotAuthenticated(AccessError):
     """No valid session: never logged in, logged out, or timed out."""
+
+
+class LoginThrottled(AccessError):
+    """Too many failed logins for a login name: refused, without checking the password, until ``until``."""
+
+    def __init__(self, until: dt.datetime, now: dt.datetime) -> None:
+        self.until = until
+        self.retry_after = max(1, int((until - now).total_seconds() + 0.999))
+        minutes = -(-self.retry_after // 60)
+        super().__init__(
+            f"too many failed logins for this e-mail address; try again after "
+            f"{until.astimezone(dt.UTC):%H:%M} UTC (in {minutes} minute{'s' if minutes != 1 else ''}), "
+            "or ask an admin to set a new password"
+        )
+
+
+def login_name(email: str) -> str:
+    """The key failed logins are counted under: what was typed, trimmed and lower-cased (storable, bounded)."""
+    return email.replace("\x00", "").strip().lower()[:MAX_EMAIL_LENGTH]
 
 
 class Forbidden(AccessError):
@@ -106,7 +126,7 @@ class Login:
 
 
 class Sessions:
-    """Creates, looks up and ends sessions; enforces the idle and absolute timeouts."""
+    """Creates, looks up and ends sessions; enforces the idle and absolute timeouts; throttles failed logins."""
 
     def __init__(
         self,
@@ -115,24 +135,89 @@ class Sessions:
         idle: dt.timedelta,
         max_age: dt.timedelta,
         passwords: Passwords,
+        throttle: LoginPolicy,
     ) -> None:
         self.store = store
         self.clock = clock
         self.idle = idle
         self.max_age = max_age
         self.passwords = passwords
+        self.throttle = throttle
+
+    def _check_password(self, name: str, user: User | None, password: str) -> bool:
+        """Verify a password, counting a failure against ``name``; raises :class:`LoginThrottled` when locked.
+
+        A locked name is refused before the password is looked at, so guessing on gains nothing; a correct
+        password clears the count.
+        """
+        now = self.clock()
+        until = self.store.login_locked_until(name, now)
+        if until is not None:
+            raise LoginThrottled(until, now)
+        if self.passwords.verify(user.password_hash if user else None, password):
+            self.store.clear_login_failures(name)
+            return True
+        until = self.store.record_login_failure(name, now, self.throttle)
+        if until is not None:
+            raise LoginThrottled(until, now)
+        return False
 
     def authenticate(self, email: str, password: str) -> User | None:
+        """The active user with this e-mail address and password, or ``None``.
+
+        Raises
+        ------
+        LoginThrottled
+            After too many failures for this e-mail address (whether or not such a user exists).
+        """
         try:
             user = self.store.find_user(check_email(email))
         except ValueError:
             user = None  # still checked against the dummy hash below: the same time as for a wrong password
-        ok = self.passwords.verify(user.password_hash if user else None, password)
+        ok = self._check_password(login_name(email), user, password)
         if not ok or user is None or not user.active:
             return None
         if self.passwords.needs_rehash(user.password_hash):
             self.store.set_password_hash(user.id, self.passwords.hash(password))
         return user
+
+    def change_password(self, login: Login, current: str, new: str, again: str) -> None:
+        """A user's own password change: the current password is checked (and throttled like a login); every
+        other session of the user ends, this one stays.
+
+        Raises
+        ------
+        InputInvalid
+            With one problem per field (``current_password``, ``new_password``).
+        """
+        user = self.store.get_user(login.user.id)
+        if user is None or not self._check_password(login_name(user.email), user, current):
+            raise InputInvalid(
+                [Problem("current_password", None, "the current password is not right")], "password change"
+            )
+        hashed = self.hash_new(new, again)
+        self.store.set_password_hash(user.id, hashed)
+        self.store.delete_user_sessions(user.id, keep=login.token_hash)
+
+    def reset_password(self, user_id: int, new: str, again: str | None = None) -> User:
+        """An admin's (or the command line's) reset: a new password, failed-login lockout lifted, every session
+        of the user ended."""
+        return reset_password(self.store, user_id, self.hash_new(new, new if again is None else again))
+
+    def hash_new(self, new: str, again: str) -> str:
+        """The hash of a new password, after checking it.
+
+        Raises
+        ------
+        InputInvalid
+            With the problem at ``new_password``.
+        """
+        if new != again:
+            raise InputInvalid([Problem("new_password", None, "the two new passwords differ")], "password change")
+        try:
+            return self.passwords.hash(new)
+        except ValueError as exc:
+            raise InputInvalid([Problem("new_password", None, str(exc))], "password change") from None
 
     def start(self, user: User) -> tuple[str, Login]:
         """A new session for ``user``: the cookie value (shown once) and the login."""
@@ -165,6 +250,14 @@ class Sessions:
     def end(self, token: str | None) -> None:
         if token:
             self.store.delete_session(token_hash(token))
+
+
+def reset_password(store: CaseStore, user_id: int, password_hash: str) -> User:
+    """Give a user a new password (already hashed): lift a failed-login lockout and end their sessions."""
+    user = store.set_password_hash(user_id, password_hash)
+    store.clear_login_failures(login_name(user.email))
+    store.delete_user_sessions(user_id)
+    return user
 
 
 def require_role(login: Login, roles: frozenset[Role]) -> None:

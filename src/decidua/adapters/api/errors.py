@@ -1,9 +1,11 @@
 """The one place where errors become HTTP responses (JSON under ``/api``, pages elsewhere).
 
-* ``CaseInvalid`` / ``InputError`` / request validation -> 422 with field-level problems (path, value, allowed)
+* ``CaseInvalid`` / ``InputInvalid`` / ``InputError`` / request validation -> 422 with field-level problems
+  (path, value, allowed)
 * ``NotFound`` (no such case, version or user) -> 404; ``DuplicateCase``, ``DuplicateUser``, other ``StoreError`` -> 409
 * ``PdfUnavailable`` (WeasyPrint's system libraries missing) -> 503 naming what to install
 * ``NotAuthenticated`` -> 401 (pages: a redirect to the login form); ``Forbidden`` (also CSRF) -> 403
+* ``LoginThrottled`` -> 429 with ``Retry-After`` (seconds)
 * anything else -> 500 with no detail; the log names the exception type and frames, never its message,
   which may quote patient data.
 """
@@ -23,11 +25,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from decidua.adapters.api.auth import Forbidden, NotAuthenticated
+from decidua.adapters.api.auth import Forbidden, LoginThrottled, NotAuthenticated
 from decidua.adapters.api.context import AppContext, render
 from decidua.adapters.report import PdfUnavailable
 from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFound, StoreError
-from decidua.core.errors import MAX_SHOWN, CaseInvalid, InputError, Problem, shown
+from decidua.core.errors import MAX_SHOWN, CaseInvalid, InputError, InputInvalid, Problem, shown
 
 log = logging.getLogger("decidua.web")
 access_log = logging.getLogger("decidua.web.access")
@@ -71,6 +73,12 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
         assert isinstance(exc, CaseInvalid)
         return respond(request, 422, f"the case is invalid ({len(exc.problems)} problem(s))", list(exc.problems))
 
+    async def input_invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InputInvalid)
+        return respond(
+            request, 422, f"the {exc.source} is invalid ({len(exc.problems)} problem(s))", list(exc.problems)
+        )
+
     async def input_error(request: Request, exc: Exception) -> Response:
         return respond(request, 422, str(exc))
 
@@ -93,6 +101,12 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
             return RedirectResponse(f"/login?next={quote(request.url.path, safe='/')}", status_code=303)
         return RedirectResponse("/login", status_code=303)
 
+    async def throttled(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginThrottled)
+        response = respond(request, 429, str(exc))
+        response.headers["retry-after"] = str(exc.retry_after)
+        return response
+
     async def forbidden(request: Request, exc: Exception) -> Response:
         return respond(request, 403, str(exc))
 
@@ -105,12 +119,14 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
 
     app.add_exception_handler(PdfUnavailable, unavailable)
     app.add_exception_handler(CaseInvalid, case_invalid)
+    app.add_exception_handler(InputInvalid, input_invalid)
     app.add_exception_handler(InputError, input_error)
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(StoreError, conflict)
     app.add_exception_handler(NotAuthenticated, unauthenticated)
     app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(LoginThrottled, throttled)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 

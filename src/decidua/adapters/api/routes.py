@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from decidua.adapters.api.auth import Login, NotAuthenticated
+from decidua.adapters.api.auth import Login, LoginThrottled, NotAuthenticated, login_name
 from decidua.adapters.api.context import (
     ADMIN,
     LOGGED_IN,
+    MAX_ID,
     AppContext,
     CaseId,
     OptionalVersion,
@@ -31,16 +32,18 @@ from decidua.adapters.api.schemas import (
     FhirImportPublic,
     HealthPublic,
     LoginCreate,
+    PasswordChange,
+    PasswordReset,
     SessionPublic,
-    UserActive,
     UserCreate,
+    UserPatch,
     UserPublic,
 )
-from decidua.adapters.api.service import PLOT_LOCK, CaseView
+from decidua.adapters.api.service import PLOT_LOCK, CaseView, outcome_of
 from decidua.adapters.casefile import case_schema
 from decidua.adapters.cli.kb import kb_data
 from decidua.adapters.report import render_html, render_pdf
-from decidua.adapters.store import AuditEntry, CaseSummary, CaseVersion, StoredAssessment, User
+from decidua.adapters.store import AuditEntry, CaseSummary, CaseVersion, StoredAssessment, User, UserNotFound
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "Not logged in, or the session timed out."},
@@ -48,6 +51,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 CONFLICT: dict[str, Any] = {"model": ErrorPublic, "description": "A case with that id exists, or it changed meanwhile."}
 INVALID: dict[str, Any] = {"model": ErrorPublic, "description": "Invalid input: one problem per field."}
+THROTTLED: dict[str, Any] = {
+    "model": ErrorPublic,
+    "description": "Too many failed logins for this e-mail address: locked for a while (see Retry-After).",
+}
+CONFLICT_USER: dict[str, Any] = {"model": ErrorPublic, "description": "The only active admin must stay one."}
+MAX_PAGE = 500
 CASE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: {"model": ErrorPublic, "description": "No such case (or version)."},
@@ -102,6 +111,23 @@ def audit_public(e: AuditEntry) -> AuditPublic:
     )
 
 
+def audited_login(ctx: AppContext, email: str, password: str) -> User | None:
+    """:meth:`Sessions.authenticate` with its audit row: ``ok``, ``failed`` or ``locked`` (with the account's
+    number when one has this address; never the address typed)."""
+    try:
+        user = ctx.sessions.authenticate(email, password)
+    except LoginThrottled:
+        known = ctx.store.find_user(login_name(email))
+        ctx.store.record_audit(known.id if known else None, "login", None, "locked")
+        raise
+    if user is None:
+        known = ctx.store.find_user(login_name(email))
+        ctx.store.record_audit(known.id if known else None, "login", None, "failed")
+    else:
+        ctx.store.record_audit(user.id, "login", None, "ok")
+    return user
+
+
 def set_session_cookie(ctx: AppContext, response: Response, token: str) -> None:
     response.set_cookie(
         ctx.settings.cookie_name,
@@ -151,15 +177,16 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         return HealthPublic(status="ok", kb_version=ctx.kb.kb_version, database=ctx.database)
 
     # --- session ---
-    @router.post("/session", tags=["session"], responses={401: {"model": ErrorPublic}})
+    @router.post("/session", tags=["session"], responses={401: {"model": ErrorPublic}, 429: THROTTLED})
     def login(body: LoginCreate, response: Response) -> SessionPublic:
-        """Log in: sets the session cookie and returns the CSRF token for later writes."""
-        user = ctx.sessions.authenticate(body.email, body.password)
+        """Log in: sets the session cookie and returns the CSRF token for later writes.
+
+        After too many failed logins for an e-mail address it is locked for a while (429 with Retry-After).
+        """
+        user = audited_login(ctx, body.email, body.password)
         if user is None:
-            ctx.store.record_audit(None, "login", None, "failed")
             raise NotAuthenticated("wrong e-mail address or password, or the account is not active")
         token, session = ctx.sessions.start(user)
-        ctx.store.record_audit(user.id, "login", None, "ok")
         set_session_cookie(ctx, response, token)
         return SessionPublic(
             user=user_public(user),
@@ -184,12 +211,35 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         response.delete_cookie(ctx.settings.cookie_name, path="/")
         return response
 
+    @router.put(
+        "/session/password", tags=["session"], status_code=204, responses={**ERRORS, 422: INVALID, 429: THROTTLED}
+    )
+    def change_password(body: PasswordChange, who: Annotated[Login, LOGGED_IN]) -> Response:
+        """Change your own password. Your other sessions end; this one stays. A wrong current password counts
+        as a failed login."""
+        try:
+            ctx.sessions.change_password(who, body.current_password, body.new_password, body.new_password)
+        except Exception as exc:
+            ctx.store.record_audit(who.user.id, "user.password", None, outcome_of(exc), f"user {who.user.id}")
+            raise
+        ctx.store.record_audit(who.user.id, "user.password", None, "ok", f"user {who.user.id}")
+        return Response(status_code=204)
+
     # --- cases ---
     @router.get("/cases", tags=["cases"], responses=ERRORS)
-    def list_cases(who: Annotated[Login, patient("case.list")], q: str | None = None) -> list[CaseSummaryPublic]:
-        """Cases, newest first; ``q`` searches the case id (pseudonymous reference)."""
+    def list_cases(
+        who: Annotated[Login, patient("case.list")],
+        response: Response,
+        q: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    ) -> list[CaseSummaryPublic]:
+        """Cases, newest first, ``limit`` at a time from ``offset``; ``q`` searches the case id (pseudonymous
+        reference). The header ``X-Total-Count`` gives how many cases match."""
         with svc.audited(who.user.id, "case.list"):
-            return [summary_public(s) for s in ctx.store.list_cases(q)]
+            found = ctx.store.list_cases(q, limit, offset)
+            response.headers["x-total-count"] = str(ctx.store.count_cases(q))
+            return [summary_public(s) for s in found]
 
     @router.post("/cases", tags=["cases"], status_code=201, responses={**CASE_ERRORS, 409: CONFLICT})
     def create_case(body: CaseCreate, who: Annotated[Login, patient("case.create")]) -> CasePublic:
@@ -206,9 +256,10 @@ def build_api_router(ctx: AppContext) -> APIRouter:
 
     @router.put("/cases/{case_id}", tags=["cases"], responses={**CASE_ERRORS, 409: CONFLICT})
     def update_case(case_id: CaseId, body: CaseUpdate, who: Annotated[Login, patient("case.update")]) -> CasePublic:
-        """Store the next version (earlier versions stay unchanged) and its assessment."""
-        with svc.audited(who.user.id, "case.update", case_id):
-            svc.update(case_id, body.case, who.user.id, body.base_version)
+        """Store the next version (earlier versions stay unchanged) and its assessment. A case equal to the latest
+        version stores nothing new."""
+        with svc.audited(who.user.id, "case.update", case_id) as note:
+            svc.update(case_id, body.case, who.user.id, body.base_version, note)
             return case_public(svc.view(case_id))
 
     @router.get("/cases/{case_id}/versions", tags=["cases"], responses=CASE_ERRORS)
@@ -302,11 +353,31 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         ctx.store.record_audit(who.user.id, "user.add", None, "ok", f"user {user.id}")
         return user_public(user)
 
-    @router.patch("/users/{user_id}", tags=["admin"], responses={**ERRORS, 404: {"model": ErrorPublic}})
-    def set_active(user_id: UserId, body: UserActive, who: Annotated[Login, ADMIN]) -> UserPublic:
-        user = ctx.store.set_active(user_id, body.active)
-        action = "user.active" if body.active else "user.inactive"
-        ctx.store.record_audit(who.user.id, action, None, "ok", f"user {user_id}")
+    @router.patch(
+        "/users/{user_id}", tags=["admin"], responses={**ERRORS, 404: {"model": ErrorPublic}, 409: CONFLICT_USER}
+    )
+    def change_user(user_id: UserId, body: UserPatch, who: Annotated[Login, ADMIN]) -> UserPublic:
+        """Activate or deactivate a user, or change their role (the only active admin keeps both)."""
+        user = ctx.store.get_user(user_id)
+        if user is None:
+            raise UserNotFound(f"no user {user_id}")
+        if body.role is not None and body.role is not user.role:
+            user = ctx.store.set_role(user_id, body.role)
+            ctx.store.record_audit(who.user.id, "user.role", None, "ok", f"user {user_id}: {body.role.value}")
+        if body.active is not None and body.active is not user.active:
+            user = ctx.store.set_active(user_id, body.active)
+            action = "user.active" if body.active else "user.inactive"
+            ctx.store.record_audit(who.user.id, action, None, "ok", f"user {user_id}")
+        return user_public(user)
+
+    @router.put(
+        "/users/{user_id}/password", tags=["admin"], responses={**ERRORS, 404: {"model": ErrorPublic}, 422: INVALID}
+    )
+    def reset_password(user_id: UserId, body: PasswordReset, who: Annotated[Login, ADMIN]) -> UserPublic:
+        """Set a user's password (forgotten, or locked after failed logins): the lockout is lifted and the
+        user's sessions end."""
+        user = ctx.sessions.reset_password(user_id, body.password)
+        ctx.store.record_audit(who.user.id, "user.password_reset", None, "ok", f"user {user_id}")
         return user_public(user)
 
     @router.get("/audit", tags=["admin"], responses=ERRORS)

@@ -109,10 +109,30 @@ class UserPublic(UserBase):
     created_at: dt.datetime
 
 
-class UserActive(BaseModel):
+class UserPatch(BaseModel):
+    """What an admin changes about a user: activity, role, or both."""
+
     model_config = ConfigDict(extra="forbid")
 
-    active: bool
+    active: bool | None = Field(None, description="False: the user can no longer log in; their sessions end.")
+    role: Role | None = None
+
+
+class PasswordChange(BaseModel):
+    """A user's own password change: the current password, then the new one (12 characters or more)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class PasswordReset(BaseModel):
+    """An admin sets a user's password (a forgotten password, a lockout): the user's sessions end."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(max_length=1024)
 
 
 class LoginCreate(BaseModel):

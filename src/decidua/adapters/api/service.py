@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from decidua.adapters import fhir
+from decidua.adapters.api.auth import LoginThrottled
 from decidua.adapters.casefile import case_to_data, parse_case
 from decidua.adapters.render import assessment_data
 from decidua.adapters.store import (
@@ -57,6 +58,8 @@ class CaseView:
 
 
 def outcome_of(exc: BaseException) -> str:
+    if isinstance(exc, LoginThrottled):
+        return "locked"
     if isinstance(exc, CaseNotFound):
         return "not_found"
     if isinstance(exc, DuplicateCase | StaleVersion):
@@ -97,10 +100,19 @@ class CaseService:
             note.case_id = version.case_id
         return version
 
-    def update(self, case_id: int, data: object, by: int | None, base_version: int | None = None) -> CaseVersion:
+    def update(
+        self,
+        case_id: int,
+        data: object,
+        by: int | None,
+        base_version: int | None = None,
+        note: AuditNote | None = None,
+    ) -> CaseVersion:
         """Validate, assess and store the next version of a case; the earlier versions stay as they were.
 
         With ``base_version`` (the version the edit started from) the edit is refused if another one came first.
+        A case equal to the latest version is not stored again: the latest version is returned (and the audit
+        note says ``unchanged``).
         """
         current = self.store.get_version(case_id)
         case = parse_case(data)
@@ -112,8 +124,13 @@ class CaseService:
                     )
                 ]
             )
+        stored = case_to_data(case)
+        if stored == current.data:
+            if note is not None:
+                note.detail = "unchanged"
+            return current
         _, new = self._assess(case)
-        return self.store.add_version(case_id, case_to_data(case), by, new, base_version)
+        return self.store.add_version(case_id, stored, by, new, base_version)
 
     def view(self, case_id: int, version: int | None = None) -> CaseView:
         """A version (the latest by default) with its assessment under the knowledge base in force.
@@ -135,7 +152,7 @@ class CaseService:
         if existing is None:
             return self.create(case_to_data(case), by, note), True
         note.case_id = existing.id
-        return self.update(existing.id, case_to_data(case), by), False
+        return self.update(existing.id, case_to_data(case), by, note=note), False
 
     def export_bundle(self, case_id: int) -> dict[str, Any]:
         v = self.view(case_id)

@@ -35,7 +35,9 @@ app.add_typer(kir.app, name="kir", help="Interpret a KIR gene-content typing (AA
 app.add_typer(fhir.app, name="fhir", help="HL7 FHIR R4: export a case and its assessment, import a case.")
 app.add_typer(hla.app, name="hla", help="KIR-ligand groups of HLA class I typings (IPD-IMGT/HLA).")
 app.add_typer(
-    users_cli.app, name="users", help="Accounts of the web application: add users (the first admin), list them."
+    users_cli.app,
+    name="users",
+    help="Accounts of the web application: add users (the first admin), list them, set a password.",
 )
 
 

@@ -1,4 +1,4 @@
-"""``decidua users``: create accounts (the first admin before the first start) and list them."""
+"""``decidua users``: create accounts (the first admin before the first start), list them, set a password."""
 
 from __future__ import annotations
 
@@ -17,15 +17,25 @@ from decidua.adapters.store import DuplicateUser, Role
 app = typer.Typer(no_args_is_help=True)
 
 
+def read_password(password_stdin: bool) -> str:
+    """The password from standard input (one line), or asked for twice at the terminal."""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input (for scripts).")
+]
+
+
 @app.command("add")
 def add_command(
     email: Annotated[str, typer.Argument(help="The user's e-mail address (the login name).", show_default=False)],
     role: Annotated[
         Role, typer.Option(help="clinician: cases; admin: also users and the audit trail.")
     ] = Role.CLINICIAN,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input (for scripts).")
-    ] = False,
+    password_stdin: PasswordStdin = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user; the password is asked for (twice) unless --password-stdin is given."""
@@ -35,10 +45,7 @@ def add_command(
         email = check_email(email)
     except ValueError as exc:
         fail(escape(str(exc)))
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = read_password(password_stdin)
     try:
         hashed = Passwords().hash(password)
     except ValueError as exc:
@@ -53,6 +60,38 @@ def add_command(
     finally:
         store.engine.dispose()
     out_console.print(f"user {user.email} ({user.role.value}) added to {describe(url)}", markup=False, soft_wrap=True)
+
+
+@app.command("password")
+def password_command(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address (the login name).", show_default=False)],
+    password_stdin: PasswordStdin = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Set a user's password (a forgotten one, or the only admin locked out): lifts a failed-login lockout and
+    ends the user's sessions."""
+    from decidua.adapters.api.auth import Passwords, check_email, reset_password
+
+    try:
+        email = check_email(email)
+    except ValueError as exc:
+        fail(escape(str(exc)))
+    password = read_password(password_stdin)
+    try:
+        hashed = Passwords().hash(password)
+    except ValueError as exc:
+        fail(f"password: {exc}")
+    url = database_url_or_default(database_url)
+    store = open_store_or_exit(url)
+    try:
+        user = store.find_user(email)
+        if user is None:
+            fail(f"no user {escape(email)} in {escape(describe(url))}")
+        reset_password(store, user.id, hashed)
+        store.record_audit(None, "user.password_reset", None, "ok", f"user {user.id} from the command line")
+    finally:
+        store.engine.dispose()
+    out_console.print(f"new password set for {user.email}; their sessions have ended", markup=False, soft_wrap=True)
 
 
 @app.command("list")

@@ -15,7 +15,7 @@ Store errors, drawn once::
       - DuplicateUser                  a user with that e-mail address exists already
       - NotFirstUser                   the first-admin setup was asked for, but users exist already
       - StaleVersion                   an edit started from a version that is no longer the latest
-      - LastAdmin                      deactivating the only active admin (no one could manage users then)
+      - LastAdmin                      deactivating or demoting the only active admin (no one could manage users)
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class NotFirstUser(StoreError):
 
 
 class LastAdmin(StoreError):
-    """Deactivating the only active admin would leave no one able to manage the accounts."""
+    """Deactivating or demoting the only active admin would leave no one able to manage the accounts."""
 
 
 class StaleVersion(StoreError):
@@ -138,6 +138,15 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    """How failed logins are throttled: ``max_failures`` within ``window`` lock the login name for ``lockout``."""
+
+    max_failures: int
+    window: dt.timedelta
+    lockout: dt.timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
     token_hash: str  # SHA-256 of the cookie value; the value itself is never stored
     user_id: int
@@ -176,7 +185,11 @@ class CaseStore(Protocol):
 
     def list_versions(self, case_id: int) -> list[CaseVersion]: ...
 
-    def list_cases(self, search: str | None = None, limit: int = 200) -> list[CaseSummary]: ...
+    def list_cases(self, search: str | None = None, limit: int = 200, offset: int = 0) -> list[CaseSummary]:
+        """Cases, newest first; ``search`` is a case-insensitive part of the reference."""
+        ...
+
+    def count_cases(self, search: str | None = None) -> int: ...
 
     def add_assessment(self, case_version_id: int, assessment: NewAssessment) -> StoredAssessment: ...
 
@@ -199,9 +212,22 @@ class CaseStore(Protocol):
 
     def list_users(self) -> list[User]: ...
 
-    def set_password_hash(self, user_id: int, password_hash: str) -> None: ...
+    def set_password_hash(self, user_id: int, password_hash: str) -> User: ...
 
     def set_active(self, user_id: int, active: bool) -> User: ...
+
+    def set_role(self, user_id: int, role: Role) -> User:
+        """Change a user's role; demoting the only active admin raises :class:`LastAdmin`."""
+        ...
+
+    # --- failed logins, counted per login name (whether or not such a user exists) ---
+    def login_locked_until(self, login_name: str, now: dt.datetime) -> dt.datetime | None: ...
+
+    def record_login_failure(self, login_name: str, now: dt.datetime, policy: LoginPolicy) -> dt.datetime | None:
+        """Count one failure; returns the end of the lockout when this failure locks the name."""
+        ...
+
+    def clear_login_failures(self, login_name: str) -> None: ...
 
     # --- sessions ---
     def add_session(self, session: Session) -> None: ...
@@ -211,6 +237,10 @@ class CaseStore(Protocol):
     def touch_session(self, token_hash: str, at: dt.datetime) -> None: ...
 
     def delete_session(self, token_hash: str) -> None: ...
+
+    def delete_user_sessions(self, user_id: int, keep: str | None = None) -> int:
+        """End every session of a user but the one whose token hash is ``keep``; returns how many ended."""
+        ...
 
     # --- audit ---
     def record_audit(

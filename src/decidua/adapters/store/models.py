@@ -101,6 +101,17 @@ class SessionRow(Base):
     last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
+class LoginThrottleRow(Base):
+    __tablename__ = "login_throttle"
+
+    # The login name as typed (trimmed, lower-cased), whether or not a user has it: a locked name looks the
+    # same for an account that exists and one that does not.
+    login_name: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    first_failure_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
 class AuditRow(Base):
     __tablename__ = "audit"
 

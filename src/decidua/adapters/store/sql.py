@@ -6,7 +6,20 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, Select, create_engine, event, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Engine,
+    Select,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
@@ -19,6 +32,7 @@ from decidua.adapters.store.base import (
     DuplicateCase,
     DuplicateUser,
     LastAdmin,
+    LoginPolicy,
     NewAssessment,
     NotFirstUser,
     Role,
@@ -29,7 +43,15 @@ from decidua.adapters.store.base import (
     User,
     UserNotFound,
 )
-from decidua.adapters.store.models import AssessmentRow, AuditRow, CaseRow, CaseVersionRow, SessionRow, UserRow
+from decidua.adapters.store.models import (
+    AssessmentRow,
+    AuditRow,
+    CaseRow,
+    CaseVersionRow,
+    LoginThrottleRow,
+    SessionRow,
+    UserRow,
+)
 
 
 def utcnow() -> dt.datetime:
@@ -180,14 +202,21 @@ class SqlCaseStore:
                 raise CaseNotFound(f"no case {case_id}")
             return [_version(*r) for r in rows]
 
-    def list_cases(self, search: str | None = None, limit: int = 200) -> list[CaseSummary]:
-        query = self._summaries()
+    @staticmethod
+    def _matching(search: str | None) -> ColumnElement[bool]:
         search = (search or "").replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL
-        if search:
-            query = query.where(func.lower(CaseRow.reference).contains(search.lower(), autoescape=True))
+        if not search:
+            return true()
+        return func.lower(CaseRow.reference).contains(search.lower(), autoescape=True)
+
+    def list_cases(self, search: str | None = None, limit: int = 200, offset: int = 0) -> list[CaseSummary]:
+        query = self._summaries().where(self._matching(search)).order_by(CaseRow.id.desc()).limit(limit).offset(offset)
         with self._sessions() as s:
-            rows = s.execute(query.order_by(CaseRow.id.desc()).limit(limit)).all()
-            return [self._summary(r[0], r[1], r[2]) for r in rows]
+            return [self._summary(r[0], r[1], r[2]) for r in s.execute(query).all()]
+
+    def count_cases(self, search: str | None = None) -> int:
+        with self._sessions() as s:
+            return s.scalar(select(func.count()).select_from(CaseRow).where(self._matching(search))) or 0
 
     def add_assessment(self, case_version_id: int, assessment: NewAssessment) -> StoredAssessment:
         with self._sessions.begin() as s:
@@ -263,28 +292,86 @@ class SqlCaseStore:
         with self._sessions() as s:
             return [_user(r) for r in s.scalars(select(UserRow).order_by(UserRow.id))]
 
-    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+    def set_password_hash(self, user_id: int, password_hash: str) -> User:
         with self._sessions.begin() as s:
             row = s.get(UserRow, user_id)
-            if row is not None:
-                row.password_hash = password_hash
+            if row is None:
+                raise UserNotFound(f"no user {user_id}")
+            row.password_hash = password_hash
+            s.flush()
+            return _user(row)
+
+    @staticmethod
+    def _check_other_admin(s: OrmSession, row: UserRow) -> None:
+        """Refuse to take the admin role or activity away from the only active admin."""
+        if row.role != Role.ADMIN.value or not row.active:
+            return
+        others = s.scalar(
+            select(func.count())
+            .select_from(UserRow)
+            .where(UserRow.role == Role.ADMIN.value, UserRow.active, UserRow.id != row.id)
+        )
+        if not others:
+            raise LastAdmin("this is the only active admin; make another user admin first")
 
     def set_active(self, user_id: int, active: bool) -> User:
         with self._sessions.begin() as s:
             row = s.get(UserRow, user_id)
             if row is None:
                 raise UserNotFound(f"no user {user_id}")
-            if not active and row.role == Role.ADMIN.value and row.active:
-                others = s.scalar(
-                    select(func.count())
-                    .select_from(UserRow)
-                    .where(UserRow.role == Role.ADMIN.value, UserRow.active, UserRow.id != user_id)
-                )
-                if not others:
-                    raise LastAdmin("this is the only active admin; make another user admin first")
+            if not active:
+                self._check_other_admin(s, row)
             row.active = active
             s.flush()
             return _user(row)
+
+    def set_role(self, user_id: int, role: Role) -> User:
+        with self._sessions.begin() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise UserNotFound(f"no user {user_id}")
+            if role is not Role.ADMIN:
+                self._check_other_admin(s, row)
+            row.role = role.value
+            s.flush()
+            return _user(row)
+
+    # --- failed logins ---
+    def login_locked_until(self, login_name: str, now: dt.datetime) -> dt.datetime | None:
+        with self._sessions() as s:
+            until = s.scalar(select(LoginThrottleRow.locked_until).where(LoginThrottleRow.login_name == login_name))
+            return until if until is not None and until > now else None
+
+    def record_login_failure(self, login_name: str, now: dt.datetime, policy: LoginPolicy) -> dt.datetime | None:
+        for attempt in (1, 2):  # a first failure of the same name at the same moment: the loser counts again
+            try:
+                with self._sessions.begin() as s:
+                    # Names whose failures have aged out are forgotten, so the table stays small.
+                    s.execute(
+                        delete(LoginThrottleRow).where(
+                            LoginThrottleRow.first_failure_at < now - policy.window,
+                            or_(LoginThrottleRow.locked_until.is_(None), LoginThrottleRow.locked_until < now),
+                        )
+                    )
+                    row = s.get(LoginThrottleRow, login_name, with_for_update=True)
+                    if row is None:
+                        row = LoginThrottleRow(login_name=login_name, failures=0, first_failure_at=now)
+                        s.add(row)
+                    elif row.locked_until is not None and row.locked_until <= now:
+                        row.failures, row.first_failure_at, row.locked_until = 0, now, None  # a fresh start
+                    row.failures += 1
+                    if row.failures >= policy.max_failures:
+                        row.failures, row.first_failure_at, row.locked_until = 0, now, now + policy.lockout
+                        return row.locked_until
+                    return None
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        return None  # pragma: no cover - the loop returns or raises
+
+    def clear_login_failures(self, login_name: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(delete(LoginThrottleRow).where(LoginThrottleRow.login_name == login_name))
 
     # --- sessions ---
     def add_session(self, session: Session) -> None:
@@ -315,6 +402,14 @@ class SqlCaseStore:
             row = s.get(SessionRow, token_hash)
             if row is not None:
                 s.delete(row)
+
+    def delete_user_sessions(self, user_id: int, keep: str | None = None) -> int:
+        query = delete(SessionRow).where(SessionRow.user_id == user_id)
+        if keep is not None:
+            query = query.where(SessionRow.token_hash != keep)
+        with self._sessions.begin() as s:
+            result = s.execute(query)
+            return result.rowcount if isinstance(result, CursorResult) else 0
 
     # --- audit ---
     def record_audit(

@@ -8,16 +8,17 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from decidua.adapters.api.auth import Login, check_email, same
+from decidua.adapters.api.auth import Login, LoginThrottled, check_email, same
 from decidua.adapters.api.context import (
     ADMIN,
     CSRF_FIELD,
     LOGGED_IN,
+    MAX_ID,
     AppContext,
     CaseId,
     UserId,
@@ -25,16 +26,18 @@ from decidua.adapters.api.context import (
     patient,
     render,
 )
-from decidua.adapters.api.routes import fhir_response, report_response, set_session_cookie
+from decidua.adapters.api.routes import audited_login, fhir_response, report_response, set_session_cookie
 from decidua.adapters.api.service import PLOT_LOCK
 from decidua.adapters.casefile import load_text
 from decidua.adapters.cli.kb import kb_data
 from decidua.adapters.store import DuplicateCase, DuplicateUser, LastAdmin, NotFirstUser, Role, StaleVersion
 from decidua.adapters.web.forms import CONDITION_LABELS, SECTIONS, form_state, form_to_data
 from decidua.adapters.web.views import STATUS_LABELS, grouped_findings, plots
-from decidua.core.errors import CaseInvalid, InputError, Problem
+from decidua.core.errors import CaseInvalid, InputError, InputInvalid, Problem, shown
 
 LOGIN_CSRF_COOKIE = "decidua_login_csrf"
+PAGE_SIZE = 50  # cases per page of the case list
+PageNo = Annotated[int, Query(alias="page", ge=1, le=MAX_ID, description="The page of the list, from 1.")]
 MAX_UPLOAD = 5 * 1024 * 1024
 
 
@@ -104,15 +107,21 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         if not same(sent if isinstance(sent, str) else None, token):
             message = "The login form expired; please try again."
             return page(request, "login.html", None, 403, login_csrf=token or "", next=target, error=message)
-        user = await run_in_threadpool(ctx.sessions.authenticate, email, password)
+        try:
+            user = await run_in_threadpool(audited_login, ctx, email, password)
+        except LoginThrottled as exc:
+            message = str(exc)[0].upper() + str(exc)[1:] + "."
+            locked = page(
+                request, "login.html", None, 429, login_csrf=token or "", next=target, error=message, email=email
+            )
+            locked.headers["retry-after"] = str(exc.retry_after)
+            return locked
         if user is None:
-            await run_in_threadpool(ctx.store.record_audit, None, "login", None, "failed")
             message = "Wrong e-mail address or password, or the account is not active."
             return page(
                 request, "login.html", None, 401, login_csrf=token or "", next=target, error=message, email=email
             )
         cookie, _ = await run_in_threadpool(ctx.sessions.start, user)
-        await run_in_threadpool(ctx.store.record_audit, user.id, "login", None, "ok")
         response = RedirectResponse(target, status_code=303)
         set_session_cookie(ctx, response, cookie)
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -162,6 +171,33 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         set_session_cookie(ctx, response, cookie)
         return response
 
+    # --- the user's own account ---
+    @router.get("/account")
+    def account(request: Request, who: Annotated[Login, LOGGED_IN]) -> HTMLResponse:
+        return page(request, "account.html", who, errors={}, done=request.query_params.get("changed") == "1")
+
+    @router.post("/account/password")
+    async def change_password(request: Request, who: Annotated[Login, LOGGED_IN]) -> Response:
+        form = await request.form()
+        current, new, again = (str(form.get(k, "")) for k in ("current_password", "new_password", "new_password_again"))
+        try:
+            await run_in_threadpool(ctx.sessions.change_password, who, current, new, again)
+        except InputInvalid as exc:
+            await run_in_threadpool(
+                ctx.store.record_audit, who.user.id, "user.password", None, "invalid", f"user {who.user.id}"
+            )
+            errors = {p.path: p.allowed for p in exc.problems}
+            return page(request, "account.html", who, 422, errors=errors, done=False)
+        except LoginThrottled as exc:
+            await run_in_threadpool(
+                ctx.store.record_audit, who.user.id, "user.password", None, "locked", f"user {who.user.id}"
+            )
+            locked = page(request, "account.html", who, 429, errors={"current_password": str(exc)}, done=False)
+            locked.headers["retry-after"] = str(exc.retry_after)
+            return locked
+        await run_in_threadpool(ctx.store.record_audit, who.user.id, "user.password", None, "ok", f"user {who.user.id}")
+        return RedirectResponse("/account?changed=1", status_code=303)
+
     @router.post("/logout")
     def logout(request: Request, who: Annotated[Login, LOGGED_IN]) -> Response:
         ctx.sessions.end(request.cookies.get(ctx.settings.cookie_name))
@@ -176,10 +212,28 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         return RedirectResponse("/cases", status_code=303)
 
     @router.get("/cases")
-    def case_list(request: Request, who: Annotated[Login, patient("case.list")], q: str = "") -> HTMLResponse:
+    def case_list(
+        request: Request, who: Annotated[Login, patient("case.list")], q: str = "", page_no: PageNo = 1
+    ) -> HTMLResponse:
+        """Cases, newest first, :data:`PAGE_SIZE` to a page; ``q`` searches the case id."""
         with svc.audited(who.user.id, "case.list"):
-            cases = ctx.store.list_cases(q or None)
-        return page(request, "cases.html", who, cases=cases, q=q)
+            total = ctx.store.count_cases(q or None)
+            pages = max(1, -(-total // PAGE_SIZE))
+            current = min(page_no, pages)
+            cases = ctx.store.list_cases(q or None, PAGE_SIZE, (current - 1) * PAGE_SIZE)
+        first = (current - 1) * PAGE_SIZE + 1 if cases else 0
+        return page(
+            request,
+            "cases.html",
+            who,
+            cases=cases,
+            q=q,
+            total=total,
+            page_no=current,
+            pages=pages,
+            first=first,
+            last=first + len(cases) - 1 if cases else 0,
+        )
 
     @router.get("/cases/new")
     def new_case(request: Request, who: Annotated[Login, LOGGED_IN]) -> HTMLResponse:
@@ -297,11 +351,11 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
     def _update(who: Login, case_id: int, data: dict[str, Any], problems: list[Problem], base: int | None) -> None:
-        with svc.audited(who.user.id, "case.update", case_id):
+        with svc.audited(who.user.id, "case.update", case_id) as note:
             if problems:
                 ctx.store.get_case(case_id)
                 raise CaseInvalid(problems)
-            svc.update(case_id, data, who.user.id, base)
+            svc.update(case_id, data, who.user.id, base, note)
 
     @router.get("/cases/{case_id}/report.pdf")
     def report_pdf(case_id: CaseId, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
@@ -332,9 +386,15 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         return page(request, "kb.html", who, kb=kb_data(ctx.kb))
 
     # --- admin ---
+    def users_page(
+        request: Request, who: Login, status: int = 200, error: str | None = None, notice: str | None = None
+    ) -> HTMLResponse:
+        users = ctx.store.list_users()
+        return page(request, "users.html", who, status, users=users, roles=list(Role), error=error, notice=notice)
+
     @router.get("/admin/users")
     def users(request: Request, who: Annotated[Login, ADMIN]) -> HTMLResponse:
-        return page(request, "users.html", who, users=ctx.store.list_users(), roles=list(Role), error=None)
+        return users_page(request, who)
 
     @router.post("/admin/users")
     async def add_user(request: Request, who: Annotated[Login, ADMIN]) -> Response:
@@ -359,7 +419,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
                     error = f"password: {exc}"
                 except DuplicateUser as exc:
                     error = f"email: {exc}"
-        return page(request, "users.html", who, 422, users=ctx.store.list_users(), roles=list(Role), error=error)
+        return users_page(request, who, 422, error)
 
     @router.post("/admin/users/{user_id}/active")
     async def set_active(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
@@ -367,10 +427,34 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         try:
             ctx.store.set_active(user_id, active)
         except LastAdmin as exc:
-            users = ctx.store.list_users()
-            return page(request, "users.html", who, 409, users=users, roles=list(Role), error=str(exc))
+            return users_page(request, who, 409, str(exc))
         ctx.store.record_audit(who.user.id, "user.active" if active else "user.inactive", None, "ok", f"user {user_id}")
         return RedirectResponse("/admin/users", status_code=303)
+
+    @router.post("/admin/users/{user_id}/role")
+    async def set_role(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
+        role = str((await request.form()).get("role", ""))
+        if role not in {r.value for r in Role}:
+            return users_page(
+                request, who, 422, f"role: got {shown(role)}; allowed: {', '.join(r.value for r in Role)}"
+            )
+        try:
+            ctx.store.set_role(user_id, Role(role))
+        except LastAdmin as exc:
+            return users_page(request, who, 409, str(exc))
+        ctx.store.record_audit(who.user.id, "user.role", None, "ok", f"user {user_id}: {role}")
+        return RedirectResponse("/admin/users", status_code=303)
+
+    @router.post("/admin/users/{user_id}/password")
+    async def reset_password(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
+        form = await request.form()
+        new, again = str(form.get("password", "")), str(form.get("password_again", ""))
+        try:
+            user = await run_in_threadpool(ctx.sessions.reset_password, user_id, new, again)
+        except InputInvalid as exc:
+            return users_page(request, who, 422, "password: " + "; ".join(p.allowed for p in exc.problems))
+        ctx.store.record_audit(who.user.id, "user.password_reset", None, "ok", f"user {user_id}")
+        return users_page(request, who, notice=f"New password set for {user.email}; their sessions have ended.")
 
     @router.get("/admin/audit")
     def audit(request: Request, who: Annotated[Login, ADMIN], case: str = "") -> HTMLResponse:

@@ -1,0 +1,324 @@
+"""Accounts: failed-login lockout, password change and reset, roles; the case list's pages; unchanged edits.
+
+Against a real database like the rest of the web tests (SQLite file; PostgreSQL when reachable).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+
+from decidua.adapters.api.auth import Passwords
+from decidua.adapters.store import Role, open_store
+from decidua.adapters.store.migrate import current_revision, upgrade
+from decidua.adapters.store.sql import make_engine
+
+Web = Any  # the ``web`` fixture of this folder's conftest: client, store, clock, admin_id, clinician_id
+PASSWORD = "correct horse battery staple"  # the test users' password (conftest)
+NEW_PASSWORD = "a new and longer passphrase"
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'<meta name="csrf-token" content="([^"]*)">', html)
+    assert m is not None
+    return m.group(1)
+
+
+def try_login(client: TestClient, email: str = "clin@clinic.test", password: str = PASSWORD) -> Any:
+    return client.post("/api/session", json={"email": email, "password": password})
+
+
+def outcomes(web: Web, action: str) -> list[str]:
+    return [e.outcome for e in reversed(web.store.list_audit()) if e.action == action]
+
+
+# --- failed logins ---
+def test_five_failed_logins_lock_the_address_for_fifteen_minutes(web: Web) -> None:
+    for _ in range(4):
+        assert try_login(web.client, password="wrong guess").status_code == 401
+    fifth = try_login(web.client, password="wrong guess")
+    assert fifth.status_code == 429
+    assert fifth.headers["retry-after"] == str(15 * 60)
+    assert "too many failed logins for this e-mail address" in fifth.json()["detail"]
+    # while locked even the right password is refused, without being checked
+    locked = try_login(web.client)
+    assert locked.status_code == 429
+    assert "09:15 UTC" in locked.json()["detail"]  # the test clock stands at 09:00
+    web.clock.advance(minutes=14)
+    assert try_login(web.client).status_code == 429
+    assert int(try_login(web.client).headers["retry-after"]) == 60
+    web.clock.advance(minutes=1, seconds=1)
+    assert try_login(web.client).status_code == 200
+    assert outcomes(web, "login") == ["failed"] * 4 + ["locked"] * 4 + ["ok"]
+    assert {e.user_id for e in web.store.list_audit() if e.action == "login"} == {web.clinician_id}
+
+
+def test_a_successful_login_clears_the_count(web: Web) -> None:
+    for _ in range(4):
+        try_login(web.client, password="wrong guess")
+    assert try_login(web.client).status_code == 200
+    for _ in range(4):
+        assert try_login(web.client, password="wrong guess").status_code == 401
+
+
+def test_failures_far_apart_do_not_add_up(web: Web) -> None:
+    for _ in range(4):
+        try_login(web.client, password="wrong guess")
+    web.clock.advance(minutes=16)
+    for _ in range(4):
+        assert try_login(web.client, password="wrong guess").status_code == 401
+
+
+def test_an_unknown_address_is_locked_the_same_way(web: Web) -> None:
+    """Locking only real accounts would tell an attacker which addresses exist."""
+    answers = [try_login(web.client, "nobody@clinic.test", "wrong guess").status_code for _ in range(6)]
+    assert answers == [401] * 4 + [429] * 2
+    assert try_login(web.client, "  NOBODY@clinic.test ").status_code == 429  # the same name, typed otherwise
+    assert try_login(web.client, "admin@clinic.test").status_code == 200  # other names are not affected
+
+
+def test_the_login_page_shows_the_lockout(web: Web) -> None:
+    page = web.client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    form = {"email": "clin@clinic.test", "password": "wrong guess", "csrf_token": token.group(1), "next": "/cases"}
+    statuses = [web.client.post("/login", data=form).status_code for _ in range(5)]
+    assert statuses == [401] * 4 + [429]
+    r = web.client.post("/login", data={**form, "password": PASSWORD})
+    assert r.status_code == 429
+    assert "Too many failed logins for this e-mail address" in r.text
+    assert r.headers["retry-after"] == str(15 * 60)
+
+
+def test_an_admin_password_reset_lifts_the_lockout_and_ends_sessions(web: Web) -> None:
+    other = TestClient(web.client.app)
+    assert try_login(other).status_code == 200  # the clinician on another computer
+    for _ in range(5):
+        try_login(web.client, password="wrong guess")
+    csrf = web.login("admin@clinic.test")
+    r = web.client.put(
+        f"/api/users/{web.clinician_id}/password", json={"password": NEW_PASSWORD}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 200, r.text
+    assert other.get("/api/cases").status_code == 401  # their session ended
+    assert try_login(other, password=PASSWORD).status_code == 401
+    assert try_login(other, password=NEW_PASSWORD).status_code == 200
+    assert outcomes(web, "user.password_reset") == ["ok"]
+    short = web.client.put(
+        f"/api/users/{web.clinician_id}/password", json={"password": "short"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert short.status_code == 422
+    assert short.json()["problems"][0]["path"] == "new_password"
+    missing = web.client.put("/api/users/999/password", json={"password": NEW_PASSWORD}, headers={"X-CSRF-Token": csrf})
+    assert missing.status_code == 404
+
+
+def test_clinicians_cannot_reset_passwords(web: Web) -> None:
+    csrf = web.login()
+    r = web.client.put(
+        f"/api/users/{web.admin_id}/password", json={"password": NEW_PASSWORD}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 403
+
+
+# --- password change ---
+def test_changing_your_password_ends_your_other_sessions_but_not_this_one(web: Web) -> None:
+    other = TestClient(web.client.app)
+    assert try_login(other).status_code == 200
+    csrf = web.login()
+    r = web.client.put(
+        "/api/session/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert r.status_code == 204, r.text
+    assert web.client.get("/api/cases").status_code == 200
+    assert other.get("/api/cases").status_code == 401
+    assert try_login(other).status_code == 401
+    assert try_login(other, password=NEW_PASSWORD).status_code == 200
+    assert outcomes(web, "user.password") == ["ok"]
+
+
+def test_a_password_change_needs_the_current_password_and_a_long_new_one(web: Web) -> None:
+    csrf = web.login()
+
+    def change(current: str, new: str) -> Any:
+        body = {"current_password": current, "new_password": new}
+        return web.client.put("/api/session/password", json=body, headers={"X-CSRF-Token": csrf})
+
+    wrong = change("not my password", NEW_PASSWORD)
+    assert wrong.status_code == 422
+    assert wrong.json()["problems"] == [
+        {"path": "current_password", "value": None, "allowed": "the current password is not right"}
+    ]
+    short = change(PASSWORD, "short")
+    assert short.status_code == 422
+    assert short.json()["problems"][0]["path"] == "new_password"
+    assert "at least 12 characters" in short.json()["problems"][0]["allowed"]
+    assert try_login(TestClient(web.client.app)).status_code == 200  # the password is unchanged
+    # wrong current passwords count as failed logins: a stolen session cannot guess on
+    assert [change("not my password", NEW_PASSWORD).status_code for _ in range(5)] == [422] * 4 + [429]
+    assert change(PASSWORD, NEW_PASSWORD).status_code == 429
+    details = " ".join(e.detail or "" for e in web.store.list_audit())
+    assert PASSWORD not in details
+    assert "not my password" not in details
+    assert NEW_PASSWORD not in details
+    assert outcomes(web, "user.password")[-1] == "locked"
+
+
+def test_the_account_page_changes_the_password(web: Web) -> None:
+    web.login_form()
+    page = web.client.get("/account")
+    assert page.status_code == 200
+    assert "Change your password" in page.text
+    csrf = csrf_of(page.text)
+    form = {"csrf_token": csrf, "current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    mismatch = web.client.post("/account/password", data={**form, "new_password_again": "something else entirely"})
+    assert mismatch.status_code == 422
+    assert "the two new passwords differ" in mismatch.text
+    wrong = web.client.post(
+        "/account/password", data={**form, "current_password": "nope", "new_password_again": NEW_PASSWORD}
+    )
+    assert wrong.status_code == 422
+    assert "the current password is not right" in wrong.text
+    done = web.client.post("/account/password", data={**form, "new_password_again": NEW_PASSWORD})
+    assert done.status_code == 200  # followed the redirect to the account page
+    assert "Your password was changed" in done.text
+    assert try_login(TestClient(web.client.app), password=NEW_PASSWORD).status_code == 200
+
+
+# --- roles ---
+def test_an_admin_makes_a_clinician_admin_then_may_step_down(web: Web) -> None:
+    csrf = web.login("admin@clinic.test")
+
+    def patch(user_id: int, body: dict[str, Any]) -> Any:
+        return web.client.patch(f"/api/users/{user_id}", json=body, headers={"X-CSRF-Token": csrf})
+
+    assert patch(web.admin_id, {"role": "clinician"}).status_code == 409  # the only admin stays one
+    r = patch(web.clinician_id, {"role": "admin"})
+    assert r.status_code == 200
+    assert r.json()["role"] == "admin"
+    r = patch(web.admin_id, {"role": "clinician"})
+    assert r.status_code == 200
+    assert web.client.get("/api/users").status_code == 403  # takes effect at once
+    assert [e.detail for e in web.store.list_audit() if e.action == "user.role"] == [
+        f"user {web.admin_id}: clinician",
+        f"user {web.clinician_id}: admin",
+    ]
+
+
+def test_role_and_activity_together_and_bad_roles(web: Web) -> None:
+    csrf = web.login("admin@clinic.test")
+    r = web.client.patch(
+        f"/api/users/{web.clinician_id}", json={"role": "admin", "active": False}, headers={"X-CSRF-Token": csrf}
+    )
+    assert (r.json()["role"], r.json()["active"]) == ("admin", False)
+    bad = web.client.patch(f"/api/users/{web.clinician_id}", json={"role": "root"}, headers={"X-CSRF-Token": csrf})
+    assert bad.status_code == 422
+    assert bad.json()["problems"][0]["path"] == "role"
+
+
+def test_the_users_page_changes_roles_and_sets_passwords(web: Web) -> None:
+    web.login_form("admin@clinic.test")
+    page = web.client.get("/admin/users")
+    csrf = csrf_of(page.text)
+    assert f'action="/admin/users/{web.clinician_id}/role"' in page.text
+    assert f'action="/admin/users/{web.admin_id}/role"' not in page.text  # not your own
+    r = web.client.post(f"/admin/users/{web.clinician_id}/role", data={"csrf_token": csrf, "role": "admin"})
+    assert r.status_code == 200
+    assert web.store.get_user(web.clinician_id).role is Role.ADMIN  # type: ignore[union-attr]
+    bad = web.client.post(f"/admin/users/{web.clinician_id}/role", data={"csrf_token": csrf, "role": "root"})
+    assert bad.status_code == 422
+    assert "allowed: clinician, admin" in bad.text
+    form = {"csrf_token": csrf, "password": NEW_PASSWORD, "password_again": NEW_PASSWORD}
+    r = web.client.post(f"/admin/users/{web.clinician_id}/password", data=form)
+    assert r.status_code == 200
+    assert "New password set for clin@clinic.test" in r.text
+    assert try_login(TestClient(web.client.app), password=NEW_PASSWORD).status_code == 200
+    r = web.client.post(f"/admin/users/{web.clinician_id}/password", data={**form, "password_again": "other"})
+    assert r.status_code == 422
+    assert "the two new passwords differ" in r.text
+
+
+# --- the case list, a page at a time ---
+def test_the_case_list_comes_in_pages(web: Web) -> None:
+    for i in range(120):
+        web.store.create_case(f"P-{i:03d}", {"case_id": f"P-{i:03d}", "woman": {}}, None, _assessment())
+    csrf = web.login()
+    r = web.client.get("/api/cases", params={"limit": 50, "offset": 100})
+    assert r.status_code == 200
+    assert r.headers["x-total-count"] == "120"
+    assert [c["reference"] for c in r.json()] == [f"P-{i:03d}" for i in range(19, -1, -1)]
+    r = web.client.get("/api/cases", params={"q": "p-11", "limit": 3})
+    assert (r.headers["x-total-count"], len(r.json())) == ("10", 3)
+    assert web.client.get("/api/cases", params={"limit": 501}).status_code == 422
+    assert web.client.get("/api/cases", params={"offset": -1}).status_code == 422
+    assert csrf
+
+    page = web.client.get("/cases")
+    assert "1–50 of 120 · page 1 of 3" in page.text
+    assert page.text.count('<td><a href="/cases/') == 50
+    assert 'rel="next" href="/cases?q=&amp;page=2"' in page.text
+    assert 'rel="prev"' not in page.text
+    last = web.client.get("/cases", params={"page": 3})
+    assert "101–120 of 120 · page 3 of 3" in last.text
+    assert 'rel="next"' not in last.text
+    assert ">P-000<" in last.text
+    beyond = web.client.get("/cases", params={"page": 99})
+    assert "page 3 of 3" in beyond.text
+    assert web.client.get("/cases", params={"page": "x"}).status_code == 422
+    found = web.client.get("/cases", params={"q": "P-11"})
+    assert "Case ids containing “P-11”: 1–10 of 10" in found.text
+
+
+def _assessment() -> Any:
+    from decidua.adapters.store import NewAssessment
+
+    return NewAssessment("test", {})
+
+
+# --- unchanged edits ---
+def test_saving_an_unchanged_case_stores_no_new_version(web: Web) -> None:
+    csrf = web.login()
+    case = {"case_id": "U-1", "woman": {"age_years": 36}}
+    assert web.client.post("/api/cases", json={"case": case}, headers={"X-CSRF-Token": csrf}).status_code == 201
+    r = web.client.put("/api/cases/1", json={"case": case, "base_version": 1}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200
+    assert r.json()["versions"] == [1]
+    assert web.store.list_audit(1)[0].detail == "unchanged"
+    r = web.client.put(
+        "/api/cases/1", json={"case": {**case, "woman": {"age_years": 37}}}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.json()["versions"] == [1, 2]
+
+
+# --- an existing database is upgraded ---
+def test_a_database_of_the_first_release_is_migrated_and_its_users_log_in(database_url: str, kb: Any) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (email, password_hash, role, created_at, active) "
+                "VALUES ('old@clinic.test', :h, 'admin', '2026-01-01 00:00:00', :a)"
+            ),
+            {"h": Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)).hash(PASSWORD), "a": True},
+        )
+    engine.dispose()
+    store = open_store(database_url)
+    try:
+        assert current_revision(store.engine) == "0002"
+        from decidua.adapters.api import Settings, create_app
+
+        app = create_app(Settings(database_url="sqlite://"), store, kb)
+        with TestClient(app) as client:
+            assert try_login(client, "old@clinic.test").status_code == 200
+            for _ in range(5):
+                try_login(client, "old@clinic.test", "wrong guess")
+            assert try_login(client, "old@clinic.test").status_code == 429
+    finally:
+        store.engine.dispose()
