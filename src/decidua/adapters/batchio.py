@@ -133,8 +133,9 @@ def run_to_files(
     try:
         layout = plan_layout(frame.collect_schema().names(), key, allow_extra)
         for i, (done, bad, rows_done) in enumerate(_chunks(frame, kb, layout, chunk_rows)):
-            done.write_parquet(parts / f"results-{i:06d}.parquet")
-            bad.write_parquet(parts / f"rejects-{i:06d}.parquet")
+            # Arrow IPC parts: written and read back without encoding, so the final file is encoded once.
+            done.write_ipc(parts / f"results-{i:06d}.arrow", compression="lz4")
+            bad.write_ipc(parts / f"rejects-{i:06d}.arrow", compression="lz4")
             assessed += done.height
             rejected += bad.height
             for row in summary(done, kb):
@@ -145,7 +146,7 @@ def run_to_files(
             if on_chunk is not None:
                 on_chunk(rows_done)
         for name, final in (("rejects", rejects_path(output)), ("results", output)):
-            scan = pl.scan_parquet(sorted(parts.glob(f"{name}-*.parquet")))
+            scan = pl.scan_ipc(sorted(parts.glob(f"{name}-*.arrow")))
             with atomic_path(final) as tmp:
                 if kind == "parquet":
                     scan.sink_parquet(tmp)
