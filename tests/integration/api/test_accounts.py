@@ -57,6 +57,18 @@ def test_five_failed_logins_lock_the_address_for_fifteen_minutes(web: Web) -> No
     assert {e.user_id for e in web.store.list_audit() if e.action == "login"} == {web.clinician_id}
 
 
+def test_one_guesser_cannot_lock_the_user_out_everywhere(web: Web) -> None:
+    """The lockout counts per e-mail address and client; a higher count from all clients stops guessing from many."""
+    guesser = TestClient(web.client.app, client=("203.0.113.9", 40000))
+    for _ in range(5):
+        try_login(guesser, password="wrong guess")
+    assert try_login(guesser).status_code == 429
+    assert try_login(web.client).status_code == 200  # the user, elsewhere
+    for i in range(50):  # guessing from 50 addresses: locked for everyone
+        try_login(TestClient(web.client.app, client=(f"198.51.100.{i}", 40000)), password="wrong guess")
+    assert try_login(TestClient(web.client.app, client=("192.0.2.1", 40000))).status_code == 429
+
+
 def test_a_successful_login_clears_the_count(web: Web) -> None:
     for _ in range(4):
         try_login(web.client, password="wrong guess")

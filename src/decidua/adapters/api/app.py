@@ -74,6 +74,7 @@ def create_app(
 
     templates = _templates()
     passwords = passwords or Passwords()
+    lockout = dt.timedelta(minutes=settings.login_lockout_minutes)  # also the window failures are counted in
     ctx = AppContext(
         settings=settings,
         store=store,
@@ -85,11 +86,8 @@ def create_app(
             dt.timedelta(minutes=settings.session_idle_minutes),
             dt.timedelta(hours=settings.session_max_hours),
             passwords,
-            LoginPolicy(
-                settings.login_max_failures,
-                window=dt.timedelta(minutes=settings.login_lockout_minutes),
-                lockout=dt.timedelta(minutes=settings.login_lockout_minutes),
-            ),
+            LoginPolicy(settings.login_max_failures, lockout, lockout),
+            LoginPolicy(settings.login_max_failures_all_clients, lockout, lockout),
         ),
         templates=templates,
         clock=clock,

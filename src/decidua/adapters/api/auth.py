@@ -135,35 +135,49 @@ class Sessions:
         idle: dt.timedelta,
         max_age: dt.timedelta,
         passwords: Passwords,
-        throttle: LoginPolicy,
+        per_client: LoginPolicy,
+        all_clients: LoginPolicy,
     ) -> None:
         self.store = store
         self.clock = clock
         self.idle = idle
         self.max_age = max_age
         self.passwords = passwords
-        self.throttle = throttle
+        self.per_client = per_client
+        self.all_clients = all_clients
 
-    def _check_password(self, name: str, user: User | None, password: str) -> bool:
+    def _counters(self, name: str, client: str | None) -> list[tuple[str, LoginPolicy]]:
+        """The failure counters of a login attempt: the name from this client (a low limit, so one guesser cannot
+        lock the user out everywhere), and the name from all clients (a higher one, against guessing from many)."""
+        counters = [(name, self.all_clients)]
+        if client:
+            counters.append((f"{name} {client[:64]}", self.per_client))
+        return counters
+
+    def _check_password(self, name: str, client: str | None, user: User | None, password: str) -> bool:
         """Verify a password, counting a failure against ``name``; raises :class:`LoginThrottled` when locked.
 
         A locked name is refused before the password is looked at, so guessing on gains nothing; a correct
-        password clears the count.
+        password clears the counts.
         """
         now = self.clock()
-        until = self.store.login_locked_until(name, now)
-        if until is not None:
-            raise LoginThrottled(until, now)
+        counters = self._counters(name, client)
+        locks = [u for key, _ in counters if (u := self.store.login_locked_until(key, now)) is not None]
+        if locks:
+            raise LoginThrottled(max(locks), now)
         if self.passwords.verify(user.password_hash if user else None, password):
-            self.store.clear_login_failures(name)
+            for key, _ in counters:
+                self.store.clear_login_failures(key)
             return True
-        until = self.store.record_login_failure(name, now, self.throttle)
-        if until is not None:
-            raise LoginThrottled(until, now)
+        locks = [u for key, policy in counters if (u := self.store.record_login_failure(key, now, policy)) is not None]
+        if locks:
+            raise LoginThrottled(max(locks), now)
         return False
 
-    def authenticate(self, email: str, password: str) -> User | None:
+    def authenticate(self, email: str, password: str, client: str | None = None) -> User | None:
         """The active user with this e-mail address and password, or ``None``.
+
+        ``client`` (the client's address) keeps one client's failures from locking the user out everywhere.
 
         Raises
         ------
@@ -174,14 +188,14 @@ class Sessions:
             user = self.store.find_user(check_email(email))
         except ValueError:
             user = None  # still checked against the dummy hash below: the same time as for a wrong password
-        ok = self._check_password(login_name(email), user, password)
+        ok = self._check_password(login_name(email), client, user, password)
         if not ok or user is None or not user.active:
             return None
         if self.passwords.needs_rehash(user.password_hash):
             self.store.set_password_hash(user.id, self.passwords.hash(password))
         return user
 
-    def change_password(self, login: Login, current: str, new: str, again: str) -> None:
+    def change_password(self, login: Login, current: str, new: str, again: str, client: str | None = None) -> None:
         """A user's own password change: the current password is checked (and throttled like a login); every
         other session of the user ends, this one stays.
 
@@ -191,7 +205,7 @@ class Sessions:
             With one problem per field (``current_password``, ``new_password``).
         """
         user = self.store.get_user(login.user.id)
-        if user is None or not self._check_password(login_name(user.email), user, current):
+        if user is None or not self._check_password(login_name(user.email), client, user, current):
             raise InputInvalid(
                 [Problem("current_password", None, "the current password is not right")], "password change"
             )
@@ -253,9 +267,10 @@ class Sessions:
 
 
 def reset_password(store: CaseStore, user_id: int, password_hash: str) -> User:
-    """Give a user a new password (already hashed): lift a failed-login lockout and end their sessions."""
+    """Give a user a new password (already hashed): lift the failed-login lockout of the address (from all
+    clients) and end their sessions."""
     user = store.set_password_hash(user_id, password_hash)
-    store.clear_login_failures(login_name(user.email))
+    store.clear_login_failures(login_name(user.email), every_client=True)
     store.delete_user_sessions(user_id)
     return user
 

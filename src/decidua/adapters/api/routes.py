@@ -111,11 +111,16 @@ def audit_public(e: AuditEntry) -> AuditPublic:
     )
 
 
-def audited_login(ctx: AppContext, email: str, password: str) -> User | None:
+def client_of(request: Request) -> str | None:
+    """The client's address (behind a reverse proxy: the proxy's, unless uvicorn trusts its forwarded headers)."""
+    return request.client.host if request.client else None
+
+
+def audited_login(ctx: AppContext, email: str, password: str, client: str | None) -> User | None:
     """:meth:`Sessions.authenticate` with its audit row: ``ok``, ``failed`` or ``locked`` (with the account's
     number when one has this address; never the address typed)."""
     try:
-        user = ctx.sessions.authenticate(email, password)
+        user = ctx.sessions.authenticate(email, password, client)
     except LoginThrottled:
         known = ctx.store.find_user(login_name(email))
         ctx.store.record_audit(known.id if known else None, "login", None, "locked")
@@ -178,12 +183,12 @@ def build_api_router(ctx: AppContext) -> APIRouter:
 
     # --- session ---
     @router.post("/session", tags=["session"], responses={401: {"model": ErrorPublic}, 429: THROTTLED})
-    def login(body: LoginCreate, response: Response) -> SessionPublic:
+    def login(body: LoginCreate, request: Request, response: Response) -> SessionPublic:
         """Log in: sets the session cookie and returns the CSRF token for later writes.
 
         After too many failed logins for an e-mail address it is locked for a while (429 with Retry-After).
         """
-        user = audited_login(ctx, body.email, body.password)
+        user = audited_login(ctx, body.email, body.password, client_of(request))
         if user is None:
             raise NotAuthenticated("wrong e-mail address or password, or the account is not active")
         token, session = ctx.sessions.start(user)
@@ -214,11 +219,12 @@ def build_api_router(ctx: AppContext) -> APIRouter:
     @router.put(
         "/session/password", tags=["session"], status_code=204, responses={**ERRORS, 422: INVALID, 429: THROTTLED}
     )
-    def change_password(body: PasswordChange, who: Annotated[Login, LOGGED_IN]) -> Response:
+    def change_password(body: PasswordChange, request: Request, who: Annotated[Login, LOGGED_IN]) -> Response:
         """Change your own password. Your other sessions end; this one stays. A wrong current password counts
         as a failed login."""
         try:
-            ctx.sessions.change_password(who, body.current_password, body.new_password, body.new_password)
+            new = body.new_password
+            ctx.sessions.change_password(who, body.current_password, new, new, client_of(request))
         except Exception as exc:
             ctx.store.record_audit(who.user.id, "user.password", None, outcome_of(exc), f"user {who.user.id}")
             raise

@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     session_idle_minutes: float = Field(30.0, gt=0, description="Log out after this long without a request.")
     session_max_hours: float = Field(12.0, gt=0, description="Log out this long after logging in, whatever happens.")
     login_max_failures: int = Field(
-        5, ge=1, le=1000, description="Failed logins for one e-mail address that lock it (within the lockout time)."
+        5, ge=1, le=1000, description="Failed logins for one e-mail address from one client that lock it there."
+    )
+    login_max_failures_all_clients: int = Field(
+        50, ge=1, le=100_000, description="Failed logins for one e-mail address from all clients that lock it."
     )
     login_lockout_minutes: float = Field(15.0, gt=0, description="How long a locked e-mail address is refused.")
     secure_cookies: bool = Field(False, description="Send cookies over HTTPS only (set behind TLS).")

@@ -369,9 +369,12 @@ class SqlCaseStore:
                     raise
         return None  # pragma: no cover - the loop returns or raises
 
-    def clear_login_failures(self, login_name: str) -> None:
+    def clear_login_failures(self, login_name: str, every_client: bool = False) -> None:
+        which = LoginThrottleRow.login_name == login_name
+        if every_client:
+            which = or_(which, LoginThrottleRow.login_name.startswith(f"{login_name} ", autoescape=True))
         with self._sessions.begin() as s:
-            s.execute(delete(LoginThrottleRow).where(LoginThrottleRow.login_name == login_name))
+            s.execute(delete(LoginThrottleRow).where(which))
 
     # --- sessions ---
     def add_session(self, session: Session) -> None:

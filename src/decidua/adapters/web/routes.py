@@ -26,7 +26,7 @@ from decidua.adapters.api.context import (
     patient,
     render,
 )
-from decidua.adapters.api.routes import audited_login, fhir_response, report_response, set_session_cookie
+from decidua.adapters.api.routes import audited_login, client_of, fhir_response, report_response, set_session_cookie
 from decidua.adapters.api.service import PLOT_LOCK
 from decidua.adapters.casefile import load_text
 from decidua.adapters.cli.kb import kb_data
@@ -108,7 +108,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
             message = "The login form expired; please try again."
             return page(request, "login.html", None, 403, login_csrf=token or "", next=target, error=message)
         try:
-            user = await run_in_threadpool(audited_login, ctx, email, password)
+            user = await run_in_threadpool(audited_login, ctx, email, password, client_of(request))
         except LoginThrottled as exc:
             message = str(exc)[0].upper() + str(exc)[1:] + "."
             locked = page(
@@ -181,7 +181,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         form = await request.form()
         current, new, again = (str(form.get(k, "")) for k in ("current_password", "new_password", "new_password_again"))
         try:
-            await run_in_threadpool(ctx.sessions.change_password, who, current, new, again)
+            await run_in_threadpool(ctx.sessions.change_password, who, current, new, again, client_of(request))
         except InputInvalid as exc:
             await run_in_threadpool(
                 ctx.store.record_audit, who.user.id, "user.password", None, "invalid", f"user {who.user.id}"

@@ -19,7 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "login_throttle",
-        sa.Column("login_name", sa.String(length=320), nullable=False),
+        sa.Column("login_name", sa.String(length=400), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("first_failure_at", sa.DateTime(), nullable=False),
         sa.Column("locked_until", sa.DateTime(), nullable=True),
