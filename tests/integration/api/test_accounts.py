@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from decidua.adapters.api.auth import Passwords
-from decidua.adapters.store import Role, open_store
+from decidua.adapters.store import LastAdmin, Role, open_store
 from decidua.adapters.store.migrate import current_revision, upgrade
 from decidua.adapters.store.sql import make_engine
 
@@ -37,23 +37,21 @@ def outcomes(web: Web, action: str) -> list[str]:
 
 
 # --- failed logins ---
-def test_five_failed_logins_lock_the_address_for_fifteen_minutes(web: Web) -> None:
-    for _ in range(4):
+def test_after_five_failed_logins_the_address_is_locked_for_fifteen_minutes(web: Web) -> None:
+    for _ in range(5):
         assert try_login(web.client, password="wrong guess").status_code == 401
-    fifth = try_login(web.client, password="wrong guess")
-    assert fifth.status_code == 429
-    assert fifth.headers["retry-after"] == str(15 * 60)
-    assert "too many failed logins for this e-mail address" in fifth.json()["detail"]
-    # while locked even the right password is refused, without being checked
+    # now even the right password is refused, without being checked
     locked = try_login(web.client)
     assert locked.status_code == 429
+    assert locked.headers["retry-after"] == str(15 * 60)
+    assert "too many failed logins for this e-mail address" in locked.json()["detail"]
     assert "09:15 UTC" in locked.json()["detail"]  # the test clock stands at 09:00
     web.clock.advance(minutes=14)
     assert try_login(web.client).status_code == 429
     assert int(try_login(web.client).headers["retry-after"]) == 60
     web.clock.advance(minutes=1, seconds=1)
     assert try_login(web.client).status_code == 200
-    assert outcomes(web, "login") == ["failed"] * 4 + ["locked"] * 4 + ["ok"]
+    assert outcomes(web, "login") == ["failed"] * 5 + ["locked"] * 3 + ["ok"]
     assert {e.user_id for e in web.store.list_audit() if e.action == "login"} == {web.clinician_id}
 
 
@@ -73,22 +71,56 @@ def test_a_successful_login_clears_the_count(web: Web) -> None:
     for _ in range(4):
         try_login(web.client, password="wrong guess")
     assert try_login(web.client).status_code == 200
-    for _ in range(4):
+    for _ in range(5):
         assert try_login(web.client, password="wrong guess").status_code == 401
 
 
-def test_failures_far_apart_do_not_add_up(web: Web) -> None:
+def test_failures_count_until_fifteen_minutes_pass_without_one(web: Web) -> None:
+    """No fixed windows to slip between: four failures, then more just after fifteen minutes, do not start over."""
     for _ in range(4):
         try_login(web.client, password="wrong guess")
-    web.clock.advance(minutes=16)
-    for _ in range(4):
+    web.clock.advance(minutes=14, seconds=59)
+    assert try_login(web.client, password="wrong guess").status_code == 401
+    web.clock.advance(minutes=14, seconds=59)
+    assert try_login(web.client).status_code == 429
+    web.clock.advance(minutes=15, seconds=1)  # the lockout is over, and the count with it
+    for _ in range(5):
         assert try_login(web.client, password="wrong guess").status_code == 401
+        web.clock.advance(minutes=15, seconds=1)  # failures far apart never add up
+    assert try_login(web.client).status_code == 200
+
+
+def test_attempts_at_the_same_moment_get_no_more_guesses(store: Any) -> None:
+    """Each attempt is counted before its password is checked: 40 at once, on any database, let 5 through."""
+    import datetime as dt
+    import threading
+
+    from decidua.adapters.store import LoginPolicy
+
+    policy = LoginPolicy(5, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
+    now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+    start = threading.Barrier(40)
+    results: list[object] = []
+
+    def attempt() -> None:
+        start.wait()
+        results.append(store.reserve_login_attempt([("victim@clinic.test", policy)], now))
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(None) == 5
+    assert set(results) - {None} == {now + dt.timedelta(minutes=15)}
+    store.login_succeeded(["victim@clinic.test"], now)  # a right password cannot lift a lockout
+    assert store.reserve_login_attempt([("victim@clinic.test", policy)], now) is not None
 
 
 def test_an_unknown_address_is_locked_the_same_way(web: Web) -> None:
     """Locking only real accounts would tell an attacker which addresses exist."""
-    answers = [try_login(web.client, "nobody@clinic.test", "wrong guess").status_code for _ in range(6)]
-    assert answers == [401] * 4 + [429] * 2
+    answers = [try_login(web.client, "nobody@clinic.test", "wrong guess").status_code for _ in range(7)]
+    assert answers == [401] * 5 + [429] * 2
     assert try_login(web.client, "  NOBODY@clinic.test ").status_code == 429  # the same name, typed otherwise
     assert try_login(web.client, "admin@clinic.test").status_code == 200  # other names are not affected
 
@@ -99,7 +131,7 @@ def test_the_login_page_shows_the_lockout(web: Web) -> None:
     assert token is not None
     form = {"email": "clin@clinic.test", "password": "wrong guess", "csrf_token": token.group(1), "next": "/cases"}
     statuses = [web.client.post("/login", data=form).status_code for _ in range(5)]
-    assert statuses == [401] * 4 + [429]
+    assert statuses == [401] * 5
     r = web.client.post("/login", data={**form, "password": PASSWORD})
     assert r.status_code == 429
     assert "Too many failed logins for this e-mail address" in r.text
@@ -173,7 +205,7 @@ def test_a_password_change_needs_the_current_password_and_a_long_new_one(web: We
     assert "at least 12 characters" in short.json()["problems"][0]["allowed"]
     assert try_login(TestClient(web.client.app)).status_code == 200  # the password is unchanged
     # wrong current passwords count as failed logins: a stolen session cannot guess on
-    assert [change("not my password", NEW_PASSWORD).status_code for _ in range(5)] == [422] * 4 + [429]
+    assert [change("not my password", NEW_PASSWORD).status_code for _ in range(5)] == [422] * 5
     assert change(PASSWORD, NEW_PASSWORD).status_code == 429
     details = " ".join(e.detail or "" for e in web.store.list_audit())
     assert PASSWORD not in details
@@ -217,9 +249,10 @@ def test_an_admin_makes_a_clinician_admin_then_may_step_down(web: Web) -> None:
     r = patch(web.admin_id, {"role": "clinician"})
     assert r.status_code == 200
     assert web.client.get("/api/users").status_code == 403  # takes effect at once
-    assert [e.detail for e in web.store.list_audit() if e.action == "user.role"] == [
-        f"user {web.admin_id}: clinician",
-        f"user {web.clinician_id}: admin",
+    assert [(e.outcome, e.detail) for e in reversed(web.store.list_audit()) if e.action == "user.role"] == [
+        ("conflict", f"user {web.admin_id}: clinician"),
+        ("ok", f"user {web.clinician_id}: admin"),
+        ("ok", f"user {web.admin_id}: clinician"),
     ]
 
 
@@ -329,8 +362,91 @@ def test_a_database_of_the_first_release_is_migrated_and_its_users_log_in(databa
         app = create_app(Settings(database_url="sqlite://"), store, kb)
         with TestClient(app) as client:
             assert try_login(client, "old@clinic.test").status_code == 200
-            for _ in range(5):
+            for _ in range(6):
                 try_login(client, "old@clinic.test", "wrong guess")
             assert try_login(client, "old@clinic.test").status_code == 429
     finally:
         store.engine.dispose()
+
+
+# --- review findings: races, sessions, audit ---
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(store: Any) -> None:
+    import threading
+
+    survivor = None
+    for trial in range(10):
+        a = store.add_user(f"a{trial}@clinic.test", "x", Role.ADMIN)
+        b = store.add_user(f"b{trial}@clinic.test", "x", Role.ADMIN)
+        if survivor is not None:  # each trial starts with exactly two active admins
+            store.set_role(survivor.id, Role.CLINICIAN)
+        start = threading.Barrier(2)
+        results: list[str] = []
+        change = store.set_role if trial % 2 else store.set_active
+        demoted = Role.CLINICIAN if trial % 2 else False
+
+        def demote(user_id: int, start: threading.Barrier = start, results: list[str] = results) -> None:
+            start.wait()
+            try:
+                change(user_id, demoted)  # noqa: B023 - the same for both threads of this trial
+                results.append("ok")
+            except LastAdmin:
+                results.append("refused")
+
+        threads = [threading.Thread(target=demote, args=(u.id,)) for u in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == ["ok", "refused"]
+        [survivor] = [u for u in store.list_users() if u.role is Role.ADMIN and u.active]
+
+
+def test_deactivating_a_user_ends_their_sessions_for_good(web: Web) -> None:
+    other = TestClient(web.client.app)
+    assert try_login(other).status_code == 200
+    csrf = web.login("admin@clinic.test")
+    for active in (False, True):
+        r = web.client.patch(f"/api/users/{web.clinician_id}", json={"active": active}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 200
+    assert other.get("/api/session").status_code == 401  # reactivation does not bring the session back
+
+
+def test_refused_admin_actions_are_audited_too(web: Web) -> None:
+    csrf = web.login("admin@clinic.test")
+    h = {"X-CSRF-Token": csrf}
+    web.client.put(f"/api/users/{web.clinician_id}/password", json={"password": "short"}, headers=h)
+    web.client.put("/api/users/999/password", json={"password": NEW_PASSWORD}, headers=h)
+    web.client.patch(f"/api/users/{web.admin_id}", json={"role": "clinician"}, headers=h)
+    web.client.patch(f"/api/users/{web.admin_id}", json={"active": False}, headers=h)
+    web.client.patch("/api/users/999", json={"active": False}, headers=h)
+    rows = [(e.action, e.outcome, e.detail) for e in reversed(web.store.list_audit()) if e.action.startswith("user.")]
+    assert rows == [
+        ("user.password_reset", "invalid", f"user {web.clinician_id}"),
+        ("user.password_reset", "not_found", "user 999"),
+        ("user.role", "conflict", f"user {web.admin_id}: clinician"),
+        ("user.inactive", "conflict", f"user {web.admin_id}"),
+        ("user.change", "not_found", "user 999"),
+    ]
+
+
+def test_an_unchanged_case_from_an_old_version_is_still_a_conflict(web: Web) -> None:
+    csrf = web.login()
+    h = {"X-CSRF-Token": csrf}
+    case = {"case_id": "U-2", "woman": {"age_years": 36}}
+    web.client.post("/api/cases", json={"case": case}, headers=h)
+    web.client.put("/api/cases/1", json={"case": {**case, "note": "x"}}, headers=h)
+    r = web.client.put("/api/cases/1", json={"case": {**case, "note": "x"}, "base_version": 1}, headers=h)
+    assert r.status_code == 409
+    r = web.client.put("/api/cases/1", json={"case": {**case, "note": "x"}, "base_version": 2}, headers=h)
+    assert r.status_code == 200
+    assert r.json()["versions"] == [1, 2]
+
+
+def test_a_fhir_import_of_an_unchanged_case_is_a_200(web: Web) -> None:
+    csrf = web.login()
+    h = {"X-CSRF-Token": csrf}
+    web.client.post("/api/cases", json={"case": {"case_id": "F-1", "woman": {"age_years": 36}}}, headers=h)
+    bundle = web.client.get("/api/cases/1/fhir").json()
+    r = web.client.post("/api/fhir/import", json=bundle, headers=h)
+    assert r.status_code == 200
+    assert (r.json()["created"], r.json()["case"]["versions"]) == (False, [1])

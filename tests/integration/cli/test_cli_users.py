@@ -102,14 +102,16 @@ def test_a_new_password_from_the_command_line_lifts_a_lockout_and_ends_sessions(
     [admin] = store.list_users()
     now = dt.datetime.now(dt.UTC)
     policy = LoginPolicy(1, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
-    assert store.record_login_failure("admin@clinic.test", now, policy) is not None
+    counters = [("admin@clinic.test", policy), ("admin@clinic.test 192.0.2.1", policy)]
+    store.reserve_login_attempt(counters, now)
+    assert store.reserve_login_attempt(counters, now) is not None  # locked from everywhere
     store.add_session(Session("h" * 64, admin.id, "csrf", now, now))
     code, out, err = users(
         "password", "Admin@clinic.test", "--password-stdin", "--database-url", url, password="a brand new password"
     )
     assert code == 0, err
     assert "new password set for admin@clinic.test; their sessions have ended" in out
-    assert store.login_locked_until("admin@clinic.test", now) is None
+    assert store.reserve_login_attempt(counters, now) is None
     assert store.get_session("h" * 64) is None
     changed = store.get_user(admin.id)
     assert changed is not None
@@ -122,3 +124,12 @@ def test_a_new_password_from_the_command_line_lifts_a_lockout_and_ends_sessions(
     assert code == 2
     assert "password: a password needs at least 12 characters" in err
     store.engine.dispose()
+
+
+def test_a_mistyped_sqlite_path_is_an_error_not_a_new_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'typo.sqlite3'}"
+    for args in (("list",), ("password", "admin@clinic.test", "--password-stdin")):
+        code, _, err = users(*args, "--database-url", url)
+        assert code == 2
+        assert "--database-url: no database at" in err
+    assert not (tmp_path / "typo.sqlite3").exists()

@@ -155,23 +155,21 @@ class Sessions:
         return counters
 
     def _check_password(self, name: str, client: str | None, user: User | None, password: str) -> bool:
-        """Verify a password, counting a failure against ``name``; raises :class:`LoginThrottled` when locked.
+        """Verify a password, counting the attempt against ``name`` first; raises :class:`LoginThrottled` when
+        the name is locked.
 
-        A locked name is refused before the password is looked at, so guessing on gains nothing; a correct
-        password clears the counts.
+        The attempt is counted before the password is checked, so requests sent all at once cannot get more
+        guesses through than one after the other; a locked name is refused without its password being looked
+        at. A right password forgets the counts.
         """
         now = self.clock()
         counters = self._counters(name, client)
-        locks = [u for key, _ in counters if (u := self.store.login_locked_until(key, now)) is not None]
-        if locks:
-            raise LoginThrottled(max(locks), now)
+        until = self.store.reserve_login_attempt(counters, now)
+        if until is not None:
+            raise LoginThrottled(until, now)
         if self.passwords.verify(user.password_hash if user else None, password):
-            for key, _ in counters:
-                self.store.clear_login_failures(key)
+            self.store.login_succeeded([key for key, _ in counters], now)
             return True
-        locks = [u for key, policy in counters if (u := self.store.record_login_failure(key, now, policy)) is not None]
-        if locks:
-            raise LoginThrottled(max(locks), now)
         return False
 
     def authenticate(self, email: str, password: str, client: str | None = None) -> User | None:
@@ -270,7 +268,7 @@ def reset_password(store: CaseStore, user_id: int, password_hash: str) -> User:
     """Give a user a new password (already hashed): lift the failed-login lockout of the address (from all
     clients) and end their sessions."""
     user = store.set_password_hash(user_id, password_hash)
-    store.clear_login_failures(login_name(user.email), every_client=True)
+    store.lift_login_lockout(login_name(user.email))
     store.delete_user_sessions(user_id)
     return user
 

@@ -325,11 +325,25 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         """The case and its assessment as an HL7 FHIR R4 Bundle (type collection)."""
         return fhir_response(ctx, who, case_id)
 
-    @router.post("/fhir/import", tags=["fhir"], status_code=201, responses={**CASE_ERRORS, 409: CONFLICT})
-    def fhir_import(bundle: dict[str, Any], who: Annotated[Login, patient("case.fhir_import")]) -> FhirImportPublic:
-        """A case from a FHIR Bundle: a new case, or the next version of the case with the same case id."""
+    @router.post(
+        "/fhir/import",
+        tags=["fhir"],
+        status_code=201,
+        responses={
+            **CASE_ERRORS,
+            200: {"model": FhirImportPublic, "description": "Unchanged: nothing stored."},
+            409: CONFLICT,
+        },
+    )
+    def fhir_import(
+        bundle: dict[str, Any], response: Response, who: Annotated[Login, patient("case.fhir_import")]
+    ) -> FhirImportPublic:
+        """A case from a FHIR Bundle: a new case (201), the next version of the case with the same case id
+        (201), or nothing when it equals that case's latest version (200)."""
         with svc.audited(who.user.id, "case.fhir_import") as note:
             version, created = svc.import_bundle(bundle, who.user.id, note)
+            if note.detail == "unchanged":
+                response.status_code = 200
             return FhirImportPublic(created=created, case=case_public(svc.view(version.case_id)))
 
     @router.get("/cases/{case_id}/audit", tags=["admin"], responses=CASE_ERRORS)
@@ -363,17 +377,20 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         "/users/{user_id}", tags=["admin"], responses={**ERRORS, 404: {"model": ErrorPublic}, 409: CONFLICT_USER}
     )
     def change_user(user_id: UserId, body: UserPatch, who: Annotated[Login, ADMIN]) -> UserPublic:
-        """Activate or deactivate a user, or change their role (the only active admin keeps both)."""
+        """Activate or deactivate a user (deactivating ends their sessions), or change their role; the only
+        active admin stays an active admin. Each change is audited, refusals too."""
         user = ctx.store.get_user(user_id)
         if user is None:
+            ctx.store.record_audit(who.user.id, "user.change", None, "not_found", f"user {user_id}")
             raise UserNotFound(f"no user {user_id}")
         if body.role is not None and body.role is not user.role:
-            user = ctx.store.set_role(user_id, body.role)
-            ctx.store.record_audit(who.user.id, "user.role", None, "ok", f"user {user_id}: {body.role.value}")
+            with svc.audited(who.user.id, "user.role") as note:
+                note.detail = f"user {user_id}: {body.role.value}"
+                user = ctx.store.set_role(user_id, body.role)
         if body.active is not None and body.active is not user.active:
-            user = ctx.store.set_active(user_id, body.active)
-            action = "user.active" if body.active else "user.inactive"
-            ctx.store.record_audit(who.user.id, action, None, "ok", f"user {user_id}")
+            with svc.audited(who.user.id, "user.active" if body.active else "user.inactive") as note:
+                note.detail = f"user {user_id}"
+                user = ctx.store.set_active(user_id, body.active)
         return user_public(user)
 
     @router.put(
@@ -382,9 +399,9 @@ def build_api_router(ctx: AppContext) -> APIRouter:
     def reset_password(user_id: UserId, body: PasswordReset, who: Annotated[Login, ADMIN]) -> UserPublic:
         """Set a user's password (forgotten, or locked after failed logins): the lockout is lifted and the
         user's sessions end."""
-        user = ctx.sessions.reset_password(user_id, body.password)
-        ctx.store.record_audit(who.user.id, "user.password_reset", None, "ok", f"user {user_id}")
-        return user_public(user)
+        with svc.audited(who.user.id, "user.password_reset") as note:
+            note.detail = f"user {user_id}"
+            return user_public(ctx.sessions.reset_password(user_id, body.password))
 
     @router.get("/audit", tags=["admin"], responses=ERRORS)
     async def audit(who: Annotated[Login, ADMIN], limit: int = 500) -> list[AuditPublic]:

@@ -19,11 +19,10 @@ from decidua.adapters.api.auth import LoginThrottled
 from decidua.adapters.casefile import case_to_data, parse_case
 from decidua.adapters.render import assessment_data
 from decidua.adapters.store import (
-    CaseNotFound,
     CaseStore,
     CaseVersion,
-    DuplicateCase,
     NewAssessment,
+    NotFound,
     StaleVersion,
     StoredAssessment,
     StoreError,
@@ -60,9 +59,9 @@ class CaseView:
 def outcome_of(exc: BaseException) -> str:
     if isinstance(exc, LoginThrottled):
         return "locked"
-    if isinstance(exc, CaseNotFound):
+    if isinstance(exc, NotFound):
         return "not_found"
-    if isinstance(exc, DuplicateCase | StaleVersion):
+    if isinstance(exc, StoreError):  # a duplicate, a stale version, the last admin: 409
         return "conflict"
     if isinstance(exc, InputError):
         return "invalid"
@@ -115,6 +114,8 @@ class CaseService:
         note says ``unchanged``).
         """
         current = self.store.get_version(case_id)
+        if base_version is not None and base_version != current.version:
+            raise StaleVersion(base_version, current.version)
         case = parse_case(data)
         if case.case_id != current.reference:
             raise CaseInvalid(

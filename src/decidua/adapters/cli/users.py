@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -13,6 +13,9 @@ from rich.table import Table
 from decidua.adapters.cli.common import fail, out_console
 from decidua.adapters.cli.serve import DatabaseUrl, database_url_or_default, describe, open_store_or_exit
 from decidua.adapters.store import DuplicateUser, Role
+
+if TYPE_CHECKING:
+    from decidua.adapters.store.sql import SqlCaseStore
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -27,6 +30,16 @@ def read_password(password_stdin: bool) -> str:
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input (for scripts).")
 ]
+
+
+def existing_store(url: str) -> SqlCaseStore:
+    """The store at ``url``, which must exist already (a mistyped SQLite path is an error, not a new database)."""
+    from decidua.adapters.store import sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        fail(f"--database-url: no database at {escape(str(path))}; allowed: the database `decidua serve` uses")
+    return open_store_or_exit(url)
 
 
 @app.command("add")
@@ -82,7 +95,7 @@ def password_command(
     except ValueError as exc:
         fail(f"password: {exc}")
     url = database_url_or_default(database_url)
-    store = open_store_or_exit(url)
+    store = existing_store(url)
     try:
         user = store.find_user(email)
         if user is None:
@@ -97,7 +110,7 @@ def password_command(
 @app.command("list")
 def list_command(database_url: DatabaseUrl = None) -> None:
     """List the users (e-mail, role, active)."""
-    store = open_store_or_exit(database_url_or_default(database_url))
+    store = existing_store(database_url_or_default(database_url))
     try:
         found = store.list_users()
     finally:

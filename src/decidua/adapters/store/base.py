@@ -21,6 +21,7 @@ Store errors, drawn once::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -139,7 +140,8 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
-    """How failed logins are throttled: ``max_failures`` within ``window`` lock the login name for ``lockout``."""
+    """How failed logins are throttled: more than ``max_failures`` attempts without a success, none more than
+    ``window`` after the one before, lock the login name for ``lockout``."""
 
     max_failures: int
     window: dt.timedelta
@@ -214,22 +216,33 @@ class CaseStore(Protocol):
 
     def set_password_hash(self, user_id: int, password_hash: str) -> User: ...
 
-    def set_active(self, user_id: int, active: bool) -> User: ...
+    def set_active(self, user_id: int, active: bool) -> User:
+        """Activate or deactivate a user; deactivating ends their sessions, and refuses the only active admin
+        (:class:`LastAdmin`)."""
+        ...
 
     def set_role(self, user_id: int, role: Role) -> User:
         """Change a user's role; demoting the only active admin raises :class:`LastAdmin`."""
         ...
 
-    # --- failed logins, counted per login name (whether or not such a user exists) ---
-    def login_locked_until(self, login_name: str, now: dt.datetime) -> dt.datetime | None: ...
+    # --- login attempts, counted per login name (whether or not a user has it) ---
+    def reserve_login_attempt(
+        self, counters: Sequence[tuple[str, LoginPolicy]], now: dt.datetime
+    ) -> dt.datetime | None:
+        """Count one attempt on each counter *before* its password is checked, in one transaction.
 
-    def record_login_failure(self, login_name: str, now: dt.datetime, policy: LoginPolicy) -> dt.datetime | None:
-        """Count one failure; returns the end of the lockout when this failure locks the name."""
+        Returns the end of the lockout when a counter is locked (then the password must not be checked), else
+        ``None``. A counter locks when its count exceeds ``max_failures``; counts are forgotten once ``window``
+        passes without an attempt, and after a lockout ends.
+        """
         ...
 
-    def clear_login_failures(self, login_name: str, every_client: bool = False) -> None:
-        """Forget the failures counted under ``login_name``; with ``every_client``, also those counted under
-        ``"<login name> <client>"`` for any client."""
+    def login_succeeded(self, counters: Sequence[str], now: dt.datetime) -> None:
+        """Forget the counts of these counters after a right password (a lockout set meanwhile stays)."""
+        ...
+
+    def lift_login_lockout(self, login_name: str) -> None:
+        """Forget every count and lockout of ``login_name``, from every client (``"<login name> <client>"``)."""
         ...
 
     # --- sessions ---

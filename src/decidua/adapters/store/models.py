@@ -107,8 +107,8 @@ class LoginThrottleRow(Base):
     # The login name as typed (trimmed, lower-cased), whether or not a user has it, so that a locked name looks
     # the same for an account that exists and one that does not; "<login name> <client address>" per client.
     login_name: Mapped[str] = mapped_column(String(400), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer)
-    first_failure_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer)  # counted before the password is checked; a success deletes
+    last_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -11,14 +11,19 @@ from sqlalchemy import (
     CursorResult,
     Engine,
     Select,
+    and_,
+    case,
     create_engine,
     delete,
     event,
     func,
+    literal,
+    null,
     or_,
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
@@ -51,6 +56,7 @@ from decidua.adapters.store.models import (
     LoginThrottleRow,
     SessionRow,
     UserRow,
+    UtcDateTime,
 )
 
 
@@ -59,17 +65,21 @@ def utcnow() -> dt.datetime:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys switched on (they are off by default)."""
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
+    """An engine for ``url``. SQLite gets foreign keys switched on (they are off by default) and write-ahead
+    logging, so that readers do not hold up writers (and the reverse) when several requests come at once; a
+    writer waits up to 30 s for another to finish."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _fk_on(dbapi_connection: Any, _record: Any) -> None:
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")  # kept by the file; "memory" for an in-memory database
             cursor.close()
 
-    return engine
+        return engine
+    return create_engine(url)
 
 
 def _user(row: UserRow) -> User:
@@ -302,6 +312,13 @@ class SqlCaseStore:
             return _user(row)
 
     @staticmethod
+    def _lock_admins(s: OrmSession) -> None:
+        """Make changes to admins take turns: this no-op write locks every admin row (PostgreSQL) or the database
+        (SQLite) until the transaction ends, so two admins demoting each other at once cannot both pass the
+        check below (the second sees the first's change)."""
+        s.execute(update(UserRow).where(UserRow.role == Role.ADMIN.value).values(role=UserRow.role))
+
+    @staticmethod
     def _check_other_admin(s: OrmSession, row: UserRow) -> None:
         """Refuse to take the admin role or activity away from the only active admin."""
         if row.role != Role.ADMIN.value or not row.active:
@@ -316,18 +333,21 @@ class SqlCaseStore:
 
     def set_active(self, user_id: int, active: bool) -> User:
         with self._sessions.begin() as s:
-            row = s.get(UserRow, user_id)
+            self._lock_admins(s)
+            row = s.get(UserRow, user_id, populate_existing=True)
             if row is None:
                 raise UserNotFound(f"no user {user_id}")
             if not active:
                 self._check_other_admin(s, row)
+                s.execute(delete(SessionRow).where(SessionRow.user_id == user_id))
             row.active = active
             s.flush()
             return _user(row)
 
     def set_role(self, user_id: int, role: Role) -> User:
         with self._sessions.begin() as s:
-            row = s.get(UserRow, user_id)
+            self._lock_admins(s)
+            row = s.get(UserRow, user_id, populate_existing=True)
             if row is None:
                 raise UserNotFound(f"no user {user_id}")
             if role is not Role.ADMIN:
@@ -336,45 +356,69 @@ class SqlCaseStore:
             s.flush()
             return _user(row)
 
-    # --- failed logins ---
-    def login_locked_until(self, login_name: str, now: dt.datetime) -> dt.datetime | None:
-        with self._sessions() as s:
-            until = s.scalar(select(LoginThrottleRow.locked_until).where(LoginThrottleRow.login_name == login_name))
-            return until if until is not None and until > now else None
+    # --- login attempts ---
+    def _upsert(self) -> Any:
+        """The dialect's INSERT with ON CONFLICT (SQLite and PostgreSQL share the syntax)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    def record_login_failure(self, login_name: str, now: dt.datetime, policy: LoginPolicy) -> dt.datetime | None:
-        for attempt in (1, 2):  # a first failure of the same name at the same moment: the loser counts again
-            try:
-                with self._sessions.begin() as s:
-                    # Names whose failures have aged out are forgotten, so the table stays small.
-                    s.execute(
-                        delete(LoginThrottleRow).where(
-                            LoginThrottleRow.first_failure_at < now - policy.window,
-                            or_(LoginThrottleRow.locked_until.is_(None), LoginThrottleRow.locked_until < now),
-                        )
-                    )
-                    row = s.get(LoginThrottleRow, login_name, with_for_update=True)
-                    if row is None:
-                        row = LoginThrottleRow(login_name=login_name, failures=0, first_failure_at=now)
-                        s.add(row)
-                    elif row.locked_until is not None and row.locked_until <= now:
-                        row.failures, row.first_failure_at, row.locked_until = 0, now, None  # a fresh start
-                    row.failures += 1
-                    if row.failures >= policy.max_failures:
-                        row.failures, row.first_failure_at, row.locked_until = 0, now, now + policy.lockout
-                        return row.locked_until
-                    return None
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        return None  # pragma: no cover - the loop returns or raises
+            return pg_insert(LoginThrottleRow)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    def clear_login_failures(self, login_name: str, every_client: bool = False) -> None:
-        which = LoginThrottleRow.login_name == login_name
-        if every_client:
-            which = or_(which, LoginThrottleRow.login_name.startswith(f"{login_name} ", autoescape=True))
+        return sqlite_insert(LoginThrottleRow)
+
+    def reserve_login_attempt(
+        self, counters: Sequence[tuple[str, LoginPolicy]], now: dt.datetime
+    ) -> dt.datetime | None:
+        t = LoginThrottleRow
+        at = literal(now, UtcDateTime())
+        locks = []
         with self._sessions.begin() as s:
-            s.execute(delete(LoginThrottleRow).where(which))
+            # Only writes, each one statement: every request takes its turn (SQLite's write lock, PostgreSQL's
+            # row lock), so requests in flight at once cannot all pass a check made before any of them counted.
+            longest = max(p.window for _, p in counters)
+            s.execute(
+                delete(t).where(t.last_attempt_at < now - longest, or_(t.locked_until.is_(None), t.locked_until <= now))
+            )
+            for key, policy in counters:
+                locked = and_(t.locked_until.is_not(None), t.locked_until > now)
+                fresh = or_(t.last_attempt_at < now - policy.window, t.locked_until.is_not(None))
+                count = case((fresh, 1), else_=t.attempts + 1)
+                statement = (
+                    self._upsert()
+                    .values(login_name=key, attempts=1, last_attempt_at=at, locked_until=None)
+                    .on_conflict_do_update(
+                        index_elements=[t.login_name],
+                        set_={
+                            "attempts": case((locked, t.attempts), else_=count),
+                            "last_attempt_at": case((locked, t.last_attempt_at), else_=at),
+                            "locked_until": case(
+                                (locked, t.locked_until),
+                                (count > policy.max_failures, literal(now + policy.lockout, UtcDateTime())),
+                                else_=null(),
+                            ),
+                        },
+                    )
+                    .returning(t.locked_until)
+                )
+                until = s.execute(statement).scalar_one()
+                if until is not None and until > now:
+                    locks.append(until)
+        return max(locks) if locks else None
+
+    def login_succeeded(self, counters: Sequence[str], now: dt.datetime) -> None:
+        t = LoginThrottleRow
+        with self._sessions.begin() as s:
+            s.execute(delete(t).where(t.login_name.in_(counters), or_(t.locked_until.is_(None), t.locked_until <= now)))
+
+    def lift_login_lockout(self, login_name: str) -> None:
+        t = LoginThrottleRow
+        with self._sessions.begin() as s:
+            s.execute(
+                delete(t).where(
+                    or_(t.login_name == login_name, t.login_name.startswith(f"{login_name} ", autoescape=True))
+                )
+            )
 
     # --- sessions ---
     def add_session(self, session: Session) -> None:

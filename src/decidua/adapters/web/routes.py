@@ -425,10 +425,11 @@ def build_web_router(ctx: AppContext) -> APIRouter:
     async def set_active(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
         active = (await request.form()).get("active") == "true"
         try:
-            ctx.store.set_active(user_id, active)
+            with svc.audited(who.user.id, "user.active" if active else "user.inactive") as note:
+                note.detail = f"user {user_id}"
+                await run_in_threadpool(ctx.store.set_active, user_id, active)
         except LastAdmin as exc:
             return users_page(request, who, 409, str(exc))
-        ctx.store.record_audit(who.user.id, "user.active" if active else "user.inactive", None, "ok", f"user {user_id}")
         return RedirectResponse("/admin/users", status_code=303)
 
     @router.post("/admin/users/{user_id}/role")
@@ -438,11 +439,15 @@ def build_web_router(ctx: AppContext) -> APIRouter:
             return users_page(
                 request, who, 422, f"role: got {shown(role)}; allowed: {', '.join(r.value for r in Role)}"
             )
+        user = ctx.store.get_user(user_id)
+        if user is not None and user.role is Role(role):
+            return RedirectResponse("/admin/users", status_code=303)  # nothing to change
         try:
-            ctx.store.set_role(user_id, Role(role))
+            with svc.audited(who.user.id, "user.role") as note:
+                note.detail = f"user {user_id}: {role}"
+                await run_in_threadpool(ctx.store.set_role, user_id, Role(role))
         except LastAdmin as exc:
             return users_page(request, who, 409, str(exc))
-        ctx.store.record_audit(who.user.id, "user.role", None, "ok", f"user {user_id}: {role}")
         return RedirectResponse("/admin/users", status_code=303)
 
     @router.post("/admin/users/{user_id}/password")
@@ -450,10 +455,11 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         form = await request.form()
         new, again = str(form.get("password", "")), str(form.get("password_again", ""))
         try:
-            user = await run_in_threadpool(ctx.sessions.reset_password, user_id, new, again)
+            with svc.audited(who.user.id, "user.password_reset") as note:
+                note.detail = f"user {user_id}"
+                user = await run_in_threadpool(ctx.sessions.reset_password, user_id, new, again)
         except InputInvalid as exc:
             return users_page(request, who, 422, "password: " + "; ".join(p.allowed for p in exc.problems))
-        ctx.store.record_audit(who.user.id, "user.password_reset", None, "ok", f"user {user_id}")
         return users_page(request, who, notice=f"New password set for {user.email}; their sessions have ended.")
 
     @router.get("/admin/audit")

@@ -1,4 +1,4 @@
-"""Failed logins counted per login name, for throttling.
+"""Login attempts counted per login name (and per login name and client), for the failed-login lockout.
 
 Revision ID: 0002
 Revises: 0001
@@ -20,8 +20,8 @@ def upgrade() -> None:
     op.create_table(
         "login_throttle",
         sa.Column("login_name", sa.String(length=400), nullable=False),
-        sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("first_failure_at", sa.DateTime(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_attempt_at", sa.DateTime(), nullable=False),
         sa.Column("locked_until", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("login_name", name=op.f("pk_login_throttle")),
     )
