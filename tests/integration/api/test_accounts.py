@@ -320,6 +320,13 @@ def test_the_case_list_comes_in_pages(web: Web) -> None:
     assert "Case ids containing “P-11”: 1–10 of 10" in found.text
 
 
+def test_the_case_search_ignores_case_beyond_ascii(web: Web) -> None:
+    for reference in ("ÜBER-1", "über-2", "Ärzte-3", "plain-4"):
+        web.store.create_case(reference, {"case_id": reference, "woman": {}}, None, _assessment())
+    assert {c.reference for c in web.store.list_cases("üBER")} == {"ÜBER-1", "über-2"}
+    assert web.store.count_cases("äRZ") == 1
+
+
 def _assessment() -> Any:
     from decidua.adapters.store import NewAssessment
 

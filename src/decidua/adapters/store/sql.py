@@ -64,6 +64,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``. SQLite gets foreign keys switched on (they are off by default) and write-ahead
     logging, so that readers do not hold up writers (and the reverse) when several requests come at once; a
@@ -77,6 +81,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")  # kept by the file; "memory" for an in-memory database
             cursor.close()
+            # SQLite's own lower() folds ASCII only: a search for "ü" would miss "Ü-1"
+            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
         return engine
     return create_engine(url)
