@@ -22,6 +22,7 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "a long enough admin password"
+NEW_PASSWORD = "another long admin passphrase"
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -143,5 +144,22 @@ def test_first_admin_enters_a_case_sees_a_flag_and_downloads_the_pdf(server, tmp
             data = target.read_bytes()
             assert data.startswith(b"%PDF")
             assert len(data) > 10_000
+
+            # The administrator changes the password from the account page (the name in the header) and can
+            # log in with the new one only.
+            page.click("a.who")
+            page.fill("input[name=current_password]", PASSWORD)
+            page.fill("input[name=new_password]", NEW_PASSWORD)
+            page.fill("input[name=new_password_again]", NEW_PASSWORD)
+            page.click("form.card button[type=submit]")
+            assert "Your password was changed" in page.content()
+            page.click("text=Log out")
+            page.wait_for_url(f"{base}/login")
+            for password, landing in ((PASSWORD, "/login"), (NEW_PASSWORD, "/cases")):
+                page.fill("input[name=email]", "admin@clinic.test")
+                page.fill("input[name=password]", password)
+                page.click("button[type=submit]")
+                page.wait_for_url(f"{base}{landing}")
+            assert page.locator("text=BROWSER-1").count() == 1
         finally:
             browser.close()
