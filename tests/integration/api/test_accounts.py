@@ -457,3 +457,12 @@ def test_a_fhir_import_of_an_unchanged_case_is_a_200(web: Web) -> None:
     r = web.client.post("/api/fhir/import", json=bundle, headers=h)
     assert r.status_code == 200
     assert (r.json()["created"], r.json()["case"]["versions"]) == (False, [1])
+
+
+def test_head_is_answered_like_get_without_a_body(web: Web) -> None:
+    for path, status in (("/api/health", 200), ("/login", 200), ("/api/cases", 401)):
+        get, head = web.client.get(path, follow_redirects=False), web.client.head(path, follow_redirects=False)
+        assert (head.status_code, get.status_code) == (status, status)
+        assert head.content == b""
+        assert head.headers["content-type"] == get.headers["content-type"]
+    assert web.client.head("/cases", follow_redirects=False).status_code == 303  # pages still send to the login

@@ -12,7 +12,7 @@ from starlette.templating import Jinja2Templates
 
 from decidua.adapters.api.auth import Passwords, Sessions
 from decidua.adapters.api.context import AppContext
-from decidua.adapters.api.errors import AccessLog, SafeErrors, SecurityHeaders, install_error_handlers
+from decidua.adapters.api.errors import AccessLog, HeadAsGet, SafeErrors, SecurityHeaders, install_error_handlers
 from decidua.adapters.api.routes import build_api_router
 from decidua.adapters.api.service import CaseService
 from decidua.adapters.api.settings import Settings
@@ -107,7 +107,8 @@ def create_app(
     app.include_router(build_api_router(ctx))
     app.include_router(build_web_router(ctx))
     app.mount("/static", StaticFiles(packages=[("decidua.adapters.web", "static")]), name="static")
-    app.add_middleware(SafeErrors)  # innermost of the three: the access log sees its 500
+    app.add_middleware(HeadAsGet)  # innermost: the routes see a GET, the access log still a HEAD
+    app.add_middleware(SafeErrors)  # inside the access log, which sees its 500
     app.add_middleware(AccessLog)
     app.add_middleware(SecurityHeaders)
     return app

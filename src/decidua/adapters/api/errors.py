@@ -184,6 +184,25 @@ class AccessLog:
             access_log.info("%s %s %s %.0fms", scope["method"], scope["path"], status or 500, ms)
 
 
+class HeadAsGet:
+    """HEAD is answered as GET without the body (uptime monitors and ``curl -I`` use it; FastAPI routes are GET)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
 SECURITY_HEADERS = [
     (
         b"content-security-policy",
