@@ -32,6 +32,21 @@ PasswordStdin = Annotated[
 ]
 
 
+def checked_account(email: str, password_stdin: bool) -> tuple[str, str]:
+    """The login name and the hash of a password read from standard input or the terminal; exits with code 2
+    naming the field when either is not allowed (before any database is opened)."""
+    from decidua.adapters.api.auth import Passwords, check_email
+
+    try:
+        address = check_email(email)
+    except ValueError as exc:
+        fail(escape(str(exc)))
+    try:
+        return address, Passwords().hash(read_password(password_stdin))
+    except ValueError as exc:
+        fail(f"password: {exc}")
+
+
 def existing_store(url: str) -> SqlCaseStore:
     """The store at ``url``, which must exist already (a mistyped SQLite path is an error, not a new database)."""
     from decidua.adapters.store import sqlite_path
@@ -52,17 +67,7 @@ def add_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user; the password is asked for (twice) unless --password-stdin is given."""
-    from decidua.adapters.api.auth import Passwords, check_email
-
-    try:
-        email = check_email(email)
-    except ValueError as exc:
-        fail(escape(str(exc)))
-    password = read_password(password_stdin)
-    try:
-        hashed = Passwords().hash(password)
-    except ValueError as exc:
-        fail(f"password: {exc}")
+    email, hashed = checked_account(email, password_stdin)
     url = database_url_or_default(database_url)
     store = open_store_or_exit(url)
     try:
@@ -83,17 +88,9 @@ def password_command(
 ) -> None:
     """Set a user's password (a forgotten one, or the only admin locked out): lifts a failed-login lockout and
     ends the user's sessions."""
-    from decidua.adapters.api.auth import Passwords, check_email, reset_password
+    from decidua.adapters.api.auth import reset_password
 
-    try:
-        email = check_email(email)
-    except ValueError as exc:
-        fail(escape(str(exc)))
-    password = read_password(password_stdin)
-    try:
-        hashed = Passwords().hash(password)
-    except ValueError as exc:
-        fail(f"password: {exc}")
+    email, hashed = checked_account(email, password_stdin)
     url = database_url_or_default(database_url)
     store = existing_store(url)
     try:

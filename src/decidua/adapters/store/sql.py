@@ -324,6 +324,14 @@ class SqlCaseStore:
         check below (the second sees the first's change)."""
         s.execute(update(UserRow).where(UserRow.role == Role.ADMIN.value).values(role=UserRow.role))
 
+    def _user_to_change(self, s: OrmSession, user_id: int) -> UserRow:
+        """The user's row, read after :meth:`_lock_admins`, so that the admin check sees every earlier change."""
+        self._lock_admins(s)
+        row = s.get(UserRow, user_id, populate_existing=True)
+        if row is None:
+            raise UserNotFound(f"no user {user_id}")
+        return row
+
     @staticmethod
     def _check_other_admin(s: OrmSession, row: UserRow) -> None:
         """Refuse to take the admin role or activity away from the only active admin."""
@@ -339,10 +347,7 @@ class SqlCaseStore:
 
     def set_active(self, user_id: int, active: bool) -> User:
         with self._sessions.begin() as s:
-            self._lock_admins(s)
-            row = s.get(UserRow, user_id, populate_existing=True)
-            if row is None:
-                raise UserNotFound(f"no user {user_id}")
+            row = self._user_to_change(s, user_id)
             if not active:
                 self._check_other_admin(s, row)
                 s.execute(delete(SessionRow).where(SessionRow.user_id == user_id))
@@ -352,10 +357,7 @@ class SqlCaseStore:
 
     def set_role(self, user_id: int, role: Role) -> User:
         with self._sessions.begin() as s:
-            self._lock_admins(s)
-            row = s.get(UserRow, user_id, populate_existing=True)
-            if row is None:
-                raise UserNotFound(f"no user {user_id}")
+            row = self._user_to_change(s, user_id)
             if role is not Role.ADMIN:
                 self._check_other_admin(s, row)
             row.role = role.value
