@@ -133,3 +133,22 @@ def test_a_mistyped_sqlite_path_is_an_error_not_a_new_database(tmp_path: Path) -
         assert code == 2
         assert "--database-url: no database at" in err
     assert not (tmp_path / "typo.sqlite3").exists()
+
+
+def test_roles_and_activity_from_the_command_line_keep_one_active_admin(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'decidua.sqlite3'}"
+    assert users("add", "admin@clinic.test", "--role", "admin", "--password-stdin", "--database-url", url)[0] == 0
+    assert users("add", "clin@clinic.test", "--password-stdin", "--database-url", url)[0] == 0
+    code, _, err = users("change", "admin@clinic.test", "--role", "clinician", "--database-url", url)
+    assert code == 2
+    assert "only active admin" in err
+    code, out, _ = users("change", "clin@clinic.test", "--role", "admin", "--database-url", url)
+    assert (code, out.strip()) == (0, "clin@clinic.test: admin, active")
+    code, out, _ = users("change", "admin@clinic.test", "--inactive", "--database-url", url)
+    assert (code, out.strip()) == (0, "admin@clinic.test: admin, inactive")
+    code, _, err = users("change", "clin@clinic.test", "--database-url", url)
+    assert code == 2
+    assert "give --role and/or --active/--inactive" in err
+    store = open_store(url)
+    assert [e.action for e in store.list_audit()][:2] == ["user.inactive", "user.role"]
+    store.engine.dispose()

@@ -37,7 +37,7 @@ app.add_typer(hla.app, name="hla", help="KIR-ligand groups of HLA class I typing
 app.add_typer(
     users_cli.app,
     name="users",
-    help="Accounts of the web application: add users (the first admin), list them, set a password.",
+    help="Accounts of the web application: add (the first admin), list, change role or activity, set a password.",
 )
 
 

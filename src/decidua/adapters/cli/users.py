@@ -1,4 +1,5 @@
-"""``decidua users``: create accounts (the first admin before the first start), list them, set a password."""
+"""``decidua users``: create accounts (the first admin before the first start), list them, change their role or
+activity, set a password."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from decidua.adapters.cli.common import fail, out_console
 from decidua.adapters.cli.serve import DatabaseUrl, database_url_or_default, describe, open_store_or_exit
-from decidua.adapters.store import DuplicateUser, Role
+from decidua.adapters.store import DuplicateUser, LastAdmin, Role
 
 if TYPE_CHECKING:
     from decidua.adapters.store.sql import SqlCaseStore
@@ -102,6 +103,45 @@ def password_command(
     finally:
         store.engine.dispose()
     out_console.print(f"new password set for {user.email}; their sessions have ended", markup=False, soft_wrap=True)
+
+
+@app.command("change")
+def change_command(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address (the login name).", show_default=False)],
+    role: Annotated[Role | None, typer.Option(help="The new role.")] = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--inactive", help="Let the user log in, or not (ends their sessions).")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a user's role or whether they may log in; the only active admin stays an active admin."""
+    from decidua.adapters.api.auth import check_email
+
+    if role is None and active is None:
+        fail("give --role and/or --active/--inactive")
+    try:
+        email = check_email(email)
+    except ValueError as exc:
+        fail(escape(str(exc)))
+    url = database_url_or_default(database_url)
+    store = existing_store(url)
+    try:
+        user = store.find_user(email)
+        if user is None:
+            fail(f"no user {escape(email)} in {escape(describe(url))}")
+        if role is not None and role is not user.role:
+            user = store.set_role(user.id, role)
+            store.record_audit(None, "user.role", None, "ok", f"user {user.id}: {role.value} from the command line")
+        if active is not None and active is not user.active:
+            user = store.set_active(user.id, active)
+            action = "user.active" if active else "user.inactive"
+            store.record_audit(None, action, None, "ok", f"user {user.id} from the command line")
+    except LastAdmin as exc:
+        fail(escape(str(exc)))
+    finally:
+        store.engine.dispose()
+    status = "active" if user.active else "inactive"
+    out_console.print(f"{user.email}: {user.role.value}, {status}", markup=False, soft_wrap=True)
 
 
 @app.command("list")
