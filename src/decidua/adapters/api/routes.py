@@ -39,7 +39,7 @@ from decidua.adapters.api.schemas import (
     UserPatch,
     UserPublic,
 )
-from decidua.adapters.api.service import PLOT_LOCK, CaseView, outcome_of
+from decidua.adapters.api.service import PLOT_LOCK, CaseView
 from decidua.adapters.casefile import case_schema
 from decidua.adapters.cli.kb import kb_data
 from decidua.adapters.report import render_html, render_pdf
@@ -222,13 +222,10 @@ def build_api_router(ctx: AppContext) -> APIRouter:
     def change_password(body: PasswordChange, request: Request, who: Annotated[Login, LOGGED_IN]) -> Response:
         """Change your own password. Your other sessions end; this one stays. A wrong current password counts
         as a failed login."""
-        try:
+        with svc.audited(who.user.id, "user.password") as note:
+            note.detail = f"user {who.user.id}"
             new = body.new_password
             ctx.sessions.change_password(who, body.current_password, new, new, client_of(request))
-        except Exception as exc:
-            ctx.store.record_audit(who.user.id, "user.password", None, outcome_of(exc), f"user {who.user.id}")
-            raise
-        ctx.store.record_audit(who.user.id, "user.password", None, "ok", f"user {who.user.id}")
         return Response(status_code=204)
 
     # --- cases ---

@@ -181,21 +181,16 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         form = await request.form()
         current, new, again = (str(form.get(k, "")) for k in ("current_password", "new_password", "new_password_again"))
         try:
-            await run_in_threadpool(ctx.sessions.change_password, who, current, new, again, client_of(request))
+            with svc.audited(who.user.id, "user.password") as note:
+                note.detail = f"user {who.user.id}"
+                await run_in_threadpool(ctx.sessions.change_password, who, current, new, again, client_of(request))
         except InputInvalid as exc:
-            await run_in_threadpool(
-                ctx.store.record_audit, who.user.id, "user.password", None, "invalid", f"user {who.user.id}"
-            )
             errors = {p.path: p.allowed for p in exc.problems}
             return page(request, "account.html", who, 422, errors=errors, done=False)
         except LoginThrottled as exc:
-            await run_in_threadpool(
-                ctx.store.record_audit, who.user.id, "user.password", None, "locked", f"user {who.user.id}"
-            )
             locked = page(request, "account.html", who, 429, errors={"current_password": str(exc)}, done=False)
             locked.headers["retry-after"] = str(exc.retry_after)
             return locked
-        await run_in_threadpool(ctx.store.record_audit, who.user.id, "user.password", None, "ok", f"user {who.user.id}")
         return RedirectResponse("/account?changed=1", status_code=303)
 
     @router.post("/logout")
