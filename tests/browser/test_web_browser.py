@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,14 +45,14 @@ def _decidua() -> str:
     return str(script) if script.exists() else "decidua"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+@contextmanager
+def running_server(tmp_path: Path, *options: str) -> Iterator[tuple[str, str, Path]]:
     """``decidua serve`` on a new SQLite file: (base URL, the printed setup link, the database file)."""
     database = tmp_path / "data" / "clinic.sqlite3"
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     proc = subprocess.Popen(
-        [_decidua(), "serve", "--port", str(port), "--database-url", f"sqlite:///{database}"],
+        [_decidua(), "serve", "--port", str(port), "--database-url", f"sqlite:///{database}", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -86,6 +87,12 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    with running_server(tmp_path) as running:
+        yield running
 
 
 def test_first_admin_enters_a_case_sees_a_flag_and_downloads_the_pdf(server, tmp_path: Path) -> None:
@@ -163,3 +170,29 @@ def test_first_admin_enters_a_case_sees_a_flag_and_downloads_the_pdf(server, tmp
             assert page.locator("text=BROWSER-1").count() == 1
         finally:
             browser.close()
+
+
+def _first_admin(base: str, setup_link: str) -> None:
+    import httpx
+
+    token = setup_link.split("token=", 1)[1]
+    form = {"token": token, "email": "admin@clinic.test", "password": PASSWORD, "password_again": PASSWORD}
+    assert httpx.post(f"{base}/setup", data=form).status_code == 303
+
+
+def _logins(base: str, forwarded: list[str], password: str) -> list[int]:
+    import httpx
+
+    body = {"email": "admin@clinic.test", "password": password}
+    return [httpx.post(f"{base}/api/session", json=body, headers={"X-Forwarded-For": f}).status_code for f in forwarded]
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_forwarded_addresses_count_only_from_a_trusted_proxy(tmp_path: Path, trusted: bool) -> None:
+    """Without --trusted-proxy, X-Forwarded-For cannot give a guesser a fresh client address per request."""
+    options = ("--trusted-proxy", "127.0.0.1") if trusted else ()
+    with running_server(tmp_path, *options) as (base, setup_link, _):
+        _first_admin(base, setup_link)
+        assert _logins(base, [f"203.0.113.{i}" for i in range(5)], "wrong guess") == [401] * 5
+        # the right password from yet another forwarded address: a new client only behind a trusted proxy
+        assert _logins(base, ["198.51.100.7"], PASSWORD) == [200 if trusted else 429]

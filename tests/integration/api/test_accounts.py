@@ -466,3 +466,70 @@ def test_head_is_answered_like_get_without_a_body(web: Web) -> None:
         assert head.content == b""
         assert head.headers["content-type"] == get.headers["content-type"]
     assert web.client.head("/cases", follow_redirects=False).status_code == 303  # pages still send to the login
+
+
+# --- second review: one client, key collisions, inactive accounts, deadlocks ---
+def test_refused_attempts_from_one_client_do_not_lock_the_address_everywhere(web: Web) -> None:
+    guesser = TestClient(web.client.app, client=("203.0.113.9", 40000))
+    statuses = [try_login(guesser, password="wrong guess").status_code for _ in range(60)]
+    assert statuses == [401] * 5 + [429] * 55
+    assert try_login(web.client).status_code == 200
+
+
+def test_text_that_is_not_an_address_counts_nothing(web: Web) -> None:
+    """'clin@clinic.test testclient' must not count on clin@clinic.test's counter for the client 'testclient'."""
+    guesser = TestClient(web.client.app, client=("203.0.113.9", 40000))
+    for _ in range(10):
+        assert try_login(guesser, "clin@clinic.test testclient", "wrong guess").status_code == 401
+    assert try_login(web.client).status_code == 200
+
+
+def test_the_right_password_of_an_inactive_account_leaves_the_count(web: Web) -> None:
+    """Otherwise the count would tell a guesser that a password is right before the account is reactivated."""
+    web.store.set_active(web.clinician_id, False)
+    guesses = ["wrong guess"] * 4 + [PASSWORD] + ["wrong guess"]
+    assert [try_login(web.client, password=p).status_code for p in guesses] == [401] * 5 + [429]
+
+
+def test_counting_and_forgetting_at_once_never_deadlock(store: Any) -> None:
+    import datetime as dt
+    import threading
+
+    from decidua.adapters.store import LoginPolicy
+
+    policy = LoginPolicy(100_000, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
+    counters = [("clin@clinic.test 192.0.2.1", policy), ("clin@clinic.test", policy)]
+    now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+    errors: list[BaseException] = []
+
+    def logins() -> None:
+        try:
+            for _ in range(40):
+                store.reserve_login_attempt(counters, now)
+                store.login_succeeded([key for key, _ in counters], now)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=logins) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_the_users_page_refuses_an_unknown_activity_value(web: Web) -> None:
+    web.login_form("admin@clinic.test")
+    csrf = csrf_of(web.client.get("/admin/users").text)
+    for data in ({"csrf_token": csrf}, {"csrf_token": csrf, "active": "yes"}):
+        r = web.client.post(f"/admin/users/{web.clinician_id}/active", data=data)
+        assert r.status_code == 422
+        assert "allowed: true, false" in r.text
+    r = web.client.post(f"/admin/users/{web.clinician_id}/role", data={"csrf_token": csrf, "role": "root"})
+    assert r.status_code == 422
+    assert web.store.get_user(web.clinician_id).active  # type: ignore[union-attr]
+    assert [(e.action, e.outcome) for e in web.store.list_audit()[:3]] == [
+        ("user.role", "invalid"),
+        ("user.active", "invalid"),
+        ("user.active", "invalid"),
+    ]

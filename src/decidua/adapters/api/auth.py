@@ -71,11 +71,6 @@ class LoginThrottled(AccessError):
         )
 
 
-def login_name(email: str) -> str:
-    """The key failed logins are counted under: what was typed, trimmed and lower-cased (storable, bounded)."""
-    return email.replace("\x00", "").strip().lower()[:MAX_EMAIL_LENGTH]
-
-
 class Forbidden(AccessError):
     """The user's role does not allow this."""
 
@@ -147,28 +142,31 @@ class Sessions:
         self.all_clients = all_clients
 
     def _counters(self, name: str, client: str | None) -> list[tuple[str, LoginPolicy]]:
-        """The failure counters of a login attempt: the name from this client (a low limit, so one guesser cannot
-        lock the user out everywhere), and the name from all clients (a higher one, against guessing from many)."""
-        counters = [(name, self.all_clients)]
-        if client:
-            counters.append((f"{name} {client[:64]}", self.per_client))
-        return counters
+        """The failure counters of a login attempt on a login name (a valid e-mail address, so it holds no
+        space): the name from this client first (a low limit, so one guesser cannot lock the user out
+        everywhere), then the name from all clients (a higher one, against guessing from many)."""
+        counters = [(f"{name} {client[:64]}", self.per_client)] if client else []
+        return [*counters, (name, self.all_clients)]
 
-    def _check_password(self, name: str, client: str | None, user: User | None, password: str) -> bool:
-        """Verify a password, counting the attempt against ``name`` first; raises :class:`LoginThrottled` when
-        the name is locked.
+    def _check_password(self, name: str | None, client: str | None, user: User | None, password: str) -> bool:
+        """Whether ``password`` is the active ``user``'s, counting the attempt against ``name`` first; raises
+        :class:`LoginThrottled` when the name is locked.
 
         The attempt is counted before the password is checked, so requests sent all at once cannot get more
         guesses through than one after the other; a locked name is refused without its password being looked
-        at. A right password forgets the counts.
+        at. Only a successful login forgets the counts (the right password of an inactive account does not, so
+        the counts cannot tell it). ``name`` is ``None`` for text that is not an e-mail address: no account
+        can have it, so nothing is counted.
         """
         now = self.clock()
-        counters = self._counters(name, client)
-        until = self.store.reserve_login_attempt(counters, now)
+        counters = self._counters(name, client) if name is not None else []
+        until = self.store.reserve_login_attempt(counters, now) if counters else None
         if until is not None:
             raise LoginThrottled(until, now)
-        if self.passwords.verify(user.password_hash if user else None, password):
-            self.store.login_succeeded([key for key, _ in counters], now)
+        ok = self.passwords.verify(user.password_hash if user else None, password)
+        if ok and user is not None and user.active:
+            if counters:
+                self.store.login_succeeded([key for key, _ in counters], now)
             return True
         return False
 
@@ -183,11 +181,11 @@ class Sessions:
             After too many failures for this e-mail address (whether or not such a user exists).
         """
         try:
-            user = self.store.find_user(check_email(email))
+            name: str | None = check_email(email)
         except ValueError:
-            user = None  # still checked against the dummy hash below: the same time as for a wrong password
-        ok = self._check_password(login_name(email), client, user, password)
-        if not ok or user is None or not user.active:
+            name = None  # still checked against the dummy hash below: the same time as for a wrong password
+        user = self.store.find_user(name) if name is not None else None
+        if not self._check_password(name, client, user, password) or user is None:
             return None
         if self.passwords.needs_rehash(user.password_hash):
             self.store.set_password_hash(user.id, self.passwords.hash(password))
@@ -203,7 +201,7 @@ class Sessions:
             With one problem per field (``current_password``, ``new_password``).
         """
         user = self.store.get_user(login.user.id)
-        if user is None or not self._check_password(login_name(user.email), client, user, current):
+        if user is None or not self._check_password(user.email, client, user, current):
             raise InputInvalid(
                 [Problem("current_password", None, "the current password is not right")], "password change"
             )
@@ -268,7 +266,7 @@ def reset_password(store: CaseStore, user_id: int, password_hash: str) -> User:
     """Give a user a new password (already hashed): lift the failed-login lockout of the address (from all
     clients) and end their sessions."""
     user = store.set_password_hash(user_id, password_hash)
-    store.lift_login_lockout(login_name(user.email))
+    store.lift_login_lockout(user.email)
     store.delete_user_sessions(user_id)
     return user
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from decidua.adapters.api.auth import Login, LoginThrottled, NotAuthenticated, login_name
+from decidua.adapters.api.auth import Login, LoginThrottled, NotAuthenticated, check_email
 from decidua.adapters.api.context import (
     ADMIN,
     LOGGED_IN,
@@ -119,15 +119,21 @@ def client_of(request: Request) -> str | None:
 def audited_login(ctx: AppContext, email: str, password: str, client: str | None) -> User | None:
     """:meth:`Sessions.authenticate` with its audit row: ``ok``, ``failed`` or ``locked`` (with the account's
     number when one has this address; never the address typed)."""
+
+    def account() -> int | None:
+        try:
+            known = ctx.store.find_user(check_email(email))
+        except ValueError:
+            return None
+        return known.id if known else None
+
     try:
         user = ctx.sessions.authenticate(email, password, client)
     except LoginThrottled:
-        known = ctx.store.find_user(login_name(email))
-        ctx.store.record_audit(known.id if known else None, "login", None, "locked")
+        ctx.store.record_audit(account(), "login", None, "locked")
         raise
     if user is None:
-        known = ctx.store.find_user(login_name(email))
-        ctx.store.record_audit(known.id if known else None, "login", None, "failed")
+        ctx.store.record_audit(account(), "login", None, "failed")
     else:
         ctx.store.record_audit(user.id, "login", None, "ok")
     return user

@@ -73,6 +73,13 @@ def serve_command(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies/--no-secure-cookies", help="Send cookies over HTTPS only (behind TLS).")
     ] = False,
+    trusted_proxy: Annotated[
+        str | None,
+        typer.Option(
+            help="Address(es) of a reverse proxy whose X-Forwarded-For names the client (comma-separated); "
+            "without it the client is the address the connection comes from."
+        ),
+    ] = None,
 ) -> None:
     """Run the web application: cases, assessments, reports, FHIR import/export (prints the URL)."""
     import uvicorn
@@ -104,7 +111,18 @@ def serve_command(
         )
     out_console.print(f"decidua is running at {base}/  (Ctrl+C stops it)", markup=False, soft_wrap=True)
     # uvicorn's own access log prints query strings (a search may name a case): ours prints the path only.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, server_header=False)
+    # X-Forwarded-For is believed only from a proxy named here: otherwise any client could pick the address its
+    # failed logins are counted under.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        proxy_headers=trusted_proxy is not None,
+        forwarded_allow_ips=trusted_proxy or "",
+    )
 
 
 __all__ = ["DatabaseUrl", "database_url_or_default", "describe", "open_store_or_exit", "serve_command"]

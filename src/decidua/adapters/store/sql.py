@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -380,14 +380,19 @@ class SqlCaseStore:
     ) -> dt.datetime | None:
         t = LoginThrottleRow
         at = literal(now, UtcDateTime())
-        locks = []
         with self._sessions.begin() as s:
-            # Only writes, each one statement: every request takes its turn (SQLite's write lock, PostgreSQL's
-            # row lock), so requests in flight at once cannot all pass a check made before any of them counted.
+            # Names whose attempts have aged out are forgotten; rows another request holds are left for later
+            # (SKIP LOCKED), so this never waits on, or deadlocks with, a login in flight.
             longest = max(p.window for _, p in counters)
-            s.execute(
-                delete(t).where(t.last_attempt_at < now - longest, or_(t.locked_until.is_(None), t.locked_until <= now))
+            aged = (
+                select(t.login_name)
+                .where(t.last_attempt_at < now - longest, or_(t.locked_until.is_(None), t.locked_until <= now))
+                .with_for_update(skip_locked=True)
             )
+            s.execute(delete(t).where(t.login_name.in_(aged)))
+            # Only writes, each one statement, in the callers' fixed order: every request takes its turn (SQLite's
+            # write lock, PostgreSQL's row locks), so requests in flight at once cannot all pass a check made before
+            # any of them counted. A locked counter stops the count: a refused attempt adds nothing further on.
             for key, policy in counters:
                 locked = and_(t.locked_until.is_not(None), t.locked_until > now)
                 fresh = or_(t.last_attempt_at < now - policy.window, t.locked_until.is_not(None))
@@ -411,13 +416,14 @@ class SqlCaseStore:
                 )
                 until = s.execute(statement).scalar_one()
                 if until is not None and until > now:
-                    locks.append(until)
-        return max(locks) if locks else None
+                    return cast(dt.datetime, until)
+        return None
 
     def login_succeeded(self, counters: Sequence[str], now: dt.datetime) -> None:
         t = LoginThrottleRow
         with self._sessions.begin() as s:
-            s.execute(delete(t).where(t.login_name.in_(counters), or_(t.locked_until.is_(None), t.locked_until <= now)))
+            for key in counters:  # one row at a time, in the order the attempt counted them: no lock-order deadlock
+                s.execute(delete(t).where(t.login_name == key, or_(t.locked_until.is_(None), t.locked_until <= now)))
 
     def lift_login_lockout(self, login_name: str) -> None:
         t = LoginThrottleRow

@@ -418,7 +418,11 @@ def build_web_router(ctx: AppContext) -> APIRouter:
 
     @router.post("/admin/users/{user_id}/active")
     async def set_active(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
-        active = (await request.form()).get("active") == "true"
+        value = (await request.form()).get("active")
+        if value not in ("true", "false"):
+            ctx.store.record_audit(who.user.id, "user.active", None, "invalid", f"user {user_id}")
+            return users_page(request, who, 422, f"active: got {shown(value)}; allowed: true, false")
+        active = value == "true"
         try:
             with svc.audited(who.user.id, "user.active" if active else "user.inactive") as note:
                 note.detail = f"user {user_id}"
@@ -431,9 +435,9 @@ def build_web_router(ctx: AppContext) -> APIRouter:
     async def set_role(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
         role = str((await request.form()).get("role", ""))
         if role not in {r.value for r in Role}:
-            return users_page(
-                request, who, 422, f"role: got {shown(role)}; allowed: {', '.join(r.value for r in Role)}"
-            )
+            ctx.store.record_audit(who.user.id, "user.role", None, "invalid", f"user {user_id}")
+            problem = f"role: got {shown(role)}; allowed: {', '.join(r.value for r in Role)}"
+            return users_page(request, who, 422, problem)
         user = ctx.store.get_user(user_id)
         if user is not None and user.role is Role(role):
             return RedirectResponse("/admin/users", status_code=303)  # nothing to change
