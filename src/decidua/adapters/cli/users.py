@@ -4,6 +4,8 @@ activity, set a password."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,7 +15,7 @@ from rich.table import Table
 
 from decidua.adapters.cli.common import fail, out_console
 from decidua.adapters.cli.serve import DatabaseUrl, database_url_or_default, describe, open_store_or_exit
-from decidua.adapters.store import DuplicateUser, LastAdmin, Role
+from decidua.adapters.store import DuplicateUser, LastAdmin, Role, User
 
 if TYPE_CHECKING:
     from decidua.adapters.store.sql import SqlCaseStore
@@ -46,6 +48,21 @@ def checked_account(email: str, password_stdin: bool) -> tuple[str, str]:
         return address, Passwords().hash(read_password(password_stdin))
     except ValueError as exc:
         fail(f"password: {exc}")
+
+
+@contextmanager
+def existing_user(email: str, database_url: str | None) -> Iterator[tuple[SqlCaseStore, User]]:
+    """The store of an existing database and the user with this (checked) e-mail address; exits with code 2
+    naming what is missing. The store is closed when the block ends."""
+    url = database_url_or_default(database_url)
+    store = existing_store(url)
+    try:
+        user = store.find_user(email)
+        if user is None:
+            fail(f"no user {escape(email)} in {escape(describe(url))}")
+        yield store, user
+    finally:
+        store.engine.dispose()
 
 
 def existing_store(url: str) -> SqlCaseStore:
@@ -92,16 +109,9 @@ def password_command(
     from decidua.adapters.api.auth import reset_password
 
     email, hashed = checked_account(email, password_stdin)
-    url = database_url_or_default(database_url)
-    store = existing_store(url)
-    try:
-        user = store.find_user(email)
-        if user is None:
-            fail(f"no user {escape(email)} in {escape(describe(url))}")
+    with existing_user(email, database_url) as (store, user):
         reset_password(store, user.id, hashed)
         store.record_audit(None, "user.password_reset", None, "ok", f"user {user.id} from the command line")
-    finally:
-        store.engine.dispose()
     out_console.print(f"new password set for {user.email}; their sessions have ended", markup=False, soft_wrap=True)
 
 
@@ -123,23 +133,18 @@ def change_command(
         email = check_email(email)
     except ValueError as exc:
         fail(escape(str(exc)))
-    url = database_url_or_default(database_url)
-    store = existing_store(url)
-    try:
-        user = store.find_user(email)
-        if user is None:
-            fail(f"no user {escape(email)} in {escape(describe(url))}")
-        if role is not None and role is not user.role:
-            user = store.set_role(user.id, role)
-            store.record_audit(None, "user.role", None, "ok", f"user {user.id}: {role.value} from the command line")
-        if active is not None and active is not user.active:
-            user = store.set_active(user.id, active)
-            action = "user.active" if active else "user.inactive"
-            store.record_audit(None, action, None, "ok", f"user {user.id} from the command line")
-    except LastAdmin as exc:
-        fail(escape(str(exc)))
-    finally:
-        store.engine.dispose()
+    with existing_user(email, database_url) as (store, user):
+        try:
+            if role is not None and role is not user.role:
+                user = store.set_role(user.id, role)
+                detail = f"user {user.id}: {role.value} from the command line"
+                store.record_audit(None, "user.role", None, "ok", detail)
+            if active is not None and active is not user.active:
+                user = store.set_active(user.id, active)
+                action = "user.active" if active else "user.inactive"
+                store.record_audit(None, action, None, "ok", f"user {user.id} from the command line")
+        except LastAdmin as exc:
+            fail(escape(str(exc)))
     status = "active" if user.active else "inactive"
     out_console.print(f"{user.email}: {user.role.value}, {status}", markup=False, soft_wrap=True)
 
