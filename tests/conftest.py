@@ -31,6 +31,14 @@ def kb() -> KnowledgeBase:
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+def skip_without_postgres(reason: str) -> None:
+    """Skip a PostgreSQL test on a machine without the server; under CI (which has it) fail instead, so that the
+    store is never silently tested on SQLite alone."""
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def postgres_schema_url() -> Iterator[str]:
     """A ``postgresql://`` URL whose search path is a fresh schema (dropped afterwards); skips without a server."""
@@ -38,7 +46,7 @@ def postgres_schema_url() -> Iterator[str]:
     try:
         conn = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=2)
     except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432/test is not reachable: {type(exc).__name__}")
+        skip_without_postgres(f"PostgreSQL at 127.0.0.1:5432/test is not reachable: {type(exc).__name__}")
     schema = f"decidua_test_{secrets.token_hex(6)}"
     with conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')

@@ -17,6 +17,8 @@ from decidua.adapters.api.auth import Passwords
 from decidua.adapters.store import Role, SqlCaseStore, open_store
 from decidua.knowledge.loader import KnowledgeBase
 
+from conftest import skip_without_postgres
+
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSWORD = "correct horse battery staple"
 # Cheap argon2 parameters: the tests log in often; production uses the library's defaults.
@@ -47,7 +49,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         return
     reason = request.getfixturevalue("postgres_reason")
     if reason:
-        pytest.skip(reason)
+        skip_without_postgres(reason)
     import psycopg
 
     schema = f"decidua_test_{secrets.token_hex(6)}"  # a fresh schema per test; dropped afterwards

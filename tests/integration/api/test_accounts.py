@@ -275,7 +275,9 @@ def test_the_users_page_changes_roles_and_sets_passwords(web: Web) -> None:
     assert f'action="/admin/users/{web.admin_id}/role"' not in page.text  # not your own
     r = web.client.post(f"/admin/users/{web.clinician_id}/role", data={"csrf_token": csrf, "role": "admin"})
     assert r.status_code == 200
-    assert web.store.get_user(web.clinician_id).role is Role.ADMIN  # type: ignore[union-attr]
+    promoted = web.store.get_user(web.clinician_id)
+    assert promoted is not None
+    assert promoted.role is Role.ADMIN
     bad = web.client.post(f"/admin/users/{web.clinician_id}/role", data={"csrf_token": csrf, "role": "root"})
     assert bad.status_code == 422
     assert "allowed: clinician, admin" in bad.text
@@ -391,10 +393,16 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(store: Any) -> N
         change = store.set_role if trial % 2 else store.set_active
         demoted = Role.CLINICIAN if trial % 2 else False
 
-        def demote(user_id: int, start: threading.Barrier = start, results: list[str] = results) -> None:
+        def demote(
+            user_id: int,
+            start: threading.Barrier = start,
+            results: list[str] = results,
+            change: Any = change,
+            demoted: Any = demoted,
+        ) -> None:
             start.wait()
             try:
-                change(user_id, demoted)  # noqa: B023 - the same for both threads of this trial
+                change(user_id, demoted)
                 results.append("ok")
             except LastAdmin:
                 results.append("refused")
@@ -527,7 +535,9 @@ def test_the_users_page_refuses_an_unknown_activity_value(web: Web) -> None:
         assert "allowed: true, false" in r.text
     r = web.client.post(f"/admin/users/{web.clinician_id}/role", data={"csrf_token": csrf, "role": "root"})
     assert r.status_code == 422
-    assert web.store.get_user(web.clinician_id).active  # type: ignore[union-attr]
+    unchanged = web.store.get_user(web.clinician_id)
+    assert unchanged is not None
+    assert unchanged.active
     assert [(e.action, e.outcome) for e in web.store.list_audit()[:3]] == [
         ("user.role", "invalid"),
         ("user.active", "invalid"),
