@@ -69,15 +69,10 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
             ctx, request, "error.html", status_code=status, status=status, detail=detail, problems=problems or []
         )
 
-    async def case_invalid(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, CaseInvalid)
-        return respond(request, 422, f"the case is invalid ({len(exc.problems)} problem(s))", list(exc.problems))
-
     async def input_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InputInvalid)
-        return respond(
-            request, 422, f"the {exc.source} is invalid ({len(exc.problems)} problem(s))", list(exc.problems)
-        )
+        subject = "the case" if isinstance(exc, CaseInvalid) else f"the {exc.source}"  # a case's source may be a path
+        return respond(request, 422, f"{subject} is invalid ({len(exc.problems)} problem(s))", list(exc.problems))
 
     async def input_error(request: Request, exc: Exception) -> Response:
         return respond(request, 422, str(exc))
@@ -118,7 +113,6 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
         return respond(request, 503, str(exc))
 
     app.add_exception_handler(PdfUnavailable, unavailable)
-    app.add_exception_handler(CaseInvalid, case_invalid)
     app.add_exception_handler(InputInvalid, input_invalid)
     app.add_exception_handler(InputError, input_error)
     app.add_exception_handler(RequestValidationError, request_invalid)
