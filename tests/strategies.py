@@ -73,7 +73,7 @@ def feature_rows(draw: st.DrawFn) -> dict[str, Any]:
     return {f.name: draw(st.none() | _value(f)) for f in FEATURES}
 
 
-_weeks = st.sampled_from([4.0, 5.5, 8.0, 12.0, 20.0, 23.9])
+_weeks = st.sampled_from([4.0, 5.5, 8.0, 12.0, 13.9, 14.0, 20.0, 23.9])
 
 
 @st.composite
@@ -122,7 +122,16 @@ def cases(draw: st.DrawFn) -> Case:
     conditions = draw(
         st.none()
         | st.lists(
-            st.sampled_from(["sle", "rheumatoid_arthritis", "vasculitis", "antiphospholipid_syndrome", "icd10:E11.9"]),
+            st.sampled_from(
+                [
+                    "sle",
+                    "rheumatoid_arthritis",
+                    "vasculitis",
+                    "antiphospholipid_syndrome",
+                    "thyroid_autoimmunity",
+                    "icd10:E11.9",
+                ]
+            ),
             unique=True,
             max_size=3,
         )
@@ -189,6 +198,7 @@ def cases(draw: st.DrawFn) -> Case:
                 max_size=5,
             ).map(tuple)
         ),
+        rif_judgement=draw(st.none() | st.booleans()),
         investigations=inv,
         nk=nk,
         genotypes=genotypes,

@@ -433,6 +433,7 @@ def _case_resources(case: Case) -> list[dict[str, Any]]:
         "age_years": case.woman.age_years,
         "test_date": case.test_date,
         "note": case.note,
+        "rif_judgement": case.rif_judgement,
         "conditions_recorded": case.conditions is not None,
         "pregnancies_recorded": case.pregnancies is not None,
         "transfers_recorded": case.transfers is not None,
@@ -567,8 +568,9 @@ def _assessment_resources(assessment: Assessment, kb: KnowledgeBase, result_ids:
             obs["interpretation"] = [{"coding": [_coding(f.interpretation.value, INTERPRETATION)]}]
         notes = [{"text": f.summary}, {"text": f"rule {f.rule_id}, knowledge base {f.kb_version}"}]
         notes += [{"text": "cites: " + citation_data(kb, k)["text"]} for k in f.citations]
-        if f.stance:
-            notes.append({"text": f"guideline stance: {f.stance}"})
+        for st in f.stances:
+            checked = "" if st.verified else " (not checked against the guideline)"
+            notes.append({"text": f"guideline stance, {st.source} ({st.strength}){checked}: {st.text}"})
         obs["note"] = notes
         out.append(obs)
     c = assessment.classification
@@ -757,6 +759,7 @@ def _read_bundle(data: dict[str, Any]) -> Case:
                             "age_years",
                             "test_date",
                             "note",
+                            "rif_judgement",
                             "conditions_recorded",
                             "pregnancies_recorded",
                             "transfers_recorded",

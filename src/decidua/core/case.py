@@ -278,6 +278,9 @@ class Case:
     conditions: tuple[str, ...] | None = None  # None = not recorded; () = none known
     pregnancies: tuple[Pregnancy, ...] | None = None  # None = history not recorded; () = no pregnancy
     transfers: tuple[EmbryoTransfer, ...] | None = None  # None = not recorded; () = no transfer
+    # ESHRE 2023 describes RIF without a fixed count: the treating clinician judges whether transfers of embryos
+    # considered viable failed often enough for this patient to warrant investigation (None = not recorded)
+    rif_judgement: bool | None = None
     investigations: Investigations = field(default_factory=Investigations)
     nk: NKTests = field(default_factory=NKTests)
     genotypes: Genotypes = field(default_factory=Genotypes)

@@ -25,6 +25,7 @@ class FeatureSpec:
     categories: tuple[str, ...] = ()  # allowed values of a "str" column
     low: float | None = None  # physically or definitionally possible range of a numeric column
     high: float | None = None
+    label: str = ""  # where a clinician records it: the case form's label (shown when the input is missing)
 
 
 _INVESTIGATION = ("normal", "abnormal")
@@ -32,79 +33,212 @@ _MOTIF = ("AA", "AB", "BB")
 MAX_COUNT = 100
 
 
-def _count(name: str, description: str) -> FeatureSpec:
-    return FeatureSpec(name, "int", description, low=0, high=MAX_COUNT)
+_PREGNANCIES = "Pregnancies (outcome of each)"
+_TRANSFERS = "Embryo transfers (embryos and outcome of each)"
+_CONDITIONS = "Conditions"
+_KIR = "KIR genes present / absent / not tested (woman)"
 
 
-def _measured(name: str, description: str, unit: str, quantity: Quantity) -> FeatureSpec:
+def _count(name: str, description: str, label: str) -> FeatureSpec:
+    return FeatureSpec(name, "int", description, low=0, high=MAX_COUNT, label=label)
+
+
+def _measured(name: str, description: str, unit: str, quantity: Quantity, label: str) -> FeatureSpec:
     low, high = PHYSICAL_RANGE[quantity]
-    return FeatureSpec(name, "float", description, unit, low=low, high=high)
+    return FeatureSpec(name, "float", description, unit, low=low, high=high, label=label)
 
 
 FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec(
-        "age_years", "int", "Woman's age in completed years at the tests", "a", low=AGE_RANGE[0], high=AGE_RANGE[1]
+        "age_years",
+        "int",
+        "Woman's age in completed years at the tests",
+        "a",
+        low=AGE_RANGE[0],
+        high=AGE_RANGE[1],
+        label="Age (completed years), or date of birth with the test date",
     ),
-    FeatureSpec("cond_sle", "bool", "Systemic lupus erythematosus (null: conditions not recorded)"),
-    FeatureSpec("cond_rheumatoid_arthritis", "bool", "Rheumatoid arthritis"),
-    FeatureSpec("cond_vasculitis", "bool", "Vasculitis"),
-    FeatureSpec("cond_antiphospholipid_syndrome", "bool", "Diagnosed antiphospholipid syndrome"),
-    FeatureSpec("cond_thyroid_autoimmunity", "bool", "Thyroid autoimmunity"),
-    _count("n_biochemical_losses", "hCG-confirmed pregnancy losses not seen on ultrasound"),
-    _count("n_miscarriages", "Intrauterine pregnancy losses before 24 weeks"),
-    _count("n_ectopic", "Ectopic pregnancies"),
-    _count("n_molar", "Molar pregnancies"),
-    _count("n_terminations", "Terminations of pregnancy"),
-    _count("n_stillbirths", "Fetal deaths at or after 24 weeks"),
-    _count("n_live_births", "Live births"),
-    _count("n_transfers", "Embryo transfers with a known outcome (null: transfers not recorded)"),
-    _count("n_transfers_failed", "Embryo transfers that did not reach a clinical pregnancy"),
-    _count("n_embryos_failed", "Embryos transferred in failed transfers"),
-    _count("n_euploid_transfers_failed", "Failed transfers of PGT-A euploid embryos only"),
-    FeatureSpec("karyotype_woman", "str", "Woman's karyotype (null: not done)", categories=_INVESTIGATION),
-    FeatureSpec("karyotype_partner", "str", "Partner's karyotype (null: not done)", categories=_INVESTIGATION),
-    FeatureSpec("poc_genetics", "str", "Products-of-conception genetics (null: not done)", categories=_INVESTIGATION),
+    FeatureSpec("cond_sle", "bool", "Systemic lupus erythematosus (null: conditions not recorded)", label=_CONDITIONS),
+    FeatureSpec("cond_rheumatoid_arthritis", "bool", "Rheumatoid arthritis", label=_CONDITIONS),
+    FeatureSpec("cond_vasculitis", "bool", "Vasculitis", label=_CONDITIONS),
+    FeatureSpec("cond_antiphospholipid_syndrome", "bool", "Diagnosed antiphospholipid syndrome", label=_CONDITIONS),
+    FeatureSpec("cond_thyroid_autoimmunity", "bool", "Thyroid autoimmunity", label=_CONDITIONS),
+    _count("n_biochemical_losses", "hCG-confirmed pregnancy losses not seen on ultrasound", _PREGNANCIES),
+    _count(
+        "n_biochemical_losses_art",
+        "Biochemical losses under pregnancies conceived by IVF/ICSI/donation or of unrecorded conception "
+        "(they may be the biochemical pregnancies of embryo transfers)",
+        _PREGNANCIES,
+    ),
+    _count("n_miscarriages", "Intrauterine pregnancy losses before 24 weeks", _PREGNANCIES),
+    _count("n_first_trimester_miscarriages", "Miscarriages before 14 weeks (week recorded)", _PREGNANCIES),
+    _count("n_miscarriages_week_unknown", "Miscarriages whose gestational week is not recorded", _PREGNANCIES),
+    _count("n_ectopic", "Ectopic pregnancies", _PREGNANCIES),
+    _count("n_molar", "Molar pregnancies", _PREGNANCIES),
+    _count("n_terminations", "Terminations of pregnancy", _PREGNANCIES),
+    _count("n_stillbirths", "Fetal deaths at or after 24 weeks", _PREGNANCIES),
+    _count("n_live_births", "Live births", _PREGNANCIES),
+    _count("n_transfers", "Embryo transfers with a known outcome (null: transfers not recorded)", _TRANSFERS),
+    _count("n_transfers_failed", "Embryo transfers that did not reach a clinical pregnancy", _TRANSFERS),
+    _count("n_transfers_biochemical", "Embryo transfers that ended in a biochemical pregnancy", _TRANSFERS),
+    _count("n_embryos_failed", "Embryos transferred in failed transfers", _TRANSFERS),
+    _count("n_euploid_transfers_failed", "Failed transfers of PGT-A euploid embryos only", _TRANSFERS),
+    FeatureSpec(
+        "rif_judgement",
+        "bool",
+        "The treating clinician judges that transfers of embryos considered viable failed often enough for this "
+        "patient to warrant further investigation (ESHRE 2023 description of RIF)",
+        label="RIF by clinical judgement (ESHRE 2023)",
+    ),
+    FeatureSpec(
+        "karyotype_woman",
+        "str",
+        "Woman's karyotype (null: not done)",
+        categories=_INVESTIGATION,
+        label="Karyotype, woman",
+    ),
+    FeatureSpec(
+        "karyotype_partner",
+        "str",
+        "Partner's karyotype (null: not done)",
+        categories=_INVESTIGATION,
+        label="Karyotype, partner",
+    ),
+    FeatureSpec(
+        "poc_genetics",
+        "str",
+        "Products-of-conception genetics (null: not done)",
+        categories=_INVESTIGATION,
+        label="Pregnancy-tissue genetics",
+    ),
     FeatureSpec(
         "uterine_anatomy",
         "str",
         "Uterine anatomy (null: not assessed)",
         categories=("normal", "congenital_anomaly", "acquired_lesion"),
+        label="Uterine anatomy",
     ),
-    FeatureSpec("apl_lupus_anticoagulant", "bool", "Lupus anticoagulant positive (null: not done)"),
-    FeatureSpec("apl_anticardiolipin_igg", "bool", "Anticardiolipin IgG positive (null: not done)"),
-    FeatureSpec("apl_anticardiolipin_igm", "bool", "Anticardiolipin IgM positive (null: not done)"),
-    FeatureSpec("apl_anti_b2gpi_igg", "bool", "Anti-beta2-glycoprotein I IgG positive (null: not done)"),
-    FeatureSpec("apl_anti_b2gpi_igm", "bool", "Anti-beta2-glycoprotein I IgM positive (null: not done)"),
-    FeatureSpec("thrombophilia", "str", "Thrombophilia screen (null: not done)", categories=_INVESTIGATION),
-    FeatureSpec("thyroid_tsh", "str", "TSH as read by the laboratory (null: not done)", categories=_INVESTIGATION),
-    FeatureSpec("thyroid_tpo_positive", "bool", "TPO antibodies positive (null: not done)"),
-    _measured("pb_nk_percent", "Peripheral blood CD3-CD56+ NK cells, % of lymphocytes", "%", Quantity.PERCENT),
-    _measured("pb_nk_absolute_per_ul", "Peripheral blood NK cells, absolute count", "cells/uL", Quantity.CELLS_PER_UL),
+    FeatureSpec(
+        "apl_lupus_anticoagulant", "bool", "Lupus anticoagulant positive (null: not done)", label="Lupus anticoagulant"
+    ),
+    FeatureSpec(
+        "apl_anticardiolipin_igg", "bool", "Anticardiolipin IgG positive (null: not done)", label="Anticardiolipin IgG"
+    ),
+    FeatureSpec(
+        "apl_anticardiolipin_igm", "bool", "Anticardiolipin IgM positive (null: not done)", label="Anticardiolipin IgM"
+    ),
+    FeatureSpec(
+        "apl_anti_b2gpi_igg", "bool", "Anti-beta2-glycoprotein I IgG positive (null: not done)", label="Anti-β2GPI IgG"
+    ),
+    FeatureSpec(
+        "apl_anti_b2gpi_igm", "bool", "Anti-beta2-glycoprotein I IgM positive (null: not done)", label="Anti-β2GPI IgM"
+    ),
+    FeatureSpec(
+        "thrombophilia",
+        "str",
+        "Thrombophilia screen (null: not done)",
+        categories=_INVESTIGATION,
+        label="Thrombophilia",
+    ),
+    FeatureSpec(
+        "thyroid_tsh",
+        "str",
+        "TSH as read by the laboratory (null: not done)",
+        categories=_INVESTIGATION,
+        label="TSH, laboratory reading",
+    ),
+    FeatureSpec("thyroid_tpo_positive", "bool", "TPO antibodies positive (null: not done)", label="TPO antibodies"),
+    _measured(
+        "pb_nk_percent",
+        "Peripheral blood CD3-CD56+ NK cells, % of lymphocytes",
+        "%",
+        Quantity.PERCENT,
+        "Peripheral NK (CD3-CD56+ of lymphocytes)",
+    ),
+    _measured(
+        "pb_nk_absolute_per_ul",
+        "Peripheral blood NK cells, absolute count",
+        "cells/uL",
+        Quantity.CELLS_PER_UL,
+        "Absolute NK count",
+    ),
     _measured(
         "unk_per_100_stromal",
         "Uterine CD56+ cells per 100 stromal cells",
         "per 100 stromal cells",
         Quantity.UNK_PER_100_STROMAL,
+        "Uterine NK density (per 100 stromal cells)",
     ),
-    _measured("unk_per_mm2", "Uterine CD56+ cells per mm2 of stroma", "cells/mm2", Quantity.UNK_PER_MM2),
-    FeatureSpec("unk_lh_day", "int", "Biopsy day after the LH surge (LH+n)", "d", low=0, high=99),
+    _measured(
+        "unk_per_mm2",
+        "Uterine CD56+ cells per mm2 of stroma",
+        "cells/mm2",
+        Quantity.UNK_PER_MM2,
+        "Uterine NK density (cells/mm2)",
+    ),
+    FeatureSpec(
+        "unk_lh_day", "int", "Biopsy day after the LH surge (LH+n)", "d", low=0, high=99, label="Cycle day (LH+n)"
+    ),
     # KIR gene content of the woman (decidua.immunogenetics.kir); null: not typed or undetermined
-    FeatureSpec("kir_genotype", "str", "Woman's KIR genotype, AA or Bx", categories=("AA", "Bx")),
-    FeatureSpec("kir_cen", "str", "Centromeric KIR motif (Cooley et al. 2010)", categories=_MOTIF),
-    FeatureSpec("kir_tel", "str", "Telomeric KIR motif (Cooley et al. 2010)", categories=_MOTIF),
-    FeatureSpec("kir_b_content", "int", "KIR B-content score (0-4)", low=0, high=4),
-    FeatureSpec("kir_has_2ds1", "bool", "KIR2DS1 (activating receptor for HLA-C2) present"),
-    FeatureSpec("kir_has_c1_receptor", "bool", "Inhibitory receptor for HLA-C1 (KIR2DL2 or KIR2DL3) present"),
-    FeatureSpec("kir_has_c2_receptor", "bool", "Inhibitory receptor for HLA-C2 (KIR2DL1) present"),
-    # HLA-C ligands (decidua.immunogenetics.ligands): number of C2 haplotypes, null when either is undetermined
-    FeatureSpec("woman_c2_count", "int", "HLA-C2 haplotypes of the woman carrying the pregnancy", low=0, high=2),
+    FeatureSpec("kir_genotype", "str", "Woman's KIR genotype, AA or Bx", categories=("AA", "Bx"), label=_KIR),
+    FeatureSpec("kir_cen", "str", "Centromeric KIR motif (Cooley et al. 2010)", categories=_MOTIF, label=_KIR),
+    FeatureSpec("kir_tel", "str", "Telomeric KIR motif (Cooley et al. 2010)", categories=_MOTIF, label=_KIR),
+    FeatureSpec("kir_b_content", "int", "KIR B-content score (0-4)", low=0, high=4, label=_KIR),
+    FeatureSpec("kir_has_2ds1", "bool", "KIR2DS1 (activating receptor for HLA-C2) present", label=_KIR),
     FeatureSpec(
-        "oocyte_c2_count", "int", "HLA-C2 haplotypes of the oocyte source (the woman or a donor)", low=0, high=2
+        "kir_has_c1_receptor", "bool", "Inhibitory receptor for HLA-C1 (KIR2DL2 or KIR2DL3) present", label=_KIR
     ),
-    FeatureSpec("sperm_c2_count", "int", "HLA-C2 haplotypes of the sperm source (partner or donor)", low=0, high=2),
-    # derived from the counts above by DERIVED (below); never read from an input
+    FeatureSpec("kir_has_c2_receptor", "bool", "Inhibitory receptor for HLA-C2 (KIR2DL1) present", label=_KIR),
+    # HLA-C ligands (decidua.immunogenetics.ligands): number of C2 haplotypes, null when either is undetermined
     FeatureSpec(
-        "p_embryo_paternal_c2", "float", "Probability that an embryo inherits a paternal HLA-C2", low=0, high=1
+        "woman_c2_count",
+        "int",
+        "HLA-C2 haplotypes of the woman carrying the pregnancy",
+        low=0,
+        high=2,
+        label="HLA-C, woman",
+    ),
+    FeatureSpec(
+        "oocyte_c2_count",
+        "int",
+        "HLA-C2 haplotypes of the oocyte source (the woman or a donor)",
+        low=0,
+        high=2,
+        label="HLA-C, woman, or of the oocyte donor used",
+    ),
+    FeatureSpec(
+        "sperm_c2_count",
+        "int",
+        "HLA-C2 haplotypes of the sperm source (partner or donor)",
+        low=0,
+        high=2,
+        label="HLA-C, partner (or sperm donor)",
+    ),
+    # derived from the columns above by DERIVED (below); never read from an input
+    FeatureSpec(
+        "n_nonvisualised_losses",
+        "int",
+        "Biochemical losses counted once: those under pregnancies, plus biochemical pregnancies of embryo transfers "
+        "that no pregnancy entry may already record",
+        low=0,
+        high=2 * MAX_COUNT,
+        label=_PREGNANCIES,
+    ),
+    FeatureSpec(
+        "n_pregnancy_losses",
+        "int",
+        "Pregnancy losses before 24 weeks: biochemical losses counted once, and miscarriages",
+        low=0,
+        high=3 * MAX_COUNT,
+        label=_PREGNANCIES,
+    ),
+    FeatureSpec(
+        "p_embryo_paternal_c2",
+        "float",
+        "Probability that an embryo inherits a paternal HLA-C2",
+        low=0,
+        high=1,
+        label="HLA-C, partner (or sperm donor)",
     ),
     FeatureSpec(
         "p_embryo_more_c2_than_mother",
@@ -112,6 +246,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "Probability that an embryo carries more HLA-C2 than the woman carrying it",
         low=0,
         high=1,
+        label="HLA-C, woman, partner (or sperm donor) and oocyte donor",
     ),
 )
 
@@ -129,7 +264,21 @@ _P_EMBRYO_ANY_C2 = Arith(
     "-", Lit(1), Arith("*", Arith("-", Lit(1), _half("oocyte_c2_count")), Arith("-", Lit(1), _half("sperm_c2_count")))
 )
 _P_EMBRYO_TWO_C2 = Arith("*", _half("oocyte_c2_count"), _half("sperm_c2_count"))
+# A biochemical pregnancy after a transfer is one event, whether it is recorded under the transfer, under pregnancies
+# or under both: transfer biochemicals beyond the biochemical losses that may be the same events (conceived by ART
+# or of unrecorded conception) are added, so that no event is counted twice and none is lost.
+_UNMATCHED_TRANSFER_BIOCHEMICALS = When(
+    Cmp(">", Col("n_transfers_biochemical"), Col("n_biochemical_losses_art")),
+    Arith("-", Col("n_transfers_biochemical"), Col("n_biochemical_losses_art")),
+    Lit(0),
+)
 DERIVED: dict[str, Expr] = {
+    "n_nonvisualised_losses": Arith("+", Col("n_biochemical_losses"), _UNMATCHED_TRANSFER_BIOCHEMICALS),
+    "n_pregnancy_losses": Arith(
+        "+",
+        Arith("+", Col("n_biochemical_losses"), _UNMATCHED_TRANSFER_BIOCHEMICALS),
+        Col("n_miscarriages"),
+    ),
     "p_embryo_paternal_c2": _half("sperm_c2_count"),
     "p_embryo_more_c2_than_mother": When(
         Cmp("==", Col("woman_c2_count"), Lit(0)),

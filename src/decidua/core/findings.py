@@ -28,7 +28,7 @@ class Interpretation(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class InputValue:
-    """One input a rule read, with the value it had (``None`` = missing)."""
+    """One input a rule read, with the value it had (``None`` = missing) and the form label a clinician knows."""
 
     name: str
     value: Scalar
@@ -47,6 +47,43 @@ class Threshold:
 
 
 @dataclass(frozen=True, slots=True)
+class Statement:
+    """A cited statement: a study's result, the clinic protocol, a guideline's definition, or a caveat."""
+
+    source: str  # "guideline" | "clinic_protocol" | "study" | "caveat"
+    text: str
+    strength: str | None
+    citations: tuple[str, ...]
+    wording: str  # "quote" | "paraphrase"
+    bearing: str | None = None  # for a study: "supports" | "against" | "neutral" the association flagged
+
+
+@dataclass(frozen=True, slots=True)
+class Stance:
+    """What a guideline says, graded as the guideline grades it."""
+
+    source: str  # the guideline by name and year
+    text: str
+    strength: str
+    wording: str  # "quote" | "paraphrase"
+    verified: bool  # text and grading checked against a copy of the guideline
+    citations: tuple[str, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Frequency:
+    """How common a genotype is in a population (so that a common genotype is not read as a rare alarm)."""
+
+    genotype: str
+    population: str
+    percent: float
+    n: int | None
+    citations: tuple[str, ...]
+    derived: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     rule_id: str
     group: str
@@ -62,40 +99,92 @@ class Finding:
     threshold_applied: Scalar = None
     interpretation: Interpretation | None = None
     context: tuple[str, ...] = ()  # reference intervals and notes shown for context, never flags
-    stance: str | None = None  # guideline position where it differs from the clinic protocol
+    status_label: str = ""  # the clinician's word for the status: met / not met, above / not above, ...
+    stances: tuple[Stance, ...] = ()  # what the guidelines say of this test (first: the principal one)
+    statements: tuple[Statement, ...] = ()  # the evidence: supporting and contrary studies, protocol text
+    population: tuple[Frequency, ...] = ()  # how common the genotype flagged is
 
     @property
     def missing(self) -> tuple[str, ...]:
         """Names of the inputs that were missing (why a finding may be not assessed)."""
         return tuple(i.name for i in self.inputs if i.value is None)
 
+    @property
+    def missing_labels(self) -> tuple[str, ...]:
+        """The missing inputs by their form labels, each once (several columns may come from one field)."""
+        return tuple(dict.fromkeys(i.label or i.name for i in self.inputs if i.value is None))
+
+    @property
+    def stance(self) -> Stance | None:
+        """The principal guideline's stance (the first of :attr:`stances`)."""
+        return self.stances[0] if self.stances else None
+
 
 @dataclass(frozen=True, slots=True)
-class Statement:
-    """A cited statement: guideline recommendation or clinic protocol text, quoted or paraphrased."""
+class Pathway:
+    """Whether the RPL / RIF work-up applies to this patient, under the definitions in force.
 
-    source: str  # "guideline" | "clinic_protocol" | "study"
-    text: str
-    strength: str | None
-    citations: tuple[str, ...]
-    wording: str  # "verbatim" | "paraphrase"
+    ``True``: met; ``False``: not met; ``None``: cannot tell (the history needed is not recorded).
+    """
+
+    rpl: bool | None
+    rif: bool | None
+    workup_indicated: bool | None
+    unexplained_rpl: bool | None
+    reason: str  # the classification under each definition, then the verdict
+    verdict: str = ""  # the verdict alone: applies, does not apply, cannot tell (and why)
 
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """A management option with the statements for and against it. Never a directive."""
+    """A management option with the guidelines' stances and the evidence. Never a directive.
+
+    ``indicated`` says whether the option is relevant to this patient under the pathway (her findings call for it
+    to be discussed and she meets the definition it is meant for), not that anyone recommends it: the stances say
+    that.
+    """
 
     id: str
     title: str
-    because: tuple[str, ...]  # rule ids whose flags made this option relevant
+    kind: str
+    because: tuple[str, ...]  # ids of the findings (and pathway values) whose status made this option relevant
+    indicated: bool
+    indication: str
+    stances: tuple[Stance, ...]
     statements: tuple[Statement, ...]
+
+    @property
+    def stance(self) -> Stance:
+        return self.stances[0]
 
 
 @dataclass(frozen=True, slots=True)
 class NextStep:
     id: str
+    kind: str  # "investigation" | "care"
     text: str
-    because: str  # rule id
+    because: tuple[str, ...]
+    indicated: bool
+    indication: str
+    citations: tuple[str, ...]
+    stances: tuple[Stance, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Prognosis:
+    """A published prognosis after unexplained RPL, for this patient's age and number of losses where tabulated."""
+
+    id: str
+    title: str
+    measure: str
+    percent: float | None  # the table's value for the nearest tabulated age and these losses, when shipped
+    table_age: int | None
+    table_losses: int | None
+    age: int | None
+    losses: int | None
+    explanation: str  # which cell was read, or why none applies
+    validity: str
+    overall: tuple[Statement, ...]
     citations: tuple[str, ...]
 
 
@@ -118,6 +207,8 @@ class Assessment:
     findings: tuple[Finding, ...]
     next_steps: tuple[NextStep, ...]
     options: tuple[Option, ...]
+    pathway: Pathway
+    prognosis: tuple[Prognosis, ...] = ()
     warnings: tuple[str, ...] = ()
 
     def finding(self, rule_id: str) -> Finding:

@@ -35,6 +35,26 @@ STATUS_DTYPE = pl.Enum([s.value for s in Status])
 CONSISTENCY: tuple[tuple[str, str, str], ...] = (
     ("n_transfers_failed", "n_transfers", "n_transfers_failed must not exceed n_transfers"),
     (
+        "n_transfers_biochemical",
+        "n_transfers_failed",
+        "n_transfers_biochemical must not exceed n_transfers_failed",
+    ),
+    (
+        "n_biochemical_losses_art",
+        "n_biochemical_losses",
+        "n_biochemical_losses_art must not exceed n_biochemical_losses",
+    ),
+    (
+        "n_first_trimester_miscarriages",
+        "n_miscarriages",
+        "n_first_trimester_miscarriages must not exceed n_miscarriages",
+    ),
+    (
+        "n_miscarriages_week_unknown",
+        "n_miscarriages",
+        "n_miscarriages_week_unknown must not exceed n_miscarriages",
+    ),
+    (
         "n_euploid_transfers_failed",
         "n_transfers_failed",
         "n_euploid_transfers_failed must not exceed n_transfers_failed",
@@ -381,13 +401,18 @@ def _status(flag: pl.Expr) -> pl.Expr:
     )
 
 
+# The pathway values, as status columns like rpl and rif: flagged = yes (the work-up applies; the RPL is
+# unexplained), within_range = no, not_assessed = cannot tell.
+PATHWAY_COLUMNS = ("workup", "unexplained_rpl")
+
+
 def output_columns(kb: KnowledgeBase) -> list[str]:
     """Names of the result columns after the key, in order."""
-    return ["rpl", "rpl_losses_counted", "rif", *(r.id for r in kb.active_rules)]
+    return ["rpl", "rpl_losses_counted", "rif", *PATHWAY_COLUMNS, *(r.id for r in kb.active_rules)]
 
 
 def assess_lazy(valid: pl.LazyFrame, kb: KnowledgeBase, key: str = DEFAULT_KEY) -> pl.LazyFrame:
-    """Key, classification and one status column per active rule, for every valid row."""
+    """Key, classification, pathway and one status column per active rule, for every valid row."""
     rpl, rif = kb.selected["rpl_definition"], kb.selected["rif_definition"]
     statuses = {r.id: _status(to_polars(kb.compiled[r.id].flag)) for r in kb.active_rules}
     rpl_measure = kb.compiled[rpl].measure
@@ -397,13 +422,14 @@ def assess_lazy(valid: pl.LazyFrame, kb: KnowledgeBase, key: str = DEFAULT_KEY) 
         statuses[rpl].alias("rpl"),
         losses.alias("rpl_losses_counted"),
         statuses[rif].alias("rif"),
+        *(_status(to_polars(kb.pathway[name])).alias(name) for name in PATHWAY_COLUMNS),
         *(expr.alias(rule_id) for rule_id, expr in statuses.items()),
     )
 
 
 def summary(result: pl.DataFrame, kb: KnowledgeBase) -> list[dict[str, Any]]:
     """Counts of each status for every finding column (one pass over the result)."""
-    names = ["rpl", "rif", *(r.id for r in kb.active_rules)]
+    names = ["rpl", "rif", *PATHWAY_COLUMNS, *(r.id for r in kb.active_rules)]
     counts = result.select(
         (pl.col(name) == status.value).sum().alias(f"{name}\x00{status.value}") for name in names for status in Status
     ).row(0)

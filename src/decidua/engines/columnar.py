@@ -86,8 +86,9 @@ def status_expr(flag: pl.Expr) -> pl.Expr:
 
 
 def rule_columns(kb: KnowledgeBase, with_measures: bool = True) -> list[pl.Expr]:
-    """One status column per active rule (named by rule id), plus ``<rule id>:measure`` where one exists."""
-    out = []
+    """One status column per active rule (named by rule id), plus ``<rule id>:measure`` where one exists, and one
+    per pathway value (``pathway:workup`` ...)."""
+    out = [status_expr(to_polars(expr)).alias(f"pathway:{name}") for name, expr in kb.pathway.items()]
     for rule in kb.active_rules:
         compiled = kb.compiled[rule.id]
         out.append(status_expr(to_polars(compiled.flag)).alias(rule.id))

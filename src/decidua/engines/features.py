@@ -9,6 +9,7 @@ from decidua.core.case import (
     AntibodyResult,
     AntiphospholipidPanel,
     Case,
+    ConceptionMode,
     Condition,
     Karyotype,
     PregnancyOutcome,
@@ -26,6 +27,11 @@ from decidua.immunogenetics.compatibility import c2_count, resolve_hla_c
 from decidua.immunogenetics.kir import KirProfile, classify_typing
 
 Row = dict[str, Scalar]
+
+# A biochemical loss conceived naturally or by insemination cannot be the biochemical pregnancy of an embryo transfer;
+# one conceived by IVF/ICSI/donation, or of unrecorded conception, may be (see n_nonvisualised_losses).
+NOT_FROM_A_TRANSFER = frozenset({ConceptionMode.SPONTANEOUS, ConceptionMode.IUI})
+FIRST_TRIMESTER_WEEKS = 14.0  # a loss before 14 completed weeks is a first-trimester loss
 
 
 def _result(r: TestResult | None) -> str | None:
@@ -53,8 +59,21 @@ def extract(case: Case) -> Row:
 
     if case.pregnancies is None:
         counts: Counter[PregnancyOutcome] | None = None
+        row |= dict.fromkeys(
+            ("n_biochemical_losses_art", "n_first_trimester_miscarriages", "n_miscarriages_week_unknown")
+        )
     else:
         counts = Counter(p.outcome for p in case.pregnancies)
+        miscarriages = [p for p in case.pregnancies if p.outcome is PregnancyOutcome.MISCARRIAGE]
+        row["n_biochemical_losses_art"] = sum(
+            1
+            for p in case.pregnancies
+            if p.outcome is PregnancyOutcome.BIOCHEMICAL_LOSS and p.conception not in NOT_FROM_A_TRANSFER
+        )
+        row["n_first_trimester_miscarriages"] = sum(
+            1 for p in miscarriages if p.gestational_week is not None and p.gestational_week < FIRST_TRIMESTER_WEEKS
+        )
+        row["n_miscarriages_week_unknown"] = sum(1 for p in miscarriages if p.gestational_week is None)
     for name, outcome in (
         ("n_biochemical_losses", PregnancyOutcome.BIOCHEMICAL_LOSS),
         ("n_miscarriages", PregnancyOutcome.MISCARRIAGE),
@@ -70,6 +89,7 @@ def extract(case: Case) -> Row:
         row |= {
             "n_transfers": None,
             "n_transfers_failed": None,
+            "n_transfers_biochemical": None,
             "n_embryos_failed": None,
             "n_euploid_transfers_failed": None,
         }
@@ -78,9 +98,11 @@ def extract(case: Case) -> Row:
         failed = [t for t in known if t.outcome is not TransferOutcome.CLINICAL_PREGNANCY]
         row["n_transfers"] = len(known)
         row["n_transfers_failed"] = len(failed)
+        row["n_transfers_biochemical"] = sum(1 for t in failed if t.outcome is TransferOutcome.BIOCHEMICAL)
         row["n_embryos_failed"] = sum(t.embryos for t in failed)
         row["n_euploid_transfers_failed"] = sum(1 for t in failed if t.euploid is True)
 
+    row["rif_judgement"] = case.rif_judgement
     inv = case.investigations
     row["karyotype_woman"] = _karyotype(inv.karyotype_woman)
     row["karyotype_partner"] = _karyotype(inv.karyotype_partner)

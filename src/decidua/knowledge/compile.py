@@ -7,14 +7,18 @@ HL7 ``interpretation`` code. The one-patient and the batch engine evaluate exact
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, cast, get_args
 
 from decidua.core.errors import KnowledgeBaseError
 from decidua.core.expr import And, Cmp, CmpOp, Col, Expr, IsIn, IsNull, Lit, Not, Or, Sum, When
 from decidua.core.features import FEATURE_INDEX
-from decidua.knowledge.schema import CountRule, CriteriaRule, RangeRule, Rule, ThresholdRule
+from decidua.core.findings import Status
+from decidua.knowledge.schema import CountRule, CriteriaRule, RangeRule, Rule, SummaryText, ThresholdRule
+
+CompileOne = Callable[[Mapping[str, Any], str], Expr]
+Wordings = tuple[tuple[Expr | None, str], ...]  # (condition, text); the first that holds is used
 
 _OPS: frozenset[str] = frozenset(get_args(CmpOp))
 NULL = Lit(None)
@@ -27,6 +31,7 @@ class CompiledRule:
     measure: Expr | None = None
     threshold: Expr | None = None
     interpretation: Expr | None = None
+    summaries: Mapping[Status, Wordings] = field(default_factory=dict)  # read by the one-patient engine only
 
     def exprs(self) -> dict[str, Expr]:
         """The named outputs, for engines that evaluate them all (batch)."""
@@ -46,16 +51,46 @@ def _column(name: str, where: str) -> Col:
     return Col(name)
 
 
-def compile_condition(cond: Mapping[str, Any], where: str) -> Expr:
-    """``{age_years: {">": 35}}`` and friends -> :data:`Expr` (see :mod:`decidua.knowledge.schema`)."""
+_LITERALS: dict[object, Expr] = {True: Lit(True), False: Lit(False), None: NULL}
+
+
+def _branch(body: object, where: str, compile_one: CompileOne) -> Expr:
+    """A branch of ``if``: a condition, or one of the literals true, false, null."""
+    if body is None or isinstance(body, bool):
+        return _LITERALS[body]
+    if not isinstance(body, Mapping):
+        raise KnowledgeBaseError(f"{where}: 'then' and 'else' take a condition or true, false, null")
+    return compile_one(body, where)
+
+
+def _combinator(cond: Mapping[str, Any], where: str, compile_one: CompileOne) -> Expr | None:
+    """``any``, ``all``, ``not`` and ``if`` (shared by conditions over features and over statuses)."""
+    if set(cond) == {"if", "then", "else"}:
+        test = compile_one(cond["if"], where) if isinstance(cond["if"], Mapping) else None
+        if test is None:
+            raise KnowledgeBaseError(f"{where}: 'if' takes a condition")
+        return When(test, _branch(cond["then"], where, compile_one), _branch(cond["else"], where, compile_one))
     if len(cond) != 1:
-        raise KnowledgeBaseError(f"{where}: a condition has exactly one key, got {sorted(cond)}")
+        raise KnowledgeBaseError(f"{where}: a condition has exactly one key (or if/then/else), got {sorted(cond)}")
     ((key, body),) = cond.items()
     if key in ("any", "all"):
-        if not isinstance(body, list) or not body:
+        if not isinstance(body, list) or not body or not all(isinstance(c, Mapping) for c in body):
             raise KnowledgeBaseError(f"{where}: '{key}' takes a non-empty list of conditions")
-        parts = tuple(compile_condition(c, where) for c in body)
+        parts = tuple(compile_one(c, where) for c in body)
         return Or(parts) if key == "any" else And(parts)
+    if key == "not":
+        if not isinstance(body, Mapping):
+            raise KnowledgeBaseError(f"{where}: 'not' takes one condition")
+        return Not(compile_one(body, where))
+    return None
+
+
+def compile_condition(cond: Mapping[str, Any], where: str) -> Expr:
+    """``{age_years: {">": 35}}`` and friends -> :data:`Expr` (see :mod:`decidua.knowledge.schema`)."""
+    combined = _combinator(cond, where, compile_condition)
+    if combined is not None:
+        return combined
+    ((key, body),) = cond.items()
     if key == "sum":
         if not isinstance(body, Mapping) or "of" not in body or len(body) < 2:
             raise KnowledgeBaseError(f"{where}: 'sum' takes {{of: [columns], <op>: number}}")
@@ -65,10 +100,6 @@ def compile_condition(cond: Mapping[str, Any], where: str) -> Expr:
             raise KnowledgeBaseError(f"{where}: 'sum' compares with numbers using {sorted(_OPS)}")
         parts = tuple(Cmp(cast(CmpOp, op), total, Lit(v)) for op, v in ops.items())
         return parts[0] if len(parts) == 1 else And(parts)
-    if key == "not":
-        if not isinstance(body, Mapping):
-            raise KnowledgeBaseError(f"{where}: 'not' takes one condition")
-        return Not(compile_condition(body, where))
     col = _column(key, where)
     if isinstance(body, bool):
         return Cmp("==", col, Lit(body))
@@ -84,12 +115,16 @@ def compile_condition(cond: Mapping[str, Any], where: str) -> Expr:
             if bad:
                 raise KnowledgeBaseError(f"{where}: {bad} not among the values of {key!r}: {list(allowed)}")
             tests.append(IsIn(col, tuple(value)))
+        elif op == "is":  # known and equal: a missing value gives false, not unknown
+            if not isinstance(value, int | float | str | bool):
+                raise KnowledgeBaseError(f"{where}: operand of 'is' on {key!r} must be a number, string or boolean")
+            tests.append(When(IsNull(col), Lit(False), Cmp("==", col, Lit(value))))
         elif op in _OPS:
             if not isinstance(value, int | float | str | bool):
                 raise KnowledgeBaseError(f"{where}: operand of {op!r} on {key!r} must be a number or string")
             tests.append(Cmp(cast(CmpOp, op), col, Lit(value)))
         else:
-            raise KnowledgeBaseError(f"{where}: unknown operator {op!r}; allowed: in, {', '.join(sorted(_OPS))}")
+            raise KnowledgeBaseError(f"{where}: unknown operator {op!r}; allowed: in, is, {', '.join(sorted(_OPS))}")
     return tests[0] if len(tests) == 1 else And(tuple(tests))
 
 
@@ -97,8 +132,27 @@ def _hl(flag: Expr, high: str) -> Expr:
     return When(flag, Lit(high), When(Not(flag), Lit("N"), NULL))
 
 
+def _wordings(text: SummaryText, where: str) -> Wordings:
+    if isinstance(text, str):
+        return ((None, text),)
+    return tuple((None if v.when is None else compile_condition(v.when, where), v.text) for v in text)
+
+
 def compile_rule(rule: Rule) -> CompiledRule:
+    """The rule's flag, measure, threshold and interpretation as expressions, with its summary wordings."""
     where = f"rule {rule.id}"
+    compiled = _compile_flag(rule, where)
+    summaries = {
+        Status.FLAGGED: _wordings(rule.summary.flagged, f"{where} summary"),
+        Status.WITHIN_RANGE: _wordings(rule.summary.within_range, f"{where} summary"),
+        Status.NOT_ASSESSED: _wordings(rule.summary.not_assessed, f"{where} summary"),
+    }
+    return CompiledRule(
+        compiled.rule_id, compiled.flag, compiled.measure, compiled.threshold, compiled.interpretation, summaries
+    )
+
+
+def _compile_flag(rule: Rule, where: str) -> CompiledRule:
     match rule:
         case CountRule():
             measure = Sum(tuple(_column(c, where) for c in rule.count))
@@ -130,3 +184,78 @@ def compile_rule(rule: Rule) -> CompiledRule:
             shown = _column(rule.measure, where) if rule.measure else None
             return CompiledRule(rule.id, compile_condition(rule.flag, where), shown)
     raise KnowledgeBaseError(f"{where}: unknown kind")  # pragma: no cover - the schema admits no other kind
+
+
+# Triggers of next steps, options and prognoses: conditions over the statuses of findings and of the pathway.
+TRIGGER_KEYS = {s.value: s for s in Status}
+PATHWAY_VALUES = ("rpl", "rif", "workup", "unexplained_rpl")
+
+
+def status_column(ref: str) -> str:
+    """The name under which a finding's (or a pathway value's) status is found in a status row."""
+    return f"@{ref}"
+
+
+def compile_trigger(cond: Mapping[str, Any], where: str, resolve: Callable[[str], tuple[str, ...]]) -> Expr:
+    """``{flagged: group:nk}`` and friends -> :data:`Expr` over a status row (see :func:`status_column`).
+
+    ``resolve`` turns a reference (rule id, ``group:<name>``, pathway value) into the ids it stands for and
+    raises :class:`KnowledgeBaseError` for an unknown one.
+    """
+
+    def one(c: Mapping[str, Any], w: str) -> Expr:
+        combined = _combinator(c, w, one)
+        if combined is not None:
+            return combined
+        ((key, ref),) = c.items()
+        if key not in TRIGGER_KEYS or not isinstance(ref, str):
+            raise KnowledgeBaseError(
+                f"{w}: a trigger is {{flagged|within_range|not_assessed: <rule id, group:<name> or "
+                f"{'|'.join(PATHWAY_VALUES)}>}}, combined with any/all/not; got {dict(c)!r}"
+            )
+        ids = resolve(ref)
+        tests = tuple(Cmp("==", Col(status_column(i)), Lit(key)) for i in ids)
+        return tests[0] if len(tests) == 1 else Or(tests)
+
+    return one(cond, where)
+
+
+def trigger_refs(cond: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (status, reference) pairs a trigger asks for outside any ``not``: what an item is shown *because* of."""
+    out: list[tuple[str, str]] = []
+    if set(cond) == {"if", "then", "else"}:
+        return out
+    for key, body in cond.items():
+        if key in ("any", "all") and isinstance(body, list):
+            for c in body:
+                if isinstance(c, Mapping):
+                    out += trigger_refs(c)
+        elif key in TRIGGER_KEYS and isinstance(body, str):
+            out.append((key, body))
+    return out
+
+
+def compile_pathway(
+    rpl: CompiledRule, rif: CompiledRule, unexplained: Any, compiled: Mapping[str, CompiledRule]
+) -> dict[str, Expr]:
+    """The pathway values as expressions over the feature row (so that both engines compute them alike).
+
+    * ``rpl``, ``rif``: the flags of the definitions in force (met, not met, cannot tell);
+    * ``workup``: either one met (Kleene OR: not met only when both are not met);
+    * ``unexplained_rpl``: RPL met and nothing in ``unexplained.explained_by`` flagged; cannot tell while one of
+      ``unexplained.requires`` is not assessed. ``unexplained`` is a :class:`~decidua.knowledge.schema.UnexplainedSpec`
+      or ``None`` (then it is never said).
+    """
+    out: dict[str, Expr] = {"rpl": rpl.flag, "rif": rif.flag, "workup": Or((rpl.flag, rif.flag))}
+    if unexplained is None:
+        out["unexplained_rpl"] = NULL
+        return out
+    terms: list[Expr] = []
+    for rule_id in unexplained.explained_by:
+        flag = compiled[rule_id].flag
+        terms.append(flag if rule_id in unexplained.requires else When(IsNull(flag), Lit(False), flag))
+    for rule_id in unexplained.requires:
+        if rule_id not in unexplained.explained_by:
+            terms.append(When(IsNull(compiled[rule_id].flag), NULL, Lit(False)))
+    out["unexplained_rpl"] = And((rpl.flag, Not(Or(tuple(terms)))))
+    return out

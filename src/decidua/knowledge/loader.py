@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -19,25 +19,39 @@ import yaml
 from pydantic import ValidationError
 
 from decidua.core.errors import KnowledgeBaseError, MissingCitation
-from decidua.knowledge.compile import CompiledRule, compile_rule
+from decidua.core.expr import Expr
+from decidua.core.features import FEATURE_INDEX, MAX_COUNT
+from decidua.knowledge.compile import (
+    PATHWAY_VALUES,
+    CompiledRule,
+    compile_pathway,
+    compile_rule,
+    compile_trigger,
+)
 from decidua.knowledge.schema import (
     Choice,
     Citation,
+    CountRule,
     Interaction,
     KnowledgeBaseFile,
     OptionSpec,
     OverrideFile,
+    PrognosisSpec,
     RangeRule,
     Rule,
     RuleOverride,
-    StatementSpec,
+    StepSpec,
     ThresholdRule,
+    UnexplainedSpec,
 )
+
+# Findings a clinician may act on carry the guidelines' word: a rule of these groups must have a stance.
+STANCE_REQUIRED = frozenset({"nk", "immunogenetics", "autoimmune"})
 
 
 @dataclass(frozen=True)
 class KnowledgeBase:
-    """The knowledge base in force: rules (all, and the active ones), options, citations, overrides."""
+    """The knowledge base in force: rules (all, and the active ones), steps, options, citations, overrides."""
 
     kb_version: str
     title: str
@@ -49,6 +63,11 @@ class KnowledgeBase:
     interactions: tuple[Interaction, ...] = ()
     overrides: tuple[str, ...] = ()
     compiled: Mapping[str, CompiledRule] = field(default_factory=dict)
+    steps: tuple[StepSpec, ...] = ()
+    prognosis: tuple[PrognosisSpec, ...] = ()
+    unexplained_rpl: UnexplainedSpec | None = None
+    pathway: Mapping[str, Expr] = field(default_factory=dict)  # rpl, rif, workup, unexplained_rpl over features
+    triggers: Mapping[str, Expr] = field(default_factory=dict)  # step/option/prognosis id -> over statuses
 
     @property
     def active_rules(self) -> tuple[Rule, ...]:
@@ -63,6 +82,22 @@ class KnowledgeBase:
 
     def citation(self, key: str) -> Citation:
         return self.citations[key]
+
+    def resolve(self, ref: str) -> tuple[str, ...]:
+        """A trigger's reference -> the ids whose statuses it reads (active rules of a group; a pathway value)."""
+        if ref in PATHWAY_VALUES:
+            return (ref,)
+        if ref.startswith("group:"):
+            group = ref.removeprefix("group:")
+            ids = tuple(r.id for r in self.active_rules if r.group == group)
+            if not any(r.group == group for r in self.rules):
+                raise KnowledgeBaseError(f"unknown group {group!r} in {ref!r}")
+            return ids or (ref,)  # a group without an active rule: a status that is never found (never holds)
+        if ref not in {r.id for r in self.rules}:
+            raise KnowledgeBaseError(
+                f"unknown rule {ref!r}; a trigger names a rule id, group:<name> or {PATHWAY_VALUES}"
+            )
+        return (ref,)
 
 
 def _read_yaml(text: str, origin: str) -> Any:
@@ -97,13 +132,33 @@ def _shipped_sources() -> list[tuple[str, str]]:
     )
 
 
-def _statements(rules: Iterable[Rule], options: Iterable[OptionSpec]) -> Iterable[tuple[str, StatementSpec]]:
+def _cited(
+    rules: Iterable[Rule], steps: Iterable[StepSpec], options: Iterable[OptionSpec], prognosis: Iterable[PrognosisSpec]
+) -> Iterable[tuple[str, tuple[str, ...]]]:
+    """Every place that cites, with the keys it cites (for the check that each key is a known citation)."""
     for r in rules:
-        for s in r.statements:
-            yield f"rule {r.id}", s
+        yield f"rule {r.id}", r.cites
+        for st in r.statements:
+            yield f"rule {r.id}: statement", st.cites
+        for sp in r.stances:
+            yield f"rule {r.id}: stance of {sp.source}", sp.cites
+        for f in r.population:
+            yield f"rule {r.id}: population frequency of {f.genotype}", f.cites
+        for interval in getattr(r, "context", ()):
+            yield f"rule {r.id} context {interval.label!r}", interval.cites
+    for step in steps:
+        yield f"step {step.id}", step.cites
+        for sp in step.stances:
+            yield f"step {step.id}: stance of {sp.source}", sp.cites
     for o in options:
-        for s in o.statements:
-            yield f"option {o.id}", s
+        for st in o.statements:
+            yield f"option {o.id}: statement", st.cites
+        for sp in o.stances:
+            yield f"option {o.id}: stance of {sp.source}", sp.cites
+    for p in prognosis:
+        yield f"prognosis {p.id}", p.cites
+        for st in p.overall:
+            yield f"prognosis {p.id}: statement", st.cites
 
 
 def build(files: list[KnowledgeBaseFile]) -> KnowledgeBase:
@@ -114,63 +169,86 @@ def build(files: list[KnowledgeBaseFile]) -> KnowledgeBase:
     if len(versions) != 1:
         raise KnowledgeBaseError(f"knowledge-base files disagree on kb_version: {sorted(versions)}")
     rules: list[Rule] = []
+    steps: list[StepSpec] = []
     options: list[OptionSpec] = []
+    prognosis: list[PrognosisSpec] = []
     interactions: list[Interaction] = []
     choices: dict[str, Choice] = {}
     citations: dict[str, Citation] = {}
+    unexplained = [f.unexplained_rpl for f in files if f.unexplained_rpl is not None]
+    if len(unexplained) > 1:
+        raise KnowledgeBaseError("unexplained_rpl is defined in more than one file")
     for f in files:
         rules += f.rules
+        steps += f.steps
         options += f.options
+        prognosis += f.prognosis
         interactions += f.interactions
         for key in (choices.keys() & f.choices.keys()) | (citations.keys() & f.citations.keys()):
             raise KnowledgeBaseError(f"choice or citation {key!r} is defined twice")
         choices.update(f.choices)
         citations.update(f.citations)
-    ids = [r.id for r in rules] + [o.id for o in options]
+    ids = [r.id for r in rules] + [s.id for s in steps] + [o.id for o in options] + [p.id for p in prognosis]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise KnowledgeBaseError(f"ids defined twice: {dupes}")
-    for r in rules:
-        for key in r.cites:
+    for where, keys in _cited(rules, steps, options, prognosis):
+        for key in keys:
             if key not in citations:
-                raise MissingCitation(f"rule {r.id} cites {key!r}, which is not in the citations")
-        for interval in getattr(r, "context", ()):
-            for key in interval.cites:
-                if key not in citations:
-                    raise MissingCitation(f"rule {r.id} context {interval.label!r} cites unknown {key!r}")
-        if r.choice is not None and r.choice not in choices:
-            raise KnowledgeBaseError(f"rule {r.id} belongs to unknown choice {r.choice!r}")
-    for where, s in _statements(rules, options):
-        for key in s.cites:
-            if key not in citations:
-                raise MissingCitation(f"{where}: statement cites {key!r}, which is not in the citations")
+                raise MissingCitation(f"{where} cites {key!r}, which is not in the citations")
     for pair in interactions:
         for key in pair.cites:
             if key not in citations:
                 raise MissingCitation(f"interaction {pair.receptor}-{pair.ligand} cites unknown {key!r}")
+    for r in rules:
+        if r.choice is not None and r.choice not in choices:
+            raise KnowledgeBaseError(f"rule {r.id} belongs to unknown choice {r.choice!r}")
+        if r.group in STANCE_REQUIRED and not r.stances:
+            raise KnowledgeBaseError(f"rule {r.id}: a finding of group {r.group!r} must carry the guidelines' stance")
     rule_ids = {r.id for r in rules}
-    groups = {r.group for r in rules}
-    for o in options:
-        for ref in o.when_flagged:
-            ok = ref.removeprefix("group:") in groups if ref.startswith("group:") else ref in rule_ids
-            if not ok:
-                raise KnowledgeBaseError(f"option {o.id}: when_flagged names unknown {ref!r}")
+    if unexplained:
+        for rule_id in (*unexplained[0].explained_by, *unexplained[0].requires):
+            if rule_id not in rule_ids:
+                raise KnowledgeBaseError(f"unexplained_rpl names unknown rule {rule_id!r}")
     for name, choice in choices.items():
         members = [r.id for r in rules if r.choice == name]
         if choice.default not in members:
             raise KnowledgeBaseError(f"choice {name!r}: default {choice.default!r} is not one of its rules {members}")
-    compiled = {r.id: compile_rule(r) for r in rules}
-    return KnowledgeBase(
-        kb_version=versions.pop(),
-        title=files[0].title,
-        rules=tuple(rules),
-        choices=choices,
-        selected={name: c.default for name, c in choices.items()},
-        options=tuple(options),
-        citations=citations,
-        interactions=tuple(interactions),
-        compiled=compiled,
+    for needed in ("rpl_definition", "rif_definition"):
+        if needed not in choices:
+            raise KnowledgeBaseError(f"the knowledge base needs the choice {needed!r} (the pathway reads it)")
+    return _assemble(
+        KnowledgeBase(
+            kb_version=versions.pop(),
+            title=files[0].title,
+            rules=tuple(rules),
+            choices=choices,
+            selected={name: c.default for name, c in choices.items()},
+            options=tuple(options),
+            citations=citations,
+            interactions=tuple(interactions),
+            steps=tuple(steps),
+            prognosis=tuple(prognosis),
+            unexplained_rpl=unexplained[0] if unexplained else None,
+        )
     )
+
+
+def _assemble(kb: KnowledgeBase) -> KnowledgeBase:
+    """``kb`` with its rules compiled, and its pathway and triggers compiled under the choices selected."""
+    compiled = {r.id: compile_rule(r) for r in kb.rules}
+    pathway = compile_pathway(
+        compiled[kb.selected["rpl_definition"]], compiled[kb.selected["rif_definition"]], kb.unexplained_rpl, compiled
+    )
+    triggers: dict[str, Expr] = {}
+    items: tuple[StepSpec | OptionSpec | PrognosisSpec, ...] = (*kb.steps, *kb.options, *kb.prognosis)
+    for item in items:
+        where = f"{type(item).__name__.removesuffix('Spec').lower()} {item.id}: when"
+        try:
+            triggers[item.id] = compile_trigger(item.when, where, kb.resolve)
+        except KnowledgeBaseError as exc:
+            raise KnowledgeBaseError(f"{where}: {exc}") from None
+    return replace(kb, compiled=compiled, pathway=pathway, triggers=triggers)
 
 
 @cache
@@ -204,21 +282,37 @@ def apply_override(kb: KnowledgeBase, override: OverrideFile) -> KnowledgeBase:
             raise KnowledgeBaseError(f"override rules.{rule_id}: no such rule") from None
         rules[idx] = _override_rule(rules[idx], ov, changes)
     version = kb.kb_version + "+" + re.sub(r"[^A-Za-z0-9.]+", "-", f"{override.name}.{override.version}").strip("-")
-    return KnowledgeBase(
-        kb_version=version,
-        title=kb.title,
-        rules=tuple(rules),
-        choices=kb.choices,
-        selected=selected,
-        options=kb.options,
-        citations=kb.citations,
-        interactions=kb.interactions,
-        overrides=kb.overrides + tuple(changes),
-        compiled={r.id: compile_rule(r) for r in rules},
+    return _assemble(
+        replace(
+            kb,
+            kb_version=version,
+            rules=tuple(rules),
+            selected=selected,
+            overrides=kb.overrides + tuple(changes),
+        )
     )
 
 
+def _allowed_values(rule: Rule) -> tuple[float, float, str]:
+    """The range an override may give a number of ``rule`` (the physical range of what it compares)."""
+    if isinstance(rule, CountRule):
+        return 1, MAX_COUNT, f"a whole number of {', '.join(rule.count)} from 1 to {MAX_COUNT}"
+    if isinstance(rule, ThresholdRule | RangeRule):
+        spec = FEATURE_INDEX[rule.input]
+        low = spec.low if spec.low is not None else float("-inf")
+        high = spec.high if spec.high is not None else float("inf")
+        return low, high, f"a value of {rule.input} in {rule.unit} from {low:g} to {high:g}"
+    return 0, 0, "nothing (a criteria rule has no number to change)"  # pragma: no cover - refused before
+
+
+def _check_value(where: str, value: float, rule: Rule) -> None:
+    low, high, allowed = _allowed_values(rule)
+    if not low <= value <= high:
+        raise KnowledgeBaseError(f"{where}: got {value:g}; allowed: {allowed}")
+
+
 def _override_rule(rule: Rule, ov: RuleOverride, changes: list[str]) -> Rule:
+    """``rule`` with the override's numbers, each range-checked like a case value and recorded in ``changes``."""
     where = f"override rules.{rule.id}"
     update: dict[str, Any] = {}
     given = ov.model_dump(exclude_none=True)
@@ -237,11 +331,14 @@ def _override_rule(rule: Rule, ov: RuleOverride, changes: list[str]) -> Rule:
         if key == "bands" and isinstance(rule, ThresholdRule):
             if len(new) != len(rule.bands):
                 raise KnowledgeBaseError(f"{where}.bands: give {len(rule.bands)} values, one per band, got {len(new)}")
+            for i, v in enumerate(new):
+                _check_value(f"{where}.bands[{i}] ({rule.bands[i].label})", v, rule)
             update["bands"] = tuple(b.model_copy(update={"value": v}) for b, v in zip(rule.bands, new, strict=True))
             for b, v in zip(rule.bands, new, strict=True):
                 if b.value != v:
                     changes.append(f"rule {rule.id} band {b.label!r}: {_fmt(b.value)} -> {_fmt(v)}")
         else:
+            _check_value(f"{where}.{key}", new, rule)
             old = getattr(rule, key)
             if old != new:
                 changes.append(f"rule {rule.id} {key}: {_fmt(old)} -> {_fmt(new)}")

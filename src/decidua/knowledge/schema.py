@@ -11,7 +11,17 @@ A rule file is reviewed by clinicians, so its grammar is small and explicit:
 * ``criteria``: a boolean condition over columns.
 
 Conditions are mappings: ``{age_years: {">": 35}}``, ``{karyotype_woman: {in: [abnormal]}}``,
-``{cond_sle: true}``, combined with ``{any: [...]}``, ``{all: [...]}``, ``{not: ...}``.
+``{cond_sle: true}``, combined with ``{any: [...]}``, ``{all: [...]}``, ``{not: ...}``. A missing value makes a
+comparison unknown (the rule is then not assessed), except with ``is``: ``{apl_anti_b2gpi_igg: {is: true}}`` is
+false when the value is missing. ``{if: C, then: X, else: Y}`` decides by ``C`` (unknown counts as false), where
+``X`` and ``Y`` are conditions or the literals ``true``, ``false`` and ``null`` (not assessed).
+
+Next steps and options are *triggered* by the statuses of findings, with the same combinators:
+``{flagged: nk.peripheral.clinic}``, ``{not_assessed: investigation.antiphospholipid}``,
+``{within_range: group:nk}``, where a reference is a rule id, ``group:<name>`` (any rule of the group), or one of
+the pathway values ``rpl``, ``rif``, ``workup`` and ``unexplained_rpl`` (flagged: yes, within_range: no,
+not_assessed: cannot tell). Their ``pathways`` gate them: an item with ``pathways: [rpl, rif]`` is indicated only
+when the patient meets the RPL or the RIF definition in force.
 """
 
 from __future__ import annotations
@@ -71,23 +81,77 @@ class Citation(Strict):
             parts.append(f" PMID {self.pmid}")
         if self.url and not self.doi:
             parts.append(f" {self.url}")
-        if not self.verified:
-            parts.append(" [details not verified against the source]")
-        return "".join(parts)
+        return "".join(parts)  # whether it was verified is shown once by each output, not on every reference
+
+
+Wording = Literal["quote", "paraphrase"]
 
 
 class StatementSpec(Strict):
+    """Evidence shown with a finding or an option: a study's result, the clinic protocol, a caveat."""
+
     source: Literal["guideline", "clinic_protocol", "study", "caveat"]  # caveat: decidua's own qualification
     text: str
     strength: str | None = None
-    wording: Literal["verbatim", "paraphrase"]
+    wording: Wording
+    # for a study: does its result support the association the rule flags, go against it, or neither?
+    bearing: Literal["supports", "against", "neutral"] | None = None
     cites: tuple[CiteKey, ...] = Field(min_length=1)
 
 
+class StanceSpec(Strict):
+    """What a guideline says about the test or the treatment a finding or option concerns, graded as it grades."""
+
+    source: str = Field(description="the guideline by name and year, e.g. 'ESHRE RPL guideline 2017'")
+    text: str
+    strength: str = Field(description="the guideline's own grading, e.g. 'strong; evidence very low (⊕○○○)'")
+    wording: Wording
+    verified: bool = Field(description="the text and grading were checked against a copy of the guideline")
+    cites: tuple[CiteKey, ...] = Field(min_length=1)
+    note: str | None = None
+
+
+class PopulationFrequency(Strict):
+    """How common the genotype a finding flags is, so that a common genotype is not read as a rare alarm."""
+
+    genotype: str
+    population: str
+    percent: float = Field(ge=0, le=100)
+    n: int | None = Field(default=None, ge=1)
+    derived: str | None = None  # how decidua computed the figure from the source's counts, when it did
+    cites: tuple[CiteKey, ...] = Field(min_length=1)
+
+
+class Variant(Strict):
+    """One wording of a summary; the first whose ``when`` holds is used (the last has none)."""
+
+    when: Condition | None = None
+    text: str
+
+
+SummaryText = str | tuple[Variant, ...]
+
+
 class Summary(Strict):
+    flagged: SummaryText
+    within_range: SummaryText
+    not_assessed: SummaryText
+
+    @model_validator(mode="after")
+    def _last_variant_is_the_default(self) -> Summary:
+        for name in ("flagged", "within_range", "not_assessed"):
+            text = getattr(self, name)
+            if isinstance(text, tuple) and (not text or text[-1].when is not None):
+                raise ValueError(f"{name}: the last variant is the default and has no 'when'")
+        return self
+
+
+class StatusLabels(Strict):
+    """The words a clinician reads for each status of a rule (e.g. met / not met, above / not above)."""
+
     flagged: str
     within_range: str
-    not_assessed: str
+    not_assessed: str = "not assessed"
 
 
 class Band(Strict):
@@ -113,8 +177,11 @@ class RuleBase(Strict):
     cites: tuple[CiteKey, ...] = Field(min_length=1)
     summary: Summary
     statements: tuple[StatementSpec, ...] = ()
-    stance: str | None = None  # guideline position where it differs from this rule
-    next_step: str | None = None  # offered when the rule is not assessed (a missing investigation)
+    stances: tuple[
+        StanceSpec, ...
+    ] = ()  # what the guidelines say of this test; required for nk, autoimmune, immunogenetics
+    population: tuple[PopulationFrequency, ...] = ()
+    labels: StatusLabels | None = None  # default: by kind (met / not met, above / not above, ...)
     alternative_explanation: bool = False  # a flag means another cause to consider first
     category: str | None = None  # compatibility category this rule's flag puts a couple in (first flagged wins)
     verified: bool = True  # False: a value in this rule could not be checked against its source
@@ -169,11 +236,66 @@ class Choice(Strict):
     default: RuleId
 
 
+Pathway = Literal["rpl", "rif"]
+
+
+class StepSpec(Strict):
+    """A next step (an investigation, or care) offered when its trigger holds; gated by ``pathways``."""
+
+    id: RuleId
+    kind: Literal["investigation", "care"]
+    text: str
+    when: Condition  # over statuses (see the module docstring)
+    pathways: tuple[Pathway, ...] = ()  # empty: not gated (e.g. care that a finding itself calls for)
+    stances: tuple[StanceSpec, ...] = ()
+    cites: tuple[CiteKey, ...] = Field(min_length=1)
+
+
 class OptionSpec(Strict):
+    """A management option, shown with the guidelines' stances and, where it offers it, the clinic protocol."""
+
     id: RuleId
     title: str
-    when_flagged: tuple[str, ...] = Field(min_length=1)  # rule ids, or "group:<name>"
-    statements: tuple[StatementSpec, ...] = Field(min_length=1)
+    kind: Literal["immunomodulatory", "anticoagulant", "hormonal", "genetic", "transfer", "supportive"]
+    when: Condition  # over statuses (see the module docstring)
+    pathways: tuple[Pathway, ...] = ()
+    stances: tuple[StanceSpec, ...] = Field(min_length=1)
+    statements: tuple[StatementSpec, ...] = ()
+
+
+class PrognosisCell(Strict):
+    age: int = Field(ge=10, le=70)
+    losses: int = Field(ge=1, le=20)
+    percent: float = Field(ge=0, le=100)
+
+
+class PrognosisSpec(Strict):
+    """A published prognosis after unexplained RPL: a table by age and losses, and the cohort's overall figure."""
+
+    id: RuleId
+    title: str
+    when: Condition  # over statuses
+    measure: str  # what the percentages are, e.g. "predicted success (%) of the next pregnancy"
+    ages: tuple[int, ...] = Field(min_length=1)  # the table's rows (exact ages of the published model)
+    losses: tuple[int, ...] = Field(min_length=1)  # its columns (number of previous losses)
+    cells: tuple[PrognosisCell, ...] = ()  # the cells checked against a copy of the source (others are not shipped)
+    validity: str  # the population the table was derived from and the range it covers
+    overall: tuple[StatementSpec, ...] = Field(min_length=1)  # cohort-level figures, always shown
+    cites: tuple[CiteKey, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cells_in_table(self) -> PrognosisSpec:
+        for c in self.cells:
+            if c.age not in self.ages or c.losses not in self.losses:
+                raise ValueError(f"cell age {c.age}, losses {c.losses} is outside the table's rows and columns")
+        return self
+
+
+class UnexplainedSpec(Strict):
+    """When RPL counts as unexplained: no flagged explanation, and the recommended investigations done."""
+
+    explained_by: tuple[RuleId, ...] = Field(min_length=1)  # a flag of any of these explains the losses
+    requires: tuple[RuleId, ...] = ()  # these must be assessed before "unexplained" can be said
 
 
 class Interaction(Strict):
@@ -193,7 +315,10 @@ class KnowledgeBaseFile(Strict):
     title: str
     choices: dict[str, Choice] = {}
     rules: tuple[Rule, ...] = ()
+    steps: tuple[StepSpec, ...] = ()
     options: tuple[OptionSpec, ...] = ()
+    prognosis: tuple[PrognosisSpec, ...] = ()
+    unexplained_rpl: UnexplainedSpec | None = None
     interactions: tuple[Interaction, ...] = ()
     citations: dict[CiteKey, Citation] = {}
 

@@ -437,6 +437,25 @@ def test_structured_form_creates_a_case_with_a_flagged_finding(web):
     assert "absolute_count" not in data["nk"]["peripheral"]
 
 
+def test_case_page_shows_the_pathway_stances_and_what_is_not_indicated_apart(web):
+    csrf = web.login()
+    r = web.client.post("/api/cases", json={"case": example("11-not-rpl-high-nk.yaml")}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201
+    data = web.client.get(f"/api/cases/{r.json()['id']}").json()
+    assert data["assessment"]["result"]["pathway"]["workup_indicated"] is False
+    page = web.client.get(f"/cases/{r.json()['id']}").text
+    assert "Work-up: does not apply" in page
+    main, apart = page.split('<section class="not-indicated">')
+    assert "<h2>Options with evidence" not in main  # nothing indicated
+    assert "meets neither the RPL nor the RIF definition in force" in apart
+    assert "Corticosteroids (e.g. prednisolone)" in apart
+    # the guidelines' stances beside the NK finding, with the evidence against it, and form labels for what is missing
+    assert "ESHRE RPL guideline 2017 (table of recommendations)" in main
+    assert "strong; evidence very low (⊕○○○)" in main
+    assert "evidence against" in main
+    assert "missing: Karyotype, woman; Karyotype, partner" in main
+
+
 def test_form_errors_are_shown_next_to_fields_and_nothing_is_saved(web):
     csrf = web.login_form()
     form = {

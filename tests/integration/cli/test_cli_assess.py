@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -9,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from decidua.adapters.cli.main import app
+from decidua.knowledge.loader import KnowledgeBase
 
 from conftest import EXAMPLES
 
@@ -28,18 +32,73 @@ def test_assess_json_has_the_documented_shape() -> None:
     nk = next(f for f in data["findings"] if f["rule_id"] == "nk.peripheral.clinic")
     assert nk["status"] == "flagged"
     assert nk["threshold_applied"] == 18
-    assert {"name": "pb_nk_percent", "value": 20.0, "unit": "%"} in nk["inputs"]
+    assert {
+        "name": "pb_nk_percent",
+        "label": "Peripheral NK (CD3-CD56+ of lymphocytes)",
+        "value": 20.0,
+        "unit": "%",
+    } in nk["inputs"]
     assert nk["citations"][0]["key"] == "clinic_protocol"
-    assert "ESHRE" in nk["stance"]
+    assert nk["status_label"] == "above"
+    assert nk["stance"]["source"].startswith("ESHRE RPL guideline 2017")
+    assert nk["stance"]["strength"] == "strong; evidence very low (⊕○○○)"
+    assert {s["source"] for s in nk["stances"]} >= {"RCOG Green-top Guideline 17 (2023)"}
+    assert any(s["bearing"] == "against" for s in nk["statements"])
+    assert data["pathway"] == {
+        "rpl": True,
+        "rif": False,
+        "workup_indicated": True,
+        "unexplained_rpl": True,
+        "reason": data["pathway"]["reason"],
+    }
+    assert all({"indicated", "indication", "stance"} <= set(o) for o in data["options"])
+    assert all({"indicated", "indication"} <= set(s) for s in data["next_steps"])
+    assert data["prognosis"][0]["id"] == "prognosis.brigham1999"
+
+
+def test_assess_json_of_a_case_outside_the_pathway() -> None:
+    code, out, _ = invoke("assess", str(EXAMPLES / "11-not-rpl-high-nk.yaml"), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["pathway"]["workup_indicated"] is False
+    assert data["options"]
+    assert not any(o["indicated"] for o in data["options"])
+    assert not any(s["indicated"] for s in data["next_steps"])
 
 
 def test_assess_text_shows_findings_options_and_scope() -> None:
     code, out, _ = invoke("assess", str(EXAMPLES / "04-aps-alternative-explanation.yaml"))
     assert code == 0
+    flat = " ".join(out.split())
     assert "Alternative explanations to consider first" in out
-    assert "FLAGGED" in out
-    assert "Low-dose aspirin with prophylactic heparin" in out
-    assert "not a diagnosis or a prescription" in out.replace("\n", " ")
+    assert "[positive] Antiphospholipid antibodies" in flat
+    assert "Low-dose aspirin with prophylactic heparin" in flat
+    assert "conditional; evidence very low (⊕○○○)" in flat
+    assert "not a diagnosis or a prescription" in flat
+    assert flat.count("could not be checked against a copy of the guideline") == 1  # said once, not per line
+
+
+def test_assess_text_puts_what_is_not_indicated_apart() -> None:
+    code, out, _ = invoke("assess", str(EXAMPLES / "11-not-rpl-high-nk.yaml"))
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "Work-up: does not apply" in flat
+    assert "Options with evidence (not a prescription): Not indicated: the patient meets neither the RPL nor" in flat
+    assert "[above] Peripheral blood NK cells" in flat  # the result is still shown, for information
+
+
+def test_an_override_outside_the_physical_range_exits_2_naming_path_value_and_allowed(tmp_path: Path) -> None:
+    override = tmp_path / "clinic.yaml"
+    override.write_text(
+        "override_schema_version: 1\nname: X\nversion: '1'\nsource: s\nrules: {nk.peripheral.clinic: {value: 500}}\n"
+    )
+    code, out, err = invoke("assess", str(EXAMPLES / "01-rpl-age36-nk-high.yaml"), "--kb-override", str(override))
+    assert code == 2
+    assert out == ""
+    assert (
+        "override rules.nk.peripheral.clinic.value: got 500; allowed: a value of pb_nk_percent in % from 0 to 100"
+        in (" ".join(err.split()))
+    )
 
 
 def test_kb_override_is_recorded_in_the_output(tmp_path: Path) -> None:
@@ -140,3 +199,34 @@ def test_kb_show_lists_rules_choices_and_citations() -> None:
     code, out, _ = invoke("kb", "show")
     assert code == 0
     assert "nk.peripheral.clinic" in out
+
+
+def _run_at_80_columns(*args: str) -> str:
+    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb", "NO_COLOR": "1"}
+    code = "from decidua.adapters.cli.main import main; main()"
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
+    return done.stdout
+
+
+def test_kb_show_prints_every_statement_stance_and_option_in_full_at_80_columns(kb: KnowledgeBase) -> None:
+    out = _run_at_80_columns("kb", "show")
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for item_id in [r.id for r in kb.rules] + [s.id for s in kb.steps] + [o.id for o in kb.options]:
+        assert item_id in lines, item_id  # each id whole, on a line of its own
+    flat = " ".join(out.split())
+    assert "Pathway gate" in flat
+    for rule in kb.rules:
+        for stance in rule.stances:
+            assert " ".join(stance.text.split()) in flat, (rule.id, stance.source)
+        for statement in rule.statements:
+            assert " ".join(statement.text.split()) in flat, rule.id
+    for option in kb.options:
+        assert " ".join(option.stances[0].text.split()) in flat, option.id
+
+
+def test_assess_text_does_not_cut_rule_ids_at_80_columns(kb: KnowledgeBase) -> None:
+    out = _run_at_80_columns("assess", str(EXAMPLES / "08-own-oocyte-ivf-kir-aa.yaml"))
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for rule in kb.active_rules:
+        assert f"rule {rule.id}" in " ".join(out.split()), rule.id

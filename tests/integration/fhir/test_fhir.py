@@ -127,7 +127,7 @@ def test_findings_carry_rules_citations_and_stance() -> None:
     assert nk["valueCodeableConcept"]["text"] == "flagged"
     assert nk["interpretation"][0]["coding"][0]["code"] == "H"
     assert any(n["text"].startswith("cites: ") for n in nk["note"])
-    assert any(n["text"].startswith("guideline stance: ") for n in nk["note"])
+    assert any(n["text"].startswith("guideline stance, ESHRE RPL guideline 2017") for n in nk["note"])
 
 
 def test_genotypes_follow_genomics_reporting_with_gl_strings() -> None:

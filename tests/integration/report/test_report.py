@@ -28,7 +28,7 @@ def html_of(name: str, kb: KnowledgeBase) -> str:
 
 def test_report_has_the_sections_of_a_lab_report(kb: KnowledgeBase) -> None:
     html = html_of("01-rpl-age36-nk-high.yaml", kb)
-    for heading in ("Classification", "Results", "Findings", "Options with evidence", "References", "Scope"):
+    for heading in ("Pathway", "Results", "Findings", "Options with evidence", "References", "Scope"):
         assert f"<h2>{heading}</h2>" in html
     assert "EX-01" in html
     assert "Report SHA-256" in html
@@ -39,8 +39,11 @@ def test_report_has_the_sections_of_a_lab_report(kb: KnowledgeBase) -> None:
         html,
     )
     assert "≤ 18 (older than 35); ≤ 24; population 4-26" in html
-    # guideline stance next to the clinic's finding, citations numbered
-    assert "Guideline stance: ESHRE finds insufficient evidence" in html
+    # the guidelines' stances next to the clinic's finding, with the evidence against, citations numbered
+    assert "<strong>ESHRE RPL guideline 2017 (table of recommendations)</strong> (strong; evidence very low" in html
+    assert "There is insufficient evidence to recommend natural killer (NK) cell testing" in html
+    assert "Evidence against:</span> A systematic review" in html
+    assert "Chance of success in the next pregnancy" in html
     assert re.search(r"<sup>\[\d+(,\d+)*\]</sup>", html)
     assert "<svg" in html  # the peripheral NK plot
 
@@ -125,7 +128,17 @@ def test_citations_are_numbered_in_order_of_first_appearance(kb: KnowledgeBase, 
     # every reference listed is cited in the text, and each one is printed as the knowledge base words it
     listed = [int(n) for n in re.findall(r'<li value="(\d+)">', references)]
     assert listed == seen
-    assert "[details not verified against the source]" in references
+    assert " *</li>" in references  # unverified references are marked, and the marker is explained once
+    assert references.count("could not be checked against a record of the source") == 1
+
+
+def test_report_of_a_patient_outside_the_pathway_puts_the_work_up_apart(kb: KnowledgeBase) -> None:
+    html = html_of("11-not-rpl-high-nk.yaml", kb)
+    assert "Work-up does not apply." in html
+    body, apart = html.split('<section class="not-indicated">')
+    assert "Corticosteroids" not in body.split("<h2>Findings</h2>")[1]
+    assert "meets neither the RPL nor the RIF definition in force" in apart
+    assert "Corticosteroids (e.g. prednisolone)" in apart
 
 
 def test_compatibility_block_cites_its_sources(kb: KnowledgeBase) -> None:

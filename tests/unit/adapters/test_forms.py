@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decidua.adapters.web.forms import MAX_ROWS, form_to_data
+from decidua.adapters.web.forms import MAX_ROWS, SECTIONS, form_to_data
+from decidua.core.features import FEATURES
 
 
 def test_rows_added_and_removed_in_the_browser_close_their_gaps() -> None:
@@ -26,3 +27,12 @@ def test_more_rows_than_allowed_are_a_problem_not_stored() -> None:
 def test_malformed_field_names_are_named() -> None:
     _, problems = form_to_data([("case_id", "F-1"), ("nk.x]", "1"), ("[0]", "2"), ("a b", "3")])
     assert [p.path for p in problems] == ["nk.x]", "[0]", "a b"]
+
+
+def test_every_feature_names_the_form_field_a_clinician_fills_in() -> None:
+    """A missing input is shown by its label, which must lead to a field of the case form (never a column name)."""
+    labels = [f.label for section in SECTIONS for f in section.fields] + [s.title for s in SECTIONS] + ["Conditions"]
+    for feature in FEATURES:
+        assert feature.label, feature.name
+        assert any(feature.label.startswith(label) for label in labels), (feature.name, feature.label)
+        assert feature.name not in feature.label

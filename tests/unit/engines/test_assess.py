@@ -94,24 +94,35 @@ def test_missing_history_means_rpl_not_assessed(kb: KnowledgeBase) -> None:
     assert a.classification.losses_counted is None
 
 
-def test_incomplete_antiphospholipid_panel_is_not_assessed_but_a_positive_flags(kb: KnowledgeBase) -> None:
-    partial = run(kb, investigations={"antiphospholipid": {"lupus_anticoagulant": "negative"}})
-    assert partial.finding("investigation.antiphospholipid").status is Status.NOT_ASSESSED
-    positive = run(kb, investigations={"antiphospholipid": {"anticardiolipin_igm": "positive"}})
-    assert positive.finding("investigation.antiphospholipid").status is Status.FLAGGED
-    complete = run(kb, investigations={"antiphospholipid": NEGATIVE_APL})
-    assert complete.finding("investigation.antiphospholipid").status is Status.WITHIN_RANGE
+def test_the_core_antiphospholipid_screen_decides_and_beta2_glycoprotein_is_optional(kb: KnowledgeBase) -> None:
+    def apl(**results: str) -> Status:
+        return run(kb, investigations={"antiphospholipid": results}).finding("investigation.antiphospholipid").status
+
+    assert apl(lupus_anticoagulant="negative") is Status.NOT_ASSESSED  # anticardiolipin not done
+    core = {"lupus_anticoagulant": "negative", "anticardiolipin_igg": "negative", "anticardiolipin_igm": "negative"}
+    assert apl(**core) is Status.WITHIN_RANGE  # LA + aCL make the screen assessable
+    assert apl(**core, anti_beta2_glycoprotein_i_igm="positive") is Status.FLAGGED
+    assert apl(anticardiolipin_igm="positive") is Status.FLAGGED  # a positive flags whatever is missing
+    assert apl(**NEGATIVE_APL) is Status.WITHIN_RANGE
+    partial = run(kb, investigations={"antiphospholipid": core}).finding("investigation.antiphospholipid")
+    assert "anti-beta2-glycoprotein I was not tested" in partial.summary
 
 
-def test_missing_investigations_become_next_steps(kb: KnowledgeBase) -> None:
-    a = run(kb, investigations={"uterine_anatomy": {"result": "normal"}})
-    because = [s.because for s in a.next_steps]
-    assert because == [
-        "investigation.parental_karyotype",
-        "investigation.poc_genetics",
-        "investigation.antiphospholipid",
-        "investigation.thyroid",
+def test_missing_investigations_become_next_steps_of_the_rpl_work_up(kb: KnowledgeBase) -> None:
+    losses = [{"outcome": "miscarriage", "gestational_week": 8}] * 2
+    a = run(kb, pregnancies=losses, investigations={"uterine_anatomy": {"result": "normal"}})
+    assert [s.id for s in a.next_steps] == [
+        "next.parental_karyotype",
+        "next.poc_genetics",
+        "next.antiphospholipid",
+        "next.thyroid",
+        "care.supportive",
     ]  # uterine anatomy done; thrombophilia is not a recommended step
+    assert all(s.indicated for s in a.next_steps)
+    apl = next(s for s in a.next_steps if s.id == "next.antiphospholipid")
+    assert apl.because == ("investigation.antiphospholipid",)
+    assert "RPL met" in apl.indication
+    assert (apl.stances[0].source, apl.stances[0].strength) == ("RCOG Green-top Guideline 17 (2023)", "Grade C")
 
 
 @pytest.mark.parametrize(
@@ -141,35 +152,61 @@ def test_uterine_nk_per_mm2_keeps_its_own_unit(kb: KnowledgeBase) -> None:
     assert a.finding("nk.uterine.chen2017").status is Status.NOT_ASSESSED
 
 
+def test_clinician_words_for_statuses(kb: KnowledgeBase) -> None:
+    a = run(kb, pregnancies=[{"outcome": "miscarriage", "gestational_week": 8}], transfers=[], nk=nk(30))
+    assert a.finding("classification.rpl.eshre2022").status_label == "not met"
+    assert a.finding("classification.rif.coughlan2014").status_label == "not met"
+    assert "0 failed transfer(s)" in a.finding("classification.rif.coughlan2014").summary
+    assert a.finding("nk.peripheral.clinic").status_label == "above"
+    assert run(kb, nk=nk(10)).finding("nk.peripheral.clinic").status_label == "not above"
+    assert a.finding("investigation.antiphospholipid").status_label == "not assessed"
+
+
+def test_missing_inputs_are_named_by_their_form_labels(kb: KnowledgeBase) -> None:
+    f = run(kb).finding("investigation.antiphospholipid")
+    assert f.missing_labels == (
+        "Lupus anticoagulant",
+        "Anticardiolipin IgG",
+        "Anticardiolipin IgM",
+        "Anti-β2GPI IgG",
+        "Anti-β2GPI IgM",
+    )
+    assert run(kb).finding("nk.peripheral.clinic").missing_labels == ("Peripheral NK (CD3-CD56+ of lymphocytes)",)
+
+
 def test_autoimmune_disease_is_a_flagged_risk_factor(kb: KnowledgeBase) -> None:
     assert run(kb, conditions=["vasculitis"]).finding("autoimmune.systemic").status is Status.FLAGGED
     assert run(kb, conditions=[]).finding("autoimmune.systemic").status is Status.WITHIN_RANGE
     assert run(kb).finding("autoimmune.systemic").status is Status.NOT_ASSESSED
 
 
-def test_aps_option_needs_aps_and_three_losses(kb: KnowledgeBase) -> None:
-    losses = [{"outcome": "miscarriage", "gestational_week": 8}] * 3
-    with_aps = run(kb, conditions=["antiphospholipid_syndrome"], pregnancies=losses)
-    assert "option.aps_aspirin_heparin" in [o.id for o in with_aps.options]
-    (option,) = [o for o in with_aps.options if o.id == "option.aps_aspirin_heparin"]
-    assert option.statements[0].strength == "conditional"
-    two_losses = run(kb, conditions=["antiphospholipid_syndrome"], pregnancies=losses[:2])
-    assert "option.aps_aspirin_heparin" not in [o.id for o in two_losses.options]
-
-
-def test_options_show_protocol_and_guideline_and_never_a_single_directive(kb: KnowledgeBase) -> None:
-    a = run(kb, nk=nk(30))
+def test_options_show_the_guidelines_stances_and_the_clinic_protocol_never_a_directive(kb: KnowledgeBase) -> None:
+    losses = [{"outcome": "miscarriage", "gestational_week": 8}] * 2
+    a = run(kb, pregnancies=losses, transfers=[], nk=nk(30))
     ids = [o.id for o in a.options]
-    assert ids == [
+    for expected in (
         "option.corticosteroids",
         "option.immunoglobulins",
+        "option.intralipid",
+        "option.gcsf",
+        "option.lymphocyte_immunisation",
+        "option.tnf_inhibitors",
+        "option.hydroxychloroquine",
         "option.heparin_modulators",
+        "option.low_dose_aspirin",
+        "option.progesterone",
         "option.immunotherapy_research",
-    ]
-    for o in a.options[:3]:
-        assert {s.source for s in o.statements} == {"clinic_protocol", "guideline"}
-        assert o.because == ("nk.peripheral.clinic",)
-    assert run(kb, nk=nk(10)).options == ()
+    ):
+        assert expected in ids
+    for o in a.options:
+        assert o.indicated
+        assert o.stances
+        assert all(s.source and s.strength and s.citations for s in o.stances)
+    for option_id in ("option.corticosteroids", "option.immunoglobulins", "option.heparin_modulators"):
+        (option,) = [o for o in a.options if o.id == option_id]
+        assert "clinic_protocol" in {s.source for s in option.statements}
+        assert "nk.peripheral.clinic" in option.because
+    assert run(kb, pregnancies=losses[:1], transfers=[], nk=nk(10)).options == ()
 
 
 def test_rif_by_coughlan_criterion(kb: KnowledgeBase) -> None:

@@ -19,7 +19,17 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from decidua.adapters.casefile import case_to_data
-from decidua.adapters.render import GROUP_TITLES, SCOPE, assessment_data, display_group
+from decidua.adapters.render import (
+    BEARING_LABELS,
+    GROUP_TITLES,
+    SCOPE,
+    SOURCE_LABELS,
+    UNVERIFIED_CITATION,
+    assessment_data,
+    display_group,
+    not_indicated_heading,
+    verification_notes,
+)
 from decidua.adapters.report.plots import (
     EmbryoLigands,
     Receptor,
@@ -29,7 +39,7 @@ from decidua.adapters.report.plots import (
 )
 from decidua.core.case import Case, Measurement
 from decidua.core.errors import DeciduaError
-from decidua.core.findings import Assessment, Finding, Status, Threshold
+from decidua.core.findings import Assessment, Finding, NextStep, Option, Status, Threshold
 from decidua.core.units import Quantity, to_canonical
 from decidua.core.validation import case_age, uterine_quantity
 from decidua.engines.compat import MatchResult, match
@@ -149,15 +159,32 @@ def results_table(case: Case, assessment: Assessment, kb: KnowledgeBase) -> list
 def _citation_numbers(
     groups: list[dict[str, Any]], assessment: Assessment, match_result: MatchResult | None
 ) -> dict[str, int]:
-    """Citation keys numbered in order of first appearance in the report (findings as grouped, then the
-    compatibility block, next investigations and options)."""
+    """Citation keys numbered in order of first appearance in the report, section by section as the template
+    prints them: findings as grouped (with the compatibility block), next steps and options indicated, the
+    prognosis, then what is not indicated."""
     keys: list[str] = []
     for group in groups:
-        keys += [k for f in group["findings"] for k in f.citations]
+        for f in group["findings"]:
+            keys += f.citations
+            keys += [k for s in f.stances for k in s.citations]
+            if f.status is not Status.NOT_ASSESSED:
+                keys += [k for s in f.statements for k in s.citations]
+                keys += [k for p in f.population for k in p.citations]
         if group["id"] == "immunogenetics" and match_result is not None:
             keys += list(match_result.citations)
-    keys += [k for s in assessment.next_steps for k in s.citations]
-    keys += [k for o in assessment.options for s in o.statements for k in s.citations]
+
+    def step_keys(step: NextStep) -> list[str]:
+        return [*step.citations, *(k for s in step.stances for k in s.citations)]
+
+    def option_keys(o: Option) -> list[str]:
+        return [*(k for s in o.stances for k in s.citations), *(k for s in o.statements for k in s.citations)]
+
+    keys += [k for s in assessment.next_steps if s.indicated for k in step_keys(s)]
+    keys += [k for o in assessment.options if o.indicated for k in option_keys(o)]
+    for p in assessment.prognosis:
+        keys += [*p.citations, *(k for s in p.overall for k in s.citations)]
+    keys += [k for s in assessment.next_steps if not s.indicated for k in step_keys(s)]
+    keys += [k for o in assessment.options if not o.indicated for k in option_keys(o)]
     order: dict[str, int] = {}
     for k in keys:
         order.setdefault(k, len(order) + 1)
@@ -231,6 +258,14 @@ def _context(case: Case, assessment: Assessment, kb: KnowledgeBase, report_date:
         "match": m,
         "specimens": specimens,
         "scope": SCOPE,
+        "verification": [
+            note
+            for note in verification_notes(assessment, kb)
+            if note != UNVERIFIED_CITATION or any(not kb.citation(k).verified for k in numbers)
+        ],
+        "not_indicated_heading": not_indicated_heading(assessment.pathway.workup_indicated),
+        "bearing_labels": BEARING_LABELS,
+        "source_labels": SOURCE_LABELS,
         "Status": Status,
         "pct": lambda p: f"{float(p) * 100:g} %",
         "threshold_text": threshold_text,

@@ -98,6 +98,13 @@ SECTIONS: tuple[Section, ...] = (
             Field("test_date", "Test date", "date"),
             Field("woman.age_years", "Age (completed years)", "number", step="1", hint="or the date of birth"),
             Field("woman.date_of_birth", "Date of birth", "date", hint="age is taken on the test date"),
+            Field(
+                "rif_judgement",
+                "RIF by clinical judgement (ESHRE 2023)",
+                "select",
+                (("", "not recorded"), ("true", "yes"), ("false", "no")),
+                hint="used only when the knowledge base's RIF definition is ESHRE 2023",
+            ),
             Field("note", "Note", "textarea"),
         ),
     ),

@@ -1,0 +1,288 @@
+"""The pathway gate, the guideline's word on findings and options, and the care that follows a finding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from decidua.adapters.casefile import parse_case
+from decidua.core.findings import Assessment, Status
+from decidua.engines.assess import assess
+from decidua.knowledge.loader import KnowledgeBase, apply_override, parse_override
+
+MISCARRIAGE = {"outcome": "miscarriage", "gestational_week": 8}
+CORE_NEGATIVE = {
+    "lupus_anticoagulant": "negative",
+    "anticardiolipin_igg": "negative",
+    "anticardiolipin_igm": "negative",
+}
+WORKUP_DONE = {
+    "karyotype_woman": {"result": "normal"},
+    "karyotype_partner": {"result": "normal"},
+    "uterine_anatomy": {"result": "normal"},
+    "antiphospholipid": CORE_NEGATIVE,
+    "thyroid": {"tsh_interpretation": "normal", "tpo_antibodies": "negative"},
+}
+AA_GENES = ["2DL1", "2DL3", "2DL4", "2DS4", "3DL1", "3DL2", "3DL3", "2DP1", "3DP1"]
+
+
+def run(kb: KnowledgeBase, **fields: Any) -> Assessment:
+    data: dict[str, Any] = {"case_id": "T-1", "woman": {"age_years": 30}}
+    data.update(fields)
+    return assess(parse_case(data), kb)
+
+
+def nk(value: float) -> dict[str, Any]:
+    return {"peripheral": {"nk_percent": {"value": value, "unit": "%"}}}
+
+
+def choose(kb: KnowledgeBase, **choices: str) -> KnowledgeBase:
+    body = ", ".join(f"{k}: {v}" for k, v in choices.items())
+    text = f"override_schema_version: 1\nname: t\nversion: '1'\nsource: test\nchoices: {{{body}}}\n"
+    return apply_override(kb, parse_override(text, "test"))
+
+
+def test_not_rpl_with_high_nk_gets_no_work_up_and_no_immunotherapy(kb: KnowledgeBase) -> None:
+    a = run(kb, pregnancies=[MISCARRIAGE, {"outcome": "ectopic"}], transfers=[], nk=nk(30))
+    assert (a.pathway.rpl, a.pathway.rif, a.pathway.workup_indicated) == (False, False, False)
+    assert "meets neither the RPL nor the RIF definition" in a.pathway.reason
+    # the NK result is still shown, for information
+    assert a.finding("nk.peripheral.clinic").status is Status.FLAGGED
+    assert a.next_steps
+    assert not any(s.indicated for s in a.next_steps)
+    assert a.options
+    assert not any(o.indicated for o in a.options)
+    steroid = next(o for o in a.options if o.id == "option.corticosteroids")
+    assert steroid.indication.startswith("not indicated: the patient does not meet the RPL or RIF definition")
+    karyotype = next(s for s in a.next_steps if s.id == "next.parental_karyotype")
+    assert "does not meet the RPL definition" in karyotype.indication
+
+
+def test_unknown_history_is_cannot_tell_not_met_or_unmet(kb: KnowledgeBase) -> None:
+    a = run(kb, nk=nk(30))
+    assert (a.pathway.rpl, a.pathway.rif, a.pathway.workup_indicated) == (None, None, None)
+    assert "cannot be told" in a.pathway.reason
+    history = next(s for s in a.next_steps if s.id == "next.history")
+    assert history.indicated  # recording the history is what the case needs first
+    assert not any(o.indicated for o in a.options)
+    assert all("cannot tell" in o.indication for o in a.options)
+
+
+def test_rpl_known_not_met_and_rif_unknown_says_which(kb: KnowledgeBase) -> None:
+    a = run(kb, pregnancies=[MISCARRIAGE], nk=nk(30))  # transfers not recorded
+    assert (a.pathway.rpl, a.pathway.rif, a.pathway.workup_indicated) == (False, None, None)
+    steroid = next(o for o in a.options if o.id == "option.corticosteroids")
+    assert not steroid.indicated
+    assert "RPL not met" in steroid.indication
+    assert "RIF cannot be told" in steroid.indication
+
+
+def test_transfer_failures_only_open_the_rif_work_up_not_the_rpl_one(kb: KnowledgeBase) -> None:
+    failed = [{"embryos": 2, "outcome": "negative"}] * 3
+    a = run(kb, pregnancies=[], transfers=failed, nk=nk(30))
+    assert (a.pathway.rpl, a.pathway.rif, a.pathway.workup_indicated) == (False, True, True)
+    steps = {s.id: s for s in a.next_steps}
+    assert steps["next.uterine_anatomy"].indicated  # for RPL and RIF
+    assert not steps["next.antiphospholipid"].indicated  # an RPL step
+    options = {o.id: o for o in a.options}
+    assert options["option.corticosteroids"].indicated
+    assert not options["option.low_dose_aspirin"].indicated  # meant for RPL
+
+
+def test_untested_antiphospholipid_antibodies_are_never_no_aps(kb: KnowledgeBase) -> None:
+    losses = [MISCARRIAGE] * 3
+    for conditions in ([], None):
+        f = run(kb, pregnancies=losses, conditions=conditions).finding("autoimmune.aps_three_or_more_losses")
+        assert f.status is Status.NOT_ASSESSED
+        assert "neither confirmed nor excluded" in f.summary
+    excluded = run(kb, pregnancies=losses, conditions=[], investigations={"antiphospholipid": CORE_NEGATIVE})
+    f = excluded.finding("autoimmune.aps_three_or_more_losses")
+    assert f.status is Status.WITHIN_RANGE
+    assert "negative" in f.summary
+    positive = run(kb, pregnancies=losses, investigations={"antiphospholipid": {"lupus_anticoagulant": "positive"}})
+    assert "persistence" in positive.finding("autoimmune.aps_three_or_more_losses").summary
+
+
+def test_aps_with_two_and_with_three_losses_are_told_apart(kb: KnowledgeBase) -> None:
+    three = run(kb, conditions=["antiphospholipid_syndrome"], pregnancies=[MISCARRIAGE] * 3)
+    assert three.finding("autoimmune.aps_three_or_more_losses").status is Status.FLAGGED
+    assert three.finding("autoimmune.aps_two_losses").status is Status.WITHIN_RANGE
+    (aspirin,) = [o for o in three.options if o.id == "option.aps_aspirin_heparin"]
+    assert aspirin.indicated
+    assert aspirin.stance.strength == "conditional; evidence very low (⊕○○○)"
+    assert aspirin.stance.verified
+    assert aspirin.stance.wording == "quote"
+
+    two = run(kb, conditions=["antiphospholipid_syndrome"], pregnancies=[MISCARRIAGE] * 2)
+    assert two.finding("autoimmune.aps_two_losses").status is Status.FLAGGED
+    aps3 = two.finding("autoimmune.aps_three_or_more_losses")
+    assert aps3.status is Status.WITHIN_RANGE
+    assert "fewer than the three" in aps3.summary  # never "no diagnosed APS" when APS is diagnosed
+    ids = [o.id for o in two.options]
+    assert "option.aps_aspirin_heparin" not in ids
+    (research,) = [o for o in two.options if o.id == "option.aps_two_losses_research"]
+    assert research.stance.strength == "good practice point (GPP)"
+    assert "only in the context of clinical research" in research.stance.text
+
+
+def test_sle_points_to_antiphospholipid_testing_and_rheumatology_whatever_the_history(kb: KnowledgeBase) -> None:
+    a = run(kb, conditions=["sle"], pregnancies=[MISCARRIAGE], transfers=[])  # not RPL
+    steps = {s.id: s for s in a.next_steps}
+    assert steps["next.antiphospholipid_autoimmune"].indicated
+    assert steps["care.rheumatology"].indicated
+    assert steps["care.rheumatology"].stances[0].source.startswith("EULAR")
+    assert "option.immunotherapy_research" not in [o.id for o in a.options]  # SLE alone is not an NK finding
+    tested = run(kb, conditions=["sle"], investigations={"antiphospholipid": CORE_NEGATIVE})
+    assert "next.antiphospholipid_autoimmune" not in [s.id for s in tested.next_steps]
+
+
+def test_thyroid_autoimmunity_is_a_finding_to_act_on_not_an_explanation(kb: KnowledgeBase) -> None:
+    investigations = WORKUP_DONE | {"thyroid": {"tsh_interpretation": "normal", "tpo_antibodies": "positive"}}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 3, investigations=investigations)
+    assert a.finding("autoimmune.thyroid_autoimmunity").status is Status.FLAGGED
+    assert a.finding("investigation.thyroid").status is Status.WITHIN_RANGE
+    assert a.pathway.unexplained_rpl is True  # TPO antibodies do not explain the losses
+    care = next(s for s in a.next_steps if s.id == "care.thyroid_autoimmunity")
+    assert care.indicated
+    assert "TABLET" in care.text
+
+
+def test_parental_translocation_leads_to_counselling_and_pgt_sr(kb: KnowledgeBase) -> None:
+    investigations = WORKUP_DONE | {"karyotype_partner": {"result": "abnormal", "detail": "46,XY,t(11;22)"}}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 2, investigations=investigations)
+    assert a.pathway.unexplained_rpl is False
+    assert next(s for s in a.next_steps if s.id == "care.genetic_counselling").indicated
+    assert "option.pgt_sr" in [o.id for o in a.options if o.indicated]
+    assert a.prognosis == ()  # the prognosis table is for unexplained RPL
+
+
+def test_unexplained_rpl_gets_supportive_care_and_a_cited_prognosis(kb: KnowledgeBase) -> None:
+    a = run(kb, pregnancies=[MISCARRIAGE] * 3, investigations=WORKUP_DONE)
+    assert a.pathway.unexplained_rpl is True
+    assert next(s for s in a.next_steps if s.id == "care.supportive").indicated
+    (p,) = a.prognosis
+    assert (p.percent, p.table_age, p.table_losses) == (80.0, 30, 3)
+    assert p.citations == ("brigham1999", "lund2012")
+    assert "ages 20 to 45" in p.validity
+    assert any("66.7 %" in s.text for s in p.overall)
+
+
+@pytest.mark.parametrize(
+    ("age", "losses", "percent", "explanation"),
+    [
+        (36, 2, 77.0, "nearest row to age 36"),
+        (29, 3, 80.0, "nearest row to age 29"),
+        (30, 4, None, "could not be checked"),  # a cell not shipped: said, not invented
+        (30, 6, None, "outside the table"),
+        (50, 2, None, "outside the table"),
+    ],
+)
+def test_prognosis_reads_the_nearest_tabulated_age_and_says_when_it_cannot(
+    kb: KnowledgeBase, age: int, losses: int, percent: float | None, explanation: str
+) -> None:
+    a = run(kb, woman={"age_years": age}, pregnancies=[MISCARRIAGE] * losses, investigations=WORKUP_DONE)
+    (p,) = a.prognosis
+    assert p.percent == percent
+    assert explanation in p.explanation
+
+
+def test_unexplained_cannot_be_said_while_recommended_investigations_are_missing(kb: KnowledgeBase) -> None:
+    a = run(kb, pregnancies=[MISCARRIAGE] * 2)
+    assert a.pathway.unexplained_rpl is None
+    (p,) = a.prognosis  # shown, with its validity: it applies only if the investigations find no cause
+    assert "idiopathic" in p.validity
+
+
+def test_kir_aa_with_partner_c2_shows_the_guidelines_the_contrary_evidence_and_how_common_it_is(
+    kb: KnowledgeBase,
+) -> None:
+    a = run(
+        kb,
+        pregnancies=[MISCARRIAGE] * 2,
+        genotypes={"woman_kir": {"present": AA_GENES}, "partner_hla_c": "C*06:02+C*07:01"},
+    )
+    f = a.finding("immunogenetics.compat.aa_paternal_c2")
+    assert f.status is Status.FLAGGED
+    assert f.stance is not None
+    assert f.stance.source.startswith("ESHRE RPL guideline 2017")
+    assert "not recommended in clinical practice" in f.stance.text
+    assert {s.source for s in f.stances} >= {"RCOG Green-top Guideline 17 (2023)"}
+    against = [s for s in f.statements if s.bearing == "against"]
+    assert {k for s in against for k in s.citations} == {"morin2017", "larsen2019"}
+    assert any(p.genotype.startswith("KIR AA") and 25 <= p.percent <= 35 for p in f.population)
+    assert any(p.genotype.startswith("HLA-C2 carriage") and p.percent > 50 for p in f.population)
+    assert "in some studies and not in others" in f.summary
+
+
+@pytest.mark.parametrize("group", ["nk", "immunogenetics", "autoimmune"])
+def test_every_finding_of_the_acted_on_groups_carries_a_stance(kb: KnowledgeBase, group: str) -> None:
+    a = run(kb)
+    for f in a.findings:
+        if f.group == group:
+            assert f.stance is not None, f.rule_id
+            assert f.stance.source
+            assert f.stance.strength
+            assert f.stance.citations
+
+
+def test_biochemical_pregnancy_after_a_transfer_is_counted_once(kb: KnowledgeBase) -> None:
+    transfer = [{"embryos": 1, "outcome": "biochemical"}]
+    only_transfer = run(kb, pregnancies=[MISCARRIAGE], transfers=transfer)
+    assert only_transfer.classification.losses_counted == 2
+    assert only_transfer.warnings
+    assert "recorded under transfers but not under pregnancies" in only_transfer.warnings[0]
+    both = run(
+        kb,
+        pregnancies=[MISCARRIAGE, {"outcome": "biochemical_loss", "conception": "icsi"}],
+        transfers=transfer,
+    )
+    assert both.classification.losses_counted == 2  # the same event, recorded twice, counts once
+    assert both.warnings == ()
+    natural = run(
+        kb,
+        pregnancies=[MISCARRIAGE, {"outcome": "biochemical_loss", "conception": "spontaneous"}],
+        transfers=transfer,
+    )
+    assert natural.classification.losses_counted == 3  # a natural biochemical loss is another event
+    # under Coughlan et al. (clinical pregnancy end point) the same transfer is a failed transfer
+    assert only_transfer.classification.failed_transfers == 1
+
+
+def test_asrm_counts_clinical_losses_only(kb: KnowledgeBase) -> None:
+    asrm = choose(kb, rpl_definition="classification.rpl.asrm2013")
+    a = run(asrm, pregnancies=[MISCARRIAGE, {"outcome": "biochemical_loss"}])
+    assert a.classification.rpl is Status.WITHIN_RANGE
+    assert a.classification.losses_counted == 1
+    assert a.pathway.rpl is False
+
+
+def test_rcog_counts_three_first_trimester_miscarriages(kb: KnowledgeBase) -> None:
+    rcog = choose(kb, rpl_definition="classification.rpl.rcog2023")
+    early = run(rcog, pregnancies=[MISCARRIAGE] * 3)
+    assert early.classification.rpl is Status.FLAGGED
+    assert early.finding("classification.rpl.rcog2023").status_label == "met"
+    two = run(rcog, pregnancies=[MISCARRIAGE] * 2 + [{"outcome": "miscarriage", "gestational_week": 16}])
+    assert two.classification.rpl is Status.WITHIN_RANGE  # a second-trimester loss is not counted
+    unknown = run(rcog, pregnancies=[MISCARRIAGE] * 2 + [{"outcome": "miscarriage"}])
+    assert unknown.classification.rpl is Status.NOT_ASSESSED
+    assert "record the weeks" in unknown.finding("classification.rpl.rcog2023").summary
+    assert run(rcog, pregnancies=[MISCARRIAGE, {"outcome": "miscarriage"}]).classification.rpl is Status.WITHIN_RANGE
+
+
+def test_eshre_rif_needs_the_clinicians_judgement_and_says_so(kb: KnowledgeBase) -> None:
+    eshre = choose(kb, rif_definition="classification.rif.eshre2023")
+    failed = [{"embryos": 1, "outcome": "negative"}] * 2
+    a = run(eshre, transfers=failed)
+    assert a.classification.rif is Status.NOT_ASSESSED
+    assert "record the treating clinician's judgement" in a.finding("classification.rif.eshre2023").summary
+    assert run(eshre, transfers=failed, rif_judgement=True).pathway.rif is True
+    assert run(eshre, transfers=failed, rif_judgement=False).pathway.rif is False
+
+
+def test_lugano_counts_failed_euploid_transfers(kb: KnowledgeBase) -> None:
+    lugano = choose(kb, rif_definition="classification.rif.lugano2023")
+    euploid = [{"embryos": 1, "outcome": "negative", "euploid": True}] * 3
+    assert run(lugano, transfers=euploid).pathway.rif is True
+    untested = [{"embryos": 1, "outcome": "negative"}] * 3
+    assert run(lugano, transfers=untested).pathway.rif is False
