@@ -1,17 +1,21 @@
 """Render an assessment as JSON-ready data or as text for a terminal.
 
-Both show the same things in the same order: the pathway (does the RPL / RIF work-up apply to this patient?),
-the findings with the guidelines' stances, the evidence for and against and how common a flagged genotype is,
-the next steps and the options (those not indicated for this patient apart, under a heading that says why), the
-prognosis, and the references. What could not be checked against a source is marked, and said once.
+Every output (this text, the JSON, the web page, the report) shows the same things in the same order: the pathway
+(does the RPL / RIF work-up apply to this patient?), the findings with the guidelines' stances, the evidence for
+and against and how common a flagged genotype is, the next steps and the options indicated (options grouped by the
+guidelines' verdict), the prognosis, then apart what is not indicated, under a heading that says why, and the
+references. What could not be checked against a source is marked, and said once.
+
+The words shared by the outputs (status and pathway words, headings) are defined here once; the templates read them
+from :data:`WORDS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.text import Text
 
@@ -19,6 +23,7 @@ from decidua.core.findings import (
     Assessment,
     Finding,
     Frequency,
+    Interpretation,
     NextStep,
     Option,
     Pathway,
@@ -35,8 +40,9 @@ SCOPE = (
 )
 UNVERIFIED_CITATION = "References marked * could not be checked against a record of the source."
 UNVERIFIED_STANCE = (
-    "Guideline statements marked † could not be checked against a copy of the guideline: the wording is decidua's "
-    "paraphrase of the guideline cited; read the guideline before relying on it."
+    "Statements marked † could not be checked against a copy of the guideline or source: they are decidua's "
+    "paraphrase, or were seen only in a secondary source (the note says which). Read the source before relying on "
+    "them."
 )
 
 # Display order of finding groups; investigations that flag are shown as alternative explanations.
@@ -55,14 +61,28 @@ SOURCE_LABELS = {
     "study": "study",
     "caveat": "caveat",
 }
+OPTIONS_FOR = "Options the guidelines recommend, suggest or allow"
+OPTIONS_AGAINST = (
+    "Options the guidelines advise against or reserve for research (listed because the findings or the clinic "
+    "protocol raise them)"
+)
+NOT_A_DIRECTIVE = "None is a directive: the treating clinician decides."
+# The words every output uses for the pathway and its values (the templates read them from here).
+WORDS: dict[str, Any] = {
+    "definition": {True: "met", False: "not met", None: "cannot tell"},
+    "yes_no": {True: "yes", False: "no", None: "cannot tell"},
+    "workup": {True: "applies", False: "does not apply", None: "cannot tell"},
+    "status_class": {True: "flagged", False: "within_range", None: "not_assessed"},
+    "bearing": BEARING_LABELS,
+    "source": SOURCE_LABELS,
+    "options_for": OPTIONS_FOR,
+    "options_against": OPTIONS_AGAINST,
+    "not_a_directive": NOT_A_DIRECTIVE,
+}
 
 
 def display_group(f: Finding, alternative: bool) -> str:
     return "alternative" if alternative and f.status is Status.FLAGGED else f.group
-
-
-def yes_no(value: bool | None, yes: str = "met", no: str = "not met") -> str:
-    return "cannot tell" if value is None else yes if value else no
 
 
 def not_indicated_heading(workup_indicated: bool | None) -> str:
@@ -73,7 +93,28 @@ def not_indicated_heading(workup_indicated: bool | None) -> str:
         )
     if workup_indicated is None:
         return "Cannot tell whether indicated: the history needed to apply the RPL/RIF definitions is not recorded"
-    return "Not indicated for this patient: meant for a pathway she does not meet (shown for information)"
+    return (
+        "Not indicated for this patient now: meant for a pathway she does not meet, or held back "
+        "(shown for information)"
+    )
+
+
+def status_word(f: Finding) -> str:
+    """The status label, with high or low where a range was left."""
+    if f.interpretation in (Interpretation.HIGH, Interpretation.LOW) and f.status_label.startswith("outside"):
+        return f"{f.status_label} ({'high' if f.interpretation is Interpretation.HIGH else 'low'})"
+    return f.status_label
+
+
+def shown_stances(f: Finding) -> tuple[Stance, ...]:
+    """The stances an output prints with a finding: all of them once it is assessed, the principal guideline's
+    while it is not (the JSON always carries all)."""
+    return f.stances if f.status is not Status.NOT_ASSESSED else f.stances[:1]
+
+
+def options_by_verdict(options: Sequence[Option]) -> tuple[list[Option], list[Option]]:
+    """(the options the principal guideline recommends, suggests or allows; those it advises against)."""
+    return [o for o in options if o.stance.favourable], [o for o in options if not o.stance.favourable]
 
 
 def citation_data(kb: KnowledgeBase, key: str) -> dict[str, Any]:
@@ -85,6 +126,7 @@ def stance_data(s: Stance) -> dict[str, Any]:
     return {
         "source": s.source,
         "text": s.text,
+        "verdict": s.verdict,
         "strength": s.strength,
         "wording": s.wording,
         "verified": s.verified,
@@ -100,6 +142,7 @@ def statement_data(s: Statement) -> dict[str, Any]:
         "strength": s.strength,
         "wording": s.wording,
         "bearing": s.bearing,
+        "verified": s.verified,
         "citations": list(s.citations),
     }
 
@@ -121,7 +164,7 @@ def finding_data(f: Finding, kb: KnowledgeBase) -> dict[str, Any]:
         "group": f.group,
         "title": f.title,
         "status": f.status.value,
-        "status_label": f.status_label,
+        "status_label": status_word(f),
         "summary": f.summary,
         "measure": f.measure,
         "threshold_applied": f.threshold_applied,
@@ -150,6 +193,7 @@ def step_data(s: NextStep) -> dict[str, Any]:
         "text": s.text,
         "because": list(s.because),
         "indicated": s.indicated,
+        "gate": s.gate,
         "indication": s.indication,
         "citations": list(s.citations),
         "stances": [stance_data(x) for x in s.stances],
@@ -163,7 +207,9 @@ def option_data(o: Option) -> dict[str, Any]:
         "kind": o.kind,
         "because": list(o.because),
         "indicated": o.indicated,
+        "gate": o.gate,
         "indication": o.indication,
+        "guideline_verdict": o.stance.verdict,
         "stance": stance_data(o.stance),
         "stances": [stance_data(s) for s in o.stances],
         "statements": [statement_data(s) for s in o.statements],
@@ -178,6 +224,7 @@ def prognosis_data(p: Prognosis) -> dict[str, Any]:
         "percent": p.percent,
         "table_age": p.table_age,
         "table_losses": p.table_losses,
+        "bracket": [{"age": age, "percent": percent} for age, percent in p.bracket],
         "age": p.age,
         "losses": p.losses,
         "explanation": p.explanation,
@@ -187,41 +234,50 @@ def prognosis_data(p: Prognosis) -> dict[str, Any]:
     }
 
 
-def cited_keys(a: Assessment) -> list[str]:
-    """Every citation key an assessment uses, in order of first appearance (findings, steps, options, prognosis)."""
-    keys: list[str] = []
-    for f in a.findings:
-        keys += f.citations
-        keys += [k for s in f.stances for k in s.citations]
+def finding_keys(f: Finding) -> list[str]:
+    """The citation keys a finding shows: its own, its stances', and (when assessed) its evidence's."""
+    keys = [*f.citations, *(k for s in shown_stances(f) for k in s.citations)]
+    if f.status is not Status.NOT_ASSESSED:
         keys += [k for s in f.statements for k in s.citations]
         keys += [k for p in f.population for k in p.citations]
-    for step in a.next_steps:
-        keys += step.citations
-        keys += [k for s in step.stances for k in s.citations]
-    for o in a.options:
-        keys += [k for s in o.stances for k in s.citations]
-        keys += [k for s in o.statements for k in s.citations]
-    for p in a.prognosis:
-        keys += p.citations
-        keys += [k for s in p.overall for k in s.citations]
+    return keys
+
+
+def step_keys(step: NextStep) -> list[str]:
+    return [*step.citations, *(k for s in step.stances for k in s.citations)]
+
+
+def option_keys(o: Option) -> list[str]:
+    return [*(k for s in o.stances for k in s.citations), *(k for s in o.statements for k in s.citations)]
+
+
+def prognosis_keys(p: Prognosis) -> list[str]:
+    return [*p.citations, *(k for s in p.overall for k in s.citations)]
+
+
+def cited_keys(a: Assessment) -> list[str]:
+    """Every citation key the outputs show, in order of first appearance (findings, steps, options, prognosis)."""
+    keys = [k for f in a.findings for k in finding_keys(f)]
+    keys += [k for s in a.next_steps for k in step_keys(s)]
+    keys += [k for o in a.options for k in option_keys(o)]
+    keys += [k for p in a.prognosis for k in prognosis_keys(p)]
     return list(dict.fromkeys(keys))
 
 
-def _stances(a: Assessment) -> Iterable[Stance]:
-    for f in a.findings:
-        yield from f.stances
-    for s in a.next_steps:
-        yield from s.stances
-    for o in a.options:
-        yield from o.stances
+def _shown_unverified(a: Assessment) -> bool:
+    statements: list[Statement] = [s for f in a.findings for s in f.statements]
+    statements += [s for o in a.options for s in o.statements] + [s for p in a.prognosis for s in p.overall]
+    stances = [s for f in a.findings for s in shown_stances(f)] + [s for step in a.next_steps for s in step.stances]
+    stances += [s for o in a.options for s in o.stances]
+    return any(not s.verified for s in stances) or any(not s.verified for s in statements)
 
 
 def verification_notes(a: Assessment, kb: KnowledgeBase) -> list[str]:
-    """The sentences saying, once, that some references or guideline statements could not be checked."""
+    """The sentences saying, once, that some references or statements could not be checked."""
     out = []
     if any(not kb.citation(k).verified for k in cited_keys(a)):
         out.append(UNVERIFIED_CITATION)
-    if any(not s.verified for s in _stances(a)):
+    if _shown_unverified(a):
         out.append(UNVERIFIED_STANCE)
     return out
 
@@ -232,7 +288,9 @@ def pathway_data(p: Pathway) -> dict[str, Any]:
         "rif": p.rif,
         "workup_indicated": p.workup_indicated,
         "unexplained_rpl": p.unexplained_rpl,
+        "explained": p.explained,
         "reason": p.reason,
+        "verdict": p.verdict,
     }
 
 
@@ -251,12 +309,14 @@ def assessment_data(a: Assessment, kb: KnowledgeBase) -> dict[str, Any]:
                 "status": c.rpl.value,
                 "status_label": findings[c.rpl_definition].status_label,
                 "losses_counted": c.losses_counted,
+                "counts": c.losses_label,
                 "definition": c.rpl_definition,
             },
             "rif": {
                 "status": c.rif.value,
                 "status_label": findings[c.rif_definition].status_label,
                 "failed_transfers": c.failed_transfers,
+                "counts": c.transfers_label,
                 "definition": c.rif_definition,
             },
         },
@@ -271,10 +331,34 @@ def assessment_data(a: Assessment, kb: KnowledgeBase) -> dict[str, Any]:
 
 
 _STATUS_STYLE = {Status.FLAGGED: "bold red", Status.WITHIN_RANGE: "green", Status.NOT_ASSESSED: "yellow"}
+_VALUE_STYLE = {True: "bold red", False: "green", None: "yellow"}
 
 
 def _pct(x: float) -> str:
     return f"{x:g} %"
+
+
+class Block:
+    """Paragraphs whose wrapped lines keep their indent (Rich wraps a Text to column 0), without padding lines
+    with trailing spaces: each entry is (indent, hanging indent of its continuation lines, text)."""
+
+    def __init__(self, entries: Sequence[tuple[int, int, Text]] = ()) -> None:
+        self.entries = list(entries)
+
+    def add(self, text: Text, indent: int = 0, hang: int = 0) -> Block:
+        self.entries.append((indent, hang, text))
+        return self
+
+    def nest(self, other: Block, indent: int) -> Block:
+        self.entries += [(i + indent, h, t) for i, h, t in other.entries]
+        return self
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for indent, hang, text in self.entries:
+            width = max(options.max_width - indent - hang, 20)
+            for n, line in enumerate(text.wrap(console, width)):
+                line.rstrip()
+                yield Text(" " * (indent + (hang if n else 0))) + line
 
 
 class _TextWriter:
@@ -285,64 +369,86 @@ class _TextWriter:
         self.refs = {k: i + 1 for i, k in enumerate(cited_keys(a))}
 
     def cite(self, keys: Iterable[str]) -> str:
-        numbers = [str(self.refs[k]) for k in keys if k in self.refs]
+        numbers = [str(self.refs[k]) for k in dict.fromkeys(keys) if k in self.refs]
         return f" [{','.join(numbers)}]" if numbers else ""
 
-    def stance(self, out: Text, s: Stance, indent: str) -> None:
-        mark = "" if s.verified else "†"
-        out.append(f"{indent}{s.source}{mark} ({s.strength}): ", style="italic")
-        out.append(f"{s.text}{self.cite(s.citations)}\n")
-
-    def statement(self, out: Text, s: Statement, indent: str) -> None:
-        label = BEARING_LABELS.get(s.bearing or "", SOURCE_LABELS.get(s.source, s.source))
-        if s.source == "clinic_protocol":
-            label = "clinic protocol"
-        out.append(f"{indent}{label}: ", style="bold" if s.bearing == "against" else "")
-        out.append(f"{s.text}{self.cite(s.citations)}\n")
-
-    def finding(self, f: Finding) -> Text:
+    def stance(self, s: Stance) -> Text:
         out = Text()
-        out.append(f"[{f.status_label}] ", style=_STATUS_STYLE[f.status])
-        out.append(f"{f.title}\n", style="bold")
-        out.append(f"  {f.summary}\n")
-        if f.status is Status.NOT_ASSESSED and f.missing_labels:
-            out.append(f"  missing: {'; '.join(f.missing_labels)}\n", style="yellow")
-        for ctx in f.context:
-            out.append(f"  context: {ctx}\n", style="dim")
-        for s in f.stances:
-            self.stance(out, s, "  guideline: ")
-        if f.status is not Status.NOT_ASSESSED:
-            for st in f.statements:
-                self.statement(out, st, "  ")
-            for p in f.population:
-                n = f", n = {p.n:,}" if p.n else ""
-                out.append(
-                    f"  how common: {p.genotype} in {_pct(p.percent)} of {p.population}{n}{self.cite(p.citations)}\n"
-                )
-        out.append(f"  rule {f.rule_id} · {f.evidence_level}{self.cite(f.citations)}\n", style="dim")
+        out.append(f"{s.source}{'' if s.verified else '†'} ({s.strength}; {s.verdict}): ", style="italic")
+        out.append(f"{s.text}{self.cite(s.citations)}")
+        if s.note:
+            out.append(f" Note: {s.note}", style="dim")
         return out
 
-    def step(self, out: Text, s: NextStep) -> None:
-        out.append(f"  - {s.text}{self.cite(s.citations)}\n")
+    def statement(self, s: Statement) -> Text:
+        label = "clinic protocol" if s.source == "clinic_protocol" else None
+        label = label or BEARING_LABELS.get(s.bearing or "") or SOURCE_LABELS.get(s.source, s.source)
+        out = Text()
+        out.append(f"{label}{'' if s.verified else '†'}: ", style="bold" if s.bearing == "against" else "")
+        out.append(f"{s.text}{self.cite(s.citations)}")
+        return out
+
+    def finding(self, f: Finding) -> Block:
+        head = Text()
+        head.append(f"[{status_word(f)}] ", style=_STATUS_STYLE[f.status])
+        head.append(f.title, style="bold")
+        out = Block().add(head)
+        body: list[Text] = [Text(f.summary)]
+        if f.status is Status.NOT_ASSESSED and f.missing_labels:
+            body.append(Text(f"missing: {'; '.join(f.missing_labels)}", style="yellow"))
+        body += [Text(f"context: {ctx}", style="dim") for ctx in f.context]
+        body += [self.stance(s) for s in shown_stances(f)]
+        if f.status is not Status.NOT_ASSESSED:
+            body += [self.statement(s) for s in f.statements]
+            for p in f.population:
+                n = f", n = {p.n:,}" if p.n else ""
+                derived = f" ({p.derived})" if p.derived else ""
+                cited = self.cite(p.citations)
+                body.append(Text(f"how common: {p.genotype}: {_pct(p.percent)} of {p.population}{n}{derived}{cited}"))
+        body.append(Text(f"rule {f.rule_id} · {f.evidence_level}{self.cite(f.citations)}", style="dim"))
+        for text in body:
+            out.add(text, indent=2)
+        return out.add(Text(""))
+
+    def step(self, s: NextStep) -> Block:
+        out = Block().add(Text(f"- {s.text}{self.cite(s.citations)}"), hang=2)
         if s.indication:
-            out.append(f"    ({s.indication})\n", style="dim")
-        for st in s.stances:
-            self.stance(out, st, "    ")
+            out.add(Text(f"({s.indication})", style="dim"), indent=2)
+        for x in s.stances:
+            out.add(self.stance(x), indent=2)
+        return out
 
-    def option(self, out: Text, o: Option) -> None:
-        out.append(f"  {o.title}\n", style="bold")
+    def option(self, o: Option) -> Block:
+        out = Block().add(Text(f"- {o.title}", style="bold"), hang=2)
         if o.indication:
-            out.append(f"    ({o.indication})\n", style="dim")
+            out.add(Text(f"({o.indication})", style="dim"), indent=2)
         for s in o.stances:
-            self.stance(out, s, "    ")
+            out.add(self.stance(s), indent=2)
         for st in o.statements:
-            self.statement(out, st, "    ")
+            out.add(self.statement(st), indent=2)
+        return out
+
+    def items(self, title: str, steps: Sequence[NextStep], options: Sequence[Option]) -> list[RenderableType]:
+        out: list[RenderableType] = []
+        if not steps and not options:
+            return out
+        if title:
+            out.append(Block().add(Text(f"\n{title}", style="bold underline")))
+        if steps:
+            out.append(Text("\nNext steps", style="bold"))
+            out += [Block().nest(self.step(s), 2) for s in steps]
+        favourable, against = options_by_verdict(options)
+        for heading, group in ((OPTIONS_FOR, favourable), (OPTIONS_AGAINST, against)):
+            if group:
+                out.append(Block().add(Text(f"\n{heading}. {NOT_A_DIRECTIVE}", style="bold")))
+                out += [Block().nest(self.option(o), 2) for o in group]
+        return out
 
 
-def _count(n: int | None, one: str, many: str, after: str) -> str:
+def _count(n: int | None, label: str, after: str) -> str:
     if n is None:
         return ""
-    return f"{n} {one if n == 1 else many}" + (f" {after}" if after else "")
+    return f"{n} {label}" + (f" {after}" if after else "")
 
 
 def _pathway_text(a: Assessment) -> Text:
@@ -350,22 +456,30 @@ def _pathway_text(a: Assessment) -> Text:
     findings = {f.rule_id: f for f in a.findings}
     out = Text()
     for name, value, rule_id, count in (
-        ("RPL", p.rpl, c.rpl_definition, _count(c.losses_counted, "loss", "losses", "counted")),
-        ("RIF", p.rif, c.rif_definition, _count(c.failed_transfers, "failed transfer", "failed transfers", "")),
+        ("RPL", p.rpl, c.rpl_definition, _count(c.losses_counted, c.losses_label, "counted")),
+        ("RIF", p.rif, c.rif_definition, _count(c.failed_transfers, c.transfers_label, "")),
     ):
         out.append(f"{name}: ")
-        out.append(yes_no(value), style={True: "bold red", False: "green", None: "yellow"}[value])
+        out.append(WORDS["definition"][value], style=_VALUE_STYLE[value])
         detail = "; ".join(x for x in (count, findings[rule_id].title) if x)
         out.append(f" ({detail})\n")
     out.append("Work-up: ", style="bold")
-    out.append(
-        {True: "applies", False: "does not apply", None: "cannot tell"}[p.workup_indicated],
-        style={True: "bold", False: "bold green", None: "bold yellow"}[p.workup_indicated],
-    )
+    out.append(WORDS["workup"][p.workup_indicated], style=_VALUE_STYLE[p.workup_indicated])
     out.append(f" - {p.verdict}\n")
-    if p.unexplained_rpl is not None or p.rpl:
-        out.append(f"Unexplained RPL: {yes_no(p.unexplained_rpl, 'yes', 'no')}\n")
+    if p.rpl:
+        out.append(f"Unexplained RPL: {WORDS['yes_no'][p.unexplained_rpl]}\n")
     return out
+
+
+def _prognosis_text(w: _TextWriter, p: Prognosis) -> list[RenderableType]:
+    out = Block().add(Text(f"\n{p.title}", style="bold underline"))
+    if p.percent is not None:
+        out.add(Text(f"{p.measure}: {_pct(p.percent)}", style="bold"), indent=2)
+    out.add(Text(f"{p.explanation}{w.cite(p.citations)}"), indent=2)
+    for s in p.overall:
+        out.add(w.statement(s), indent=2)
+    out.add(Text(f"valid for: {p.validity}", style="dim"), indent=2)
+    return [out]
 
 
 def assessment_text(a: Assessment, kb: KnowledgeBase) -> RenderableType:
@@ -385,34 +499,18 @@ def assessment_text(a: Assessment, kb: KnowledgeBase) -> RenderableType:
     alternative = {r.id for r in kb.rules if r.alternative_explanation}
     for group, title in GROUP_TITLES.items():
         items = [f for f in a.findings if display_group(f, f.rule_id in alternative) == group]
-        if not items:
-            continue
-        parts.append(Text(f"\n{title}", style="bold underline"))
-        parts.extend(w.finding(f) for f in items)
+        if items:
+            parts.append(Text(f"\n{title}\n", style="bold underline"))
+            parts.extend(w.finding(f) for f in items)
 
-    apart_heading = not_indicated_heading(a.pathway.workup_indicated)
-    for indicated, heading in ((True, ""), (False, f": {apart_heading}")):
-        steps = [s for s in a.next_steps if s.indicated is indicated]
-        if steps:
-            out = Text(f"\nNext steps{heading}\n", style="bold underline")
-            for step in steps:
-                w.step(out, step)
-            parts.append(out)
-        options = [o for o in a.options if o.indicated is indicated]
-        if options:
-            out = Text(f"\nOptions with evidence (not a prescription){heading}\n", style="bold underline")
-            for option in options:
-                w.option(out, option)
-            parts.append(out)
+    parts += w.items("", [s for s in a.next_steps if s.indicated], [o for o in a.options if o.indicated])
     for p in a.prognosis:
-        out = Text(f"\n{p.title}\n", style="bold underline")
-        if p.percent is not None:
-            out.append(f"  {p.measure}: {_pct(p.percent)} ", style="bold")
-        out.append(f"  {p.explanation}{w.cite(p.citations)}\n")
-        for s in p.overall:
-            w.statement(out, s, "  ")
-        out.append(f"  valid for: {p.validity}\n", style="dim")
-        parts.append(out)
+        parts += _prognosis_text(w, p)
+    parts += w.items(
+        not_indicated_heading(a.pathway.workup_indicated),
+        [s for s in a.next_steps if not s.indicated],
+        [o for o in a.options if not o.indicated],
+    )
 
     refs = Text("\nReferences\n", style="bold")
     for key, n in w.refs.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from decidua.core.expr import Arith, Cmp, Col, Expr, Lit, When
+from decidua.core.expr import Arith, Cmp, Col, Expr, IsNull, Lit, When
 from decidua.core.units import Quantity
 from decidua.core.validation import AGE_RANGE, PHYSICAL_RANGE
 
@@ -70,6 +70,11 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "(they may be the biochemical pregnancies of embryo transfers)",
         _PREGNANCIES,
     ),
+    _count(
+        "n_biochemical_losses_art_known",
+        "Biochemical losses under pregnancies with IVF/ICSI/donation recorded as their conception",
+        _PREGNANCIES,
+    ),
     _count("n_miscarriages", "Intrauterine pregnancy losses before 24 weeks", _PREGNANCIES),
     _count("n_first_trimester_miscarriages", "Miscarriages before 14 weeks (week recorded)", _PREGNANCIES),
     _count("n_miscarriages_week_unknown", "Miscarriages whose gestational week is not recorded", _PREGNANCIES),
@@ -83,6 +88,12 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _count("n_transfers_biochemical", "Embryo transfers that ended in a biochemical pregnancy", _TRANSFERS),
     _count("n_embryos_failed", "Embryos transferred in failed transfers", _TRANSFERS),
     _count("n_euploid_transfers_failed", "Failed transfers of PGT-A euploid embryos only", _TRANSFERS),
+    FeatureSpec(
+        "oocytes_donor",
+        "bool",
+        "The embryos of the cycle assessed come from donor oocytes (the uterus is the woman's)",
+        label="Oocytes",
+    ),
     FeatureSpec(
         "rif_judgement",
         "bool",
@@ -233,6 +244,22 @@ FEATURES: tuple[FeatureSpec, ...] = (
         label=_PREGNANCIES,
     ),
     FeatureSpec(
+        "n_pregnancy_losses_max",
+        "int",
+        "Pregnancy losses before 24 weeks if no biochemical loss of unrecorded conception were a transfer's",
+        low=0,
+        high=3 * MAX_COUNT,
+        label=_PREGNANCIES,
+    ),
+    FeatureSpec(
+        "n_second_trimester_miscarriages",
+        "int",
+        "Miscarriages at 14 weeks or later (before 24)",
+        low=0,
+        high=MAX_COUNT,
+        label=_PREGNANCIES,
+    ),
+    FeatureSpec(
         "p_embryo_paternal_c2",
         "float",
         "Probability that an embryo inherits a paternal HLA-C2",
@@ -264,20 +291,37 @@ _P_EMBRYO_ANY_C2 = Arith(
     "-", Lit(1), Arith("*", Arith("-", Lit(1), _half("oocyte_c2_count")), Arith("-", Lit(1), _half("sperm_c2_count")))
 )
 _P_EMBRYO_TWO_C2 = Arith("*", _half("oocyte_c2_count"), _half("sperm_c2_count"))
+
+
 # A biochemical pregnancy after a transfer is one event, whether it is recorded under the transfer, under pregnancies
-# or under both: transfer biochemicals beyond the biochemical losses that may be the same events (conceived by ART
-# or of unrecorded conception) are added, so that no event is counted twice and none is lost.
-_UNMATCHED_TRANSFER_BIOCHEMICALS = When(
-    Cmp(">", Col("n_transfers_biochemical"), Col("n_biochemical_losses_art")),
-    Arith("-", Col("n_transfers_biochemical"), Col("n_biochemical_losses_art")),
-    Lit(0),
+# or under both. Transfer biochemicals beyond the biochemical losses that may be the same events are added: at
+# least those beyond every ART-or-unrecorded-conception loss (the count used), at most those beyond the losses
+# recorded as ART (when the two differ a definition may be undecidable). A column absent from a cohort file reads
+# as the bound that adds least (lower) and most (upper).
+def _coalesce(expr: Expr, fallback: Expr) -> Expr:
+    return When(IsNull(expr), fallback, expr)
+
+
+def _beyond(transfers: Expr, listed: Expr) -> Expr:
+    """Transfer biochemicals beyond ``listed`` (0 when none, or when the transfers are not recorded)."""
+    return When(Cmp(">", transfers, listed), Arith("-", transfers, listed), Lit(0))
+
+
+_TB = Col("n_transfers_biochemical")
+_LOWER = Arith(
+    "+",
+    Col("n_biochemical_losses"),
+    _beyond(_TB, _coalesce(Col("n_biochemical_losses_art"), Col("n_biochemical_losses"))),
 )
+_UPPER = Arith("+", Col("n_biochemical_losses"), _beyond(_TB, _coalesce(Col("n_biochemical_losses_art_known"), Lit(0))))
 DERIVED: dict[str, Expr] = {
-    "n_nonvisualised_losses": Arith("+", Col("n_biochemical_losses"), _UNMATCHED_TRANSFER_BIOCHEMICALS),
-    "n_pregnancy_losses": Arith(
-        "+",
-        Arith("+", Col("n_biochemical_losses"), _UNMATCHED_TRANSFER_BIOCHEMICALS),
-        Col("n_miscarriages"),
+    "n_nonvisualised_losses": _LOWER,
+    "n_pregnancy_losses": Arith("+", _LOWER, Col("n_miscarriages")),
+    "n_pregnancy_losses_max": Arith("+", _UPPER, Col("n_miscarriages")),
+    "n_second_trimester_miscarriages": Arith(
+        "-",
+        Arith("-", Col("n_miscarriages"), Col("n_first_trimester_miscarriages")),
+        Col("n_miscarriages_week_unknown"),
     ),
     "p_embryo_paternal_c2": _half("sperm_c2_count"),
     "p_embryo_more_c2_than_mother": When(

@@ -56,6 +56,7 @@ class Statement:
     citations: tuple[str, ...]
     wording: str  # "quote" | "paraphrase"
     bearing: str | None = None  # for a study: "supports" | "against" | "neutral" the association flagged
+    verified: bool = True  # False: the text could not be checked against a copy of the source
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +65,17 @@ class Stance:
 
     source: str  # the guideline by name and year
     text: str
+    verdict: str  # recommended, suggested, may be considered, insufficient evidence, research only, not recommended
     strength: str
     wording: str  # "quote" | "paraphrase"
     verified: bool  # text and grading checked against a copy of the guideline
     citations: tuple[str, ...]
     note: str | None = None
+
+    @property
+    def favourable(self) -> bool:
+        """The guideline recommends, suggests or allows it (rather than advising against or reserving it)."""
+        return self.verdict in ("recommended", "suggested", "may be considered")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +138,7 @@ class Pathway:
     rif: bool | None
     workup_indicated: bool | None
     unexplained_rpl: bool | None
+    explained: bool | None  # an explaining finding (an alternative explanation to deal with first) is flagged
     reason: str  # the classification under each definition, then the verdict
     verdict: str = ""  # the verdict alone: applies, does not apply, cannot tell (and why)
 
@@ -152,6 +160,7 @@ class Option:
     indication: str
     stances: tuple[Stance, ...]
     statements: tuple[Statement, ...]
+    gate: str = "not_gated"  # met | not_met | cannot_tell | held_back | not_gated
 
     @property
     def stance(self) -> Stance:
@@ -168,6 +177,7 @@ class NextStep:
     indication: str
     citations: tuple[str, ...]
     stances: tuple[Stance, ...] = ()
+    gate: str = "not_gated"  # met | not_met | cannot_tell | held_back | not_gated
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +187,10 @@ class Prognosis:
     id: str
     title: str
     measure: str
-    percent: float | None  # the table's value for the nearest tabulated age and these losses, when shipped
+    percent: float | None  # the table's value for this age (a tabulated one) and these losses, when shipped
     table_age: int | None
     table_losses: int | None
+    bracket: tuple[tuple[int, float | None], ...]  # (age, percent) of the rows either side of an age between rows
     age: int | None
     losses: int | None
     explanation: str  # which cell was read, or why none applies
@@ -196,6 +207,8 @@ class Classification:
     rif: Status
     rif_definition: str
     failed_transfers: int | None
+    losses_label: str = "losses"  # what the RPL definition counts
+    transfers_label: str = "failed transfers"  # what the RIF definition counts
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ row with :func:`decidua.core.expr.evaluate` (the batch engine evaluates the same
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from decidua.core.case import Case
 from decidua.core.expr import Scalar, columns, evaluate
@@ -32,7 +33,7 @@ from decidua.core.findings import (
     Threshold,
 )
 from decidua.engines.features import Row, extract
-from decidua.knowledge.compile import status_column, trigger_refs
+from decidua.knowledge.compile import TRIGGER_KEYS, interpretation_column, status_column, trigger_refs
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import (
     CountRule,
@@ -129,11 +130,11 @@ def _context(rule: Rule, measure: Scalar, kb: KnowledgeBase) -> tuple[str, ...]:
 
 
 def statement(s: StatementSpec) -> Statement:
-    return Statement(s.source, s.text, s.strength, s.cites, s.wording, s.bearing)
+    return Statement(s.source, s.text, s.strength, s.cites, s.wording, s.bearing, s.verified)
 
 
 def stance(s: StanceSpec) -> Stance:
-    return Stance(s.source, s.text, s.strength, s.wording, s.verified, s.cites, s.note)
+    return Stance(s.source, s.text, s.verdict, s.strength, s.wording, s.verified, s.cites, s.note)
 
 
 def evaluate_rule(rule: Rule, kb: KnowledgeBase, row: Row) -> Finding:
@@ -181,7 +182,7 @@ def _classification(kb: KnowledgeBase, findings: Mapping[str, Finding]) -> Class
     rpl = findings[kb.selected["rpl_definition"]]
     rif = findings[kb.selected["rif_definition"]]
     rif_row = {i.name: i.value for i in rif.inputs}
-    failed = rif_row.get("n_transfers_failed", rif.measure)
+    failed = rif.measure if isinstance(rif.measure, int) else rif_row.get("n_transfers_failed")
     return Classification(
         rpl=rpl.status,
         rpl_definition=rpl.rule_id,
@@ -189,6 +190,8 @@ def _classification(kb: KnowledgeBase, findings: Mapping[str, Finding]) -> Class
         rif=rif.status,
         rif_definition=rif.rule_id,
         failed_transfers=failed if isinstance(failed, int) else None,
+        losses_label=kb.rule(rpl.rule_id).measure_label or "losses",
+        transfers_label=kb.rule(rif.rule_id).measure_label or "failed transfers",
     )
 
 
@@ -218,7 +221,13 @@ def _pathway(kb: KnowledgeBase, row: Row, findings: Mapping[str, Finding]) -> Pa
             "(a history that is not recorded is neither 'met' nor 'not met')."
         )
     return Pathway(
-        values["rpl"], values["rif"], workup, values["unexplained_rpl"], " ".join([*parts, verdict]), verdict
+        values["rpl"],
+        values["rif"],
+        workup,
+        values["unexplained_rpl"],
+        values["explained"],
+        " ".join([*parts, verdict]),
+        verdict,
     )
 
 
@@ -227,34 +236,35 @@ _PATHWAY_NAMES = {
     "rif": "RIF",
     "workup": "whether the RPL/RIF work-up applies",
     "unexplained_rpl": "unexplained RPL",
+    "explained": "an explaining finding",
 }
 
 
-def _gate(pathways: tuple[PathwayName, ...], pathway: Pathway) -> tuple[bool, str]:
-    """(indicated, why) for an item meant for the patients who meet one of ``pathways``."""
+def _gate(pathways: tuple[PathwayName, ...], pathway: Pathway) -> tuple[bool, str, str]:
+    """(indicated, gate, why) for an item meant for the patients who meet one of ``pathways``."""
     if not pathways:
-        return True, ""
+        return True, "not_gated", ""
     values = {"rpl": pathway.rpl, "rif": pathway.rif}
     met = [p.upper() for p in pathways if values[p] is True]
     if met:
-        return True, f"{' and '.join(met)} met under the definition in force"
+        return True, "met", f"{' and '.join(met)} met under the definition in force"
     names = " or ".join(p.upper() for p in pathways)
     if all(values[p] is False for p in pathways):
-        return False, f"not indicated: the patient does not meet the {names} definition in force"
+        return False, "not_met", f"not indicated: the patient does not meet the {names} definition in force"
     parts = [
         f"{p.upper()} {'not met' if values[p] is False else 'cannot be told (history not recorded)'}" for p in pathways
     ]
-    return False, "cannot tell whether indicated: " + "; ".join(parts)
+    return False, "cannot_tell", "cannot tell whether indicated: " + "; ".join(parts)
 
 
-def _because(
-    kb: KnowledgeBase, item: StepSpec | OptionSpec | PrognosisSpec, statuses: Mapping[str, Status]
-) -> list[str]:
-    """The ids (findings and pathway values) whose status, as the trigger asks, made ``item`` relevant."""
+def _because(kb: KnowledgeBase, when: Mapping[str, Any], status_row: Mapping[str, Scalar]) -> list[str]:
+    """The ids (findings and pathway values) whose status, as the trigger asks, made an item relevant."""
     out: dict[str, None] = {}
-    for wanted, ref in trigger_refs(item.when):
+    for wanted, ref in trigger_refs(when):
+        column = interpretation_column if wanted == "high" else status_column
+        value = TRIGGER_KEYS[wanted]
         for rule_id in kb.resolve(ref):
-            if statuses.get(rule_id) == wanted:
+            if status_row.get(column(rule_id)) == value:
                 out[rule_id] = None
     return list(out)
 
@@ -268,7 +278,9 @@ def _why(because: list[str], findings: Mapping[str, Finding], statuses: Mapping[
     for ref in because:
         f = findings.get(ref)
         if f is not None:
-            words.append(f"{f.title}: {f.status_label}")
+            words.append(
+                f"{f.title}: {f.status_label}" + (" (high)" if f.interpretation is Interpretation.HIGH else "")
+            )
         else:
             vocabulary = _DEFINITION_WORDS if ref in ("rpl", "rif") else _PATHWAY_WORDS
             words.append(f"{_PATHWAY_NAMES.get(ref, ref)}: {vocabulary[statuses[ref]]}")
@@ -276,16 +288,17 @@ def _why(because: list[str], findings: Mapping[str, Finding], statuses: Mapping[
 
 
 def _indication(
-    gate_reason: str, because: list[str], findings: Mapping[str, Finding], statuses: Mapping[str, Status]
+    indicated: bool,
+    gate_reason: str,
+    because: list[str],
+    findings: Mapping[str, Finding],
+    statuses: Mapping[str, Status],
 ) -> str:
     why = _why(because, findings, statuses)
-    if not gate_reason:
-        return f"because of {why}" if why else ""
-    return f"{gate_reason}; because of {why}" if why else gate_reason
-
-
-def _nearest(values: tuple[int, ...], x: int) -> int:
-    return min(values, key=lambda v: (abs(v - x), v))
+    if not why:
+        return gate_reason
+    why = f"because of {why}" if indicated else f"listed because of {why}"
+    return f"{gate_reason}; {why}" if gate_reason else why
 
 
 def _prognosis(
@@ -294,25 +307,41 @@ def _prognosis(
     age = row.get("age_years")
     rpl = findings[kb.selected["rpl_definition"]]
     losses = rpl.measure if isinstance(rpl.measure, int) else None
+    cells = {(c.age, c.losses): c.percent for c in spec.cells}
     table_age = table_losses = None
     percent = None
+    bracket: tuple[tuple[int, float | None], ...] = ()
     span = f"ages {min(spec.ages)}-{max(spec.ages)}, {min(spec.losses)}-{max(spec.losses)} previous losses"
+    late = row.get("n_second_trimester_miscarriages")
     if not isinstance(age, int) or losses is None:
         explanation = "Age or number of losses not recorded: no value from the table."
-    elif losses not in spec.losses or not min(spec.ages) - 2 <= age <= max(spec.ages) + 2:
+    elif isinstance(late, int) and late > 0:
+        explanation = "The table's cohort excluded women with mid-trimester losses: no value from the table."
+    elif losses not in spec.losses or not min(spec.ages) <= age <= max(spec.ages):
         explanation = f"Age {age} with {losses} losses is outside the table ({span}): no value from the table."
+    elif age in spec.ages:
+        table_age, table_losses = age, losses
+        percent = cells.get((age, losses))
+        explanation = (
+            f"Table value for age {age} and {losses} previous losses."
+            if percent is not None
+            else f"The table's value for age {age} and {losses} losses could not be checked against a copy of the "
+            "source and is not shipped; see the cohort figures."
+        )
     else:
-        table_age, table_losses = _nearest(spec.ages, age), losses
-        cell = next((c for c in spec.cells if c.age == table_age and c.losses == table_losses), None)
-        row_word = "" if table_age == age else f" (the table's nearest row to age {age})"
-        if cell is None:
-            explanation = (
-                f"The table's value for age {table_age}{row_word} and {losses} losses could not be checked against "
-                "a copy of the source and is not shipped; see the cohort figures."
+        below = max(a for a in spec.ages if a < age)
+        above = min(a for a in spec.ages if a > age)
+        table_losses = losses
+        bracket = ((below, cells.get((below, losses))), (above, cells.get((above, losses))))
+        shown = [f"{a}: {p:g} %" for a, p in bracket if p is not None]
+        missing = [str(a) for a, p in bracket if p is None]
+        explanation = f"Age {age} lies between the table's rows; with {losses} previous losses, " + (
+            f"age {' and age '.join(shown)}." if shown else "neither row's value is shipped."
+        )
+        if shown and missing:
+            explanation += (
+                f" (The row for age {missing[0]} could not be checked against the source and is not shipped.)"
             )
-        else:
-            percent = cell.percent
-            explanation = f"Table value for age {table_age}{row_word} and {losses} previous losses."
     if pathway.unexplained_rpl is None:
         explanation += (
             " It applies only if the investigations still outstanding find no cause (the table is for unexplained RPL)."
@@ -324,6 +353,7 @@ def _prognosis(
         percent=percent,
         table_age=table_age,
         table_losses=table_losses,
+        bracket=bracket,
         age=age if isinstance(age, int) else None,
         losses=losses,
         explanation=explanation,
@@ -336,6 +366,7 @@ def _prognosis(
 def _warnings(row: Row) -> tuple[str, ...]:
     out = []
     transfers, listed = row.get("n_transfers_biochemical"), row.get("n_biochemical_losses_art")
+    known = row.get("n_biochemical_losses_art_known")
     if isinstance(transfers, int) and isinstance(listed, int) and transfers > listed:
         extra = transfers - listed
         out.append(
@@ -344,7 +375,57 @@ def _warnings(row: Row) -> tuple[str, ...]:
             "losses. Record them under pregnancies (outcome biochemical_loss, conception IVF/ICSI) to keep the "
             "history in one place."
         )
+    if (
+        isinstance(transfers, int)
+        and transfers > 0
+        and isinstance(listed, int)
+        and isinstance(known, int)
+        and listed > known
+    ):
+        out.append(
+            f"{listed - known} biochemical loss(es) under pregnancies have no recorded conception: each may be "
+            "the biochemical pregnancy of a transfer (counted once) or another event. Record the conception to "
+            "count them exactly; meanwhile the lower count is used and a definition it decides is 'cannot tell'."
+        )
+    stillbirths = row.get("n_stillbirths")
+    if isinstance(stillbirths, int) and stillbirths > 0:
+        out.append(
+            f"{stillbirths} stillbirth(s) (fetal death at 24 weeks or later) recorded: not pregnancy losses under the "
+            "RPL definitions, and a late loss has a work-up of its own (a fetal death at or after 10 weeks is a "
+            "clinical criterion of antiphospholipid syndrome)."
+        )
     return tuple(out)
+
+
+def _status_row(row: Row, findings: Mapping[str, Finding], statuses: Mapping[str, Status]) -> dict[str, Scalar]:
+    """What triggers read: the feature row, each status, and each finding's HL7 interpretation."""
+    out: dict[str, Scalar] = dict(row)
+    out |= {status_column(k): v.value for k, v in statuses.items()}
+    out |= {interpretation_column(k): f.interpretation.value if f.interpretation else None for k, f in findings.items()}
+    return out
+
+
+def _item_gate(
+    kb: KnowledgeBase,
+    spec: StepSpec | OptionSpec,
+    pathway: Pathway,
+    status_row: Mapping[str, Scalar],
+    findings: Mapping[str, Finding],
+    statuses: Mapping[str, Status],
+) -> tuple[list[str], bool, str, str]:
+    """(because, indicated, gate, indication) of a triggered step or option."""
+    because = _because(kb, spec.when, status_row)
+    indicated, gate, reason = _gate(spec.pathways, pathway)
+    if indicated and spec.held_back is not None and evaluate(kb.triggers[f"{spec.id}#held_back"], status_row) is True:
+        held: list[str] = []
+        for ref in _because(kb, spec.held_back.when, status_row):
+            if ref == "explained" and kb.unexplained_rpl is not None:  # name the findings that explain
+                held += [r for r in kb.unexplained_rpl.explained_by if statuses.get(r) is Status.FLAGGED]
+            elif ref in findings:
+                held.append(ref)
+        why = _why(list(dict.fromkeys(held)), findings, statuses)
+        return because, False, "held_back", f"held back: {spec.held_back.reason}" + (f" ({why})" if why else "")
+    return because, indicated, gate, _indication(indicated, reason, because, findings, statuses)
 
 
 def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
@@ -357,8 +438,9 @@ def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
         "rif": status_of(pathway.rif),
         "workup": status_of(pathway.workup_indicated),
         "unexplained_rpl": status_of(pathway.unexplained_rpl),
+        "explained": status_of(pathway.explained),
     }
-    status_row: dict[str, Scalar] = {status_column(k): v.value for k, v in statuses.items()}
+    status_row = _status_row(row, findings, statuses)
 
     def triggered(item_id: str) -> bool:
         return evaluate(kb.triggers[item_id], status_row) is True
@@ -366,8 +448,7 @@ def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
     steps = []
     for spec in kb.steps:
         if triggered(spec.id):
-            because = _because(kb, spec, statuses)
-            indicated, gate = _gate(spec.pathways, pathway)
+            because, indicated, gate, indication = _item_gate(kb, spec, pathway, status_row, findings, statuses)
             steps.append(
                 NextStep(
                     spec.id,
@@ -375,16 +456,16 @@ def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
                     spec.text,
                     tuple(because),
                     indicated,
-                    _indication(gate, because, findings, statuses),
+                    indication,
                     spec.cites,
                     tuple(stance(s) for s in spec.stances),
+                    gate,
                 )
             )
     options = []
     for o in kb.options:
         if triggered(o.id):
-            because = _because(kb, o, statuses)
-            indicated, gate = _gate(o.pathways, pathway)
+            because, indicated, gate, indication = _item_gate(kb, o, pathway, status_row, findings, statuses)
             options.append(
                 Option(
                     o.id,
@@ -392,9 +473,10 @@ def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
                     o.kind,
                     tuple(because),
                     indicated,
-                    _indication(gate, because, findings, statuses),
+                    indication,
                     tuple(stance(s) for s in o.stances),
                     tuple(statement(s) for s in o.statements),
+                    gate,
                 )
             )
     return Assessment(

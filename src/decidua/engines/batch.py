@@ -45,6 +45,11 @@ CONSISTENCY: tuple[tuple[str, str, str], ...] = (
         "n_biochemical_losses_art must not exceed n_biochemical_losses",
     ),
     (
+        "n_biochemical_losses_art_known",
+        "n_biochemical_losses_art",
+        "n_biochemical_losses_art_known must not exceed n_biochemical_losses_art",
+    ),
+    (
         "n_first_trimester_miscarriages",
         "n_miscarriages",
         "n_first_trimester_miscarriages must not exceed n_miscarriages",
@@ -70,7 +75,9 @@ HLA_COLUMNS: dict[str, str] = {
     "partner_hla_c": "HLA-C genotype of the sperm source: the partner, or the sperm donor",
     "oocyte_donor_hla_c": "HLA-C genotype of the oocyte donor, in a donation cycle",
 }
-_GENOTYPE_FEATURES = frozenset({*KIR_FEATURES, "woman_c2_count", "oocyte_c2_count", "sperm_c2_count", *DERIVED})
+_GENOTYPE_FEATURES = frozenset(
+    {*KIR_FEATURES, "woman_c2_count", "oocyte_c2_count", "sperm_c2_count", "oocytes_donor", *DERIVED}
+)
 INPUT_FEATURES: tuple[FeatureSpec, ...] = (
     *(f for f in FEATURES if f.name not in _GENOTYPE_FEATURES),
     *(FeatureSpec(name, "bool", f"{gene.value} present (null: not tested)") for name, gene in KIR_COLUMNS.items()),
@@ -359,6 +366,14 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
         for a, b, msg in CONSISTENCY
         if a in layout.present and b in layout.present
     ]
+    weeks = ("n_first_trimester_miscarriages", "n_miscarriages_week_unknown", "n_miscarriages")
+    if all(c in layout.present for c in weeks):
+        checks.append(
+            (
+                (pl.col(weeks[0]) + pl.col(weeks[1]) > pl.col(weeks[2])).fill_null(False),
+                pl.lit("n_first_trimester_miscarriages + n_miscarriages_week_unknown must not exceed n_miscarriages"),
+            )
+        )
     for col in layout.hla:
         error = pl.col(_derived(col, _ERROR))
         checks.append((error.is_not_null(), pl.format(f"{col}: got '{{}}'; {{}}", pl.col(col), error)))
@@ -381,6 +396,7 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
             c2("woman_hla_c").alias("woman_c2_count"),
             pl.when(donor_oocytes).then(c2("oocyte_donor_hla_c")).otherwise(c2("woman_hla_c")).alias("oocyte_c2_count"),
             c2("partner_hla_c").alias("sperm_c2_count"),
+            donor_oocytes.alias("oocytes_donor"),
         )
         .with_columns(to_polars(expr).alias(name) for name, expr in DERIVED.items())
         .select(layout.key, *(f.name for f in FEATURES))

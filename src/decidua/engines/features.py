@@ -31,6 +31,9 @@ Row = dict[str, Scalar]
 # A biochemical loss conceived naturally or by insemination cannot be the biochemical pregnancy of an embryo transfer;
 # one conceived by IVF/ICSI/donation, or of unrecorded conception, may be (see n_nonvisualised_losses).
 NOT_FROM_A_TRANSFER = frozenset({ConceptionMode.SPONTANEOUS, ConceptionMode.IUI})
+FROM_A_TRANSFER = frozenset(
+    {ConceptionMode.IVF, ConceptionMode.ICSI, ConceptionMode.DONOR_OOCYTE, ConceptionMode.DONOR_EMBRYO}
+)
 FIRST_TRIMESTER_WEEKS = 14.0  # a loss before 14 completed weeks is a first-trimester loss
 
 
@@ -60,16 +63,19 @@ def extract(case: Case) -> Row:
     if case.pregnancies is None:
         counts: Counter[PregnancyOutcome] | None = None
         row |= dict.fromkeys(
-            ("n_biochemical_losses_art", "n_first_trimester_miscarriages", "n_miscarriages_week_unknown")
+            (
+                "n_biochemical_losses_art",
+                "n_biochemical_losses_art_known",
+                "n_first_trimester_miscarriages",
+                "n_miscarriages_week_unknown",
+            )
         )
     else:
         counts = Counter(p.outcome for p in case.pregnancies)
         miscarriages = [p for p in case.pregnancies if p.outcome is PregnancyOutcome.MISCARRIAGE]
-        row["n_biochemical_losses_art"] = sum(
-            1
-            for p in case.pregnancies
-            if p.outcome is PregnancyOutcome.BIOCHEMICAL_LOSS and p.conception not in NOT_FROM_A_TRANSFER
-        )
+        biochemical = [p for p in case.pregnancies if p.outcome is PregnancyOutcome.BIOCHEMICAL_LOSS]
+        row["n_biochemical_losses_art"] = sum(1 for p in biochemical if p.conception not in NOT_FROM_A_TRANSFER)
+        row["n_biochemical_losses_art_known"] = sum(1 for p in biochemical if p.conception in FROM_A_TRANSFER)
         row["n_first_trimester_miscarriages"] = sum(
             1 for p in miscarriages if p.gestational_week is not None and p.gestational_week < FIRST_TRIMESTER_WEEKS
         )
@@ -103,6 +109,7 @@ def extract(case: Case) -> Row:
         row["n_euploid_transfers_failed"] = sum(1 for t in failed if t.euploid is True)
 
     row["rif_judgement"] = case.rif_judgement
+    row["oocytes_donor"] = case.genotypes.oocytes == "donor"
     inv = case.investigations
     row["karyotype_woman"] = _karyotype(inv.karyotype_woman)
     row["karyotype_partner"] = _karyotype(inv.karyotype_partner)

@@ -8,7 +8,7 @@ HL7 ``interpretation`` code. The one-patient and the batch engine evaluate exact
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast, get_args
 
 from decidua.core.errors import KnowledgeBaseError
@@ -101,7 +101,9 @@ def compile_condition(cond: Mapping[str, Any], where: str) -> Expr:
         parts = tuple(Cmp(cast(CmpOp, op), total, Lit(v)) for op, v in ops.items())
         return parts[0] if len(parts) == 1 else And(parts)
     col = _column(key, where)
+    spec = FEATURE_INDEX[key]
     if isinstance(body, bool):
+        _check_operand(key, "==", body, where)
         return Cmp("==", col, Lit(body))
     if not isinstance(body, Mapping) or not body:
         raise KnowledgeBaseError(f"{where}: condition on {key!r} must be true/false or a mapping of operators")
@@ -110,22 +112,36 @@ def compile_condition(cond: Mapping[str, Any], where: str) -> Expr:
         if op == "in":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise KnowledgeBaseError(f"{where}: 'in' on {key!r} takes a list of strings")
-            allowed = FEATURE_INDEX[key].categories
-            bad = [v for v in value if allowed and v not in allowed]
-            if bad:
-                raise KnowledgeBaseError(f"{where}: {bad} not among the values of {key!r}: {list(allowed)}")
+            for v in value:
+                _check_operand(key, op, v, where)
             tests.append(IsIn(col, tuple(value)))
         elif op == "is":  # known and equal: a missing value gives false, not unknown
-            if not isinstance(value, int | float | str | bool):
-                raise KnowledgeBaseError(f"{where}: operand of 'is' on {key!r} must be a number, string or boolean")
+            _check_operand(key, op, value, where)
             tests.append(When(IsNull(col), Lit(False), Cmp("==", col, Lit(value))))
         elif op in _OPS:
-            if not isinstance(value, int | float | str | bool):
-                raise KnowledgeBaseError(f"{where}: operand of {op!r} on {key!r} must be a number or string")
+            _check_operand(key, op, value, where)
+            if spec.dtype in ("bool", "str") and op not in ("==", "!="):
+                raise KnowledgeBaseError(f"{where}: {op!r} on {key!r} ({spec.dtype}): only ==, != and is apply")
             tests.append(Cmp(cast(CmpOp, op), col, Lit(value)))
         else:
             raise KnowledgeBaseError(f"{where}: unknown operator {op!r}; allowed: in, is, {', '.join(sorted(_OPS))}")
     return tests[0] if len(tests) == 1 else And(tuple(tests))
+
+
+def _check_operand(key: str, op: str, value: object, where: str) -> None:
+    """An operand must be of the column's type (and among its values), so that both engines can compare it."""
+    spec = FEATURE_INDEX[key]
+    if spec.dtype == "bool":
+        ok = isinstance(value, bool)
+        allowed = "true or false"
+    elif spec.dtype == "str":
+        ok = isinstance(value, str) and (not spec.categories or value in spec.categories)
+        allowed = f"one of {list(spec.categories)}"
+    else:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        allowed = "a number"
+    if not ok:
+        raise KnowledgeBaseError(f"{where}: {op!r} on {key!r} compares with {value!r}; allowed: {allowed}")
 
 
 def _hl(flag: Expr, high: str) -> Expr:
@@ -141,22 +157,23 @@ def _wordings(text: SummaryText, where: str) -> Wordings:
 def compile_rule(rule: Rule) -> CompiledRule:
     """The rule's flag, measure, threshold and interpretation as expressions, with its summary wordings."""
     where = f"rule {rule.id}"
-    compiled = _compile_flag(rule, where)
     summaries = {
         Status.FLAGGED: _wordings(rule.summary.flagged, f"{where} summary"),
         Status.WITHIN_RANGE: _wordings(rule.summary.within_range, f"{where} summary"),
         Status.NOT_ASSESSED: _wordings(rule.summary.not_assessed, f"{where} summary"),
     }
-    return CompiledRule(
-        compiled.rule_id, compiled.flag, compiled.measure, compiled.threshold, compiled.interpretation, summaries
-    )
+    return replace(_compile_flag(rule, where), summaries=summaries)
 
 
 def _compile_flag(rule: Rule, where: str) -> CompiledRule:
     match rule:
         case CountRule():
             measure = Sum(tuple(_column(c, where) for c in rule.count))
-            return CompiledRule(rule.id, Cmp(">=", measure, Lit(rule.at_least)), measure, Lit(rule.at_least))
+            flag: Expr = Cmp(">=", measure, Lit(rule.at_least))
+            if rule.count_max:
+                most = Sum(tuple(_column(c, where) for c in rule.count_max))
+                flag = When(flag, Lit(True), When(Cmp("<", most, Lit(rule.at_least)), Lit(False), NULL))
+            return CompiledRule(rule.id, flag, measure, Lit(rule.at_least))
         case ThresholdRule():
             x = _column(rule.input, where)
             op: CmpOp = ">" if rule.direction == "above" else "<"
@@ -169,8 +186,8 @@ def _compile_flag(rule: Rule, where: str) -> CompiledRule:
             beyond_all = And(tuple(Cmp(op, x, Lit(v)) for v in candidates))
             within_all = And(tuple(Not(Cmp(op, x, Lit(v))) for v in candidates))
             undecided = When(beyond_all, Lit(True), When(within_all, Lit(False), NULL))
-            flag = When(IsNull(applied), undecided, Cmp(op, x, applied))
-            return CompiledRule(rule.id, flag, x, applied, _hl(flag, "H" if rule.direction == "above" else "L"))
+            decided = When(IsNull(applied), undecided, Cmp(op, x, applied))
+            return CompiledRule(rule.id, decided, x, applied, _hl(decided, "H" if rule.direction == "above" else "L"))
         case RangeRule():
             x = _column(rule.input, where)
             applies = compile_condition(rule.applies_when, where) if rule.applies_when else Lit(True)
@@ -186,14 +203,20 @@ def _compile_flag(rule: Rule, where: str) -> CompiledRule:
     raise KnowledgeBaseError(f"{where}: unknown kind")  # pragma: no cover - the schema admits no other kind
 
 
-# Triggers of next steps, options and prognoses: conditions over the statuses of findings and of the pathway.
-TRIGGER_KEYS = {s.value: s for s in Status}
-PATHWAY_VALUES = ("rpl", "rif", "workup", "unexplained_rpl")
+# Triggers of next steps, options and prognoses: conditions over the statuses of findings and of the pathway,
+# and over the feature row itself.
+TRIGGER_KEYS: dict[str, str] = {**{s.value: s.value for s in Status}, "high": "H"}
+PATHWAY_VALUES = ("rpl", "rif", "workup", "unexplained_rpl", "explained")
 
 
 def status_column(ref: str) -> str:
     """The name under which a finding's (or a pathway value's) status is found in a status row."""
     return f"@{ref}"
+
+
+def interpretation_column(ref: str) -> str:
+    """The name under which a finding's HL7 interpretation (H, L, N) is found in a status row."""
+    return f"@{ref}#interpretation"
 
 
 def compile_trigger(cond: Mapping[str, Any], where: str, resolve: Callable[[str], tuple[str, ...]]) -> Expr:
@@ -208,20 +231,24 @@ def compile_trigger(cond: Mapping[str, Any], where: str, resolve: Callable[[str]
         if combined is not None:
             return combined
         ((key, ref),) = c.items()
+        if key in FEATURE_INDEX or key == "sum":
+            return compile_condition(c, w)  # a condition on the feature row, as in a rule
         if key not in TRIGGER_KEYS or not isinstance(ref, str):
             raise KnowledgeBaseError(
-                f"{w}: a trigger is {{flagged|within_range|not_assessed: <rule id, group:<name> or "
-                f"{'|'.join(PATHWAY_VALUES)}>}}, combined with any/all/not; got {dict(c)!r}"
+                f"{w}: a trigger is {{flagged|within_range|not_assessed|high: <rule id, group:<name> or "
+                f"{'|'.join(PATHWAY_VALUES)}>}} or a condition on a feature, combined with any/all/not; got {dict(c)!r}"
             )
         ids = resolve(ref)
-        tests = tuple(Cmp("==", Col(status_column(i)), Lit(key)) for i in ids)
+        column = interpretation_column if key == "high" else status_column
+        tests = tuple(Cmp("==", Col(column(i)), Lit(TRIGGER_KEYS[key])) for i in ids)
         return tests[0] if len(tests) == 1 else Or(tests)
 
     return one(cond, where)
 
 
 def trigger_refs(cond: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The (status, reference) pairs a trigger asks for outside any ``not``: what an item is shown *because* of."""
+    """The (status, reference) pairs a trigger asks for outside any ``not`` and ``if``: what an item is shown
+    *because* of."""
     out: list[tuple[str, str]] = []
     if set(cond) == {"if", "then", "else"}:
         return out
@@ -233,6 +260,43 @@ def trigger_refs(cond: Mapping[str, Any]) -> list[tuple[str, str]]:
         elif key in TRIGGER_KEYS and isinstance(body, str):
             out.append((key, body))
     return out
+
+
+def describe_trigger(cond: object) -> str:
+    """A trigger in words, e.g. ``(group:nk high or unexplained RPL: yes)``, for ``kb show``."""
+    if not isinstance(cond, Mapping):
+        return "always" if cond is True else "never" if cond is False else "cannot tell"
+    if set(cond) == {"if", "then", "else"}:
+        return (
+            f"if {describe_trigger(cond['if'])} then {describe_trigger(cond['then'])} "
+            f"else {describe_trigger(cond['else'])}"
+        )
+    ((key, body),) = cond.items()
+    if key in ("any", "all") and isinstance(body, list):
+        parts = [describe_trigger(c) for c in body]
+        return parts[0] if len(parts) == 1 else "(" + (" or " if key == "any" else " and ").join(parts) + ")"
+    if key == "not":
+        return f"not {describe_trigger(body)}"
+    if key in TRIGGER_KEYS and isinstance(body, str):
+        if body in PATHWAY_VALUES:
+            words = (
+                {"flagged": "met", "within_range": "not met", "not_assessed": "cannot tell", "high": "met"}
+                if body in ("rpl", "rif")
+                else {"flagged": "yes", "within_range": "no", "not_assessed": "cannot tell", "high": "yes"}
+            )
+            return f"{PATHWAY_WORDS[body]}: {words[key]}"
+        words = {"flagged": "flagged", "within_range": "within range", "not_assessed": "not assessed", "high": "high"}
+        return f"{body} {words[key]}"
+    return f"{key} {body}"
+
+
+PATHWAY_WORDS = {
+    "rpl": "RPL",
+    "rif": "RIF",
+    "workup": "work-up applies",
+    "unexplained_rpl": "unexplained RPL",
+    "explained": "a finding that explains the losses",
+}
 
 
 def compile_pathway(
@@ -249,7 +313,10 @@ def compile_pathway(
     out: dict[str, Expr] = {"rpl": rpl.flag, "rif": rif.flag, "workup": Or((rpl.flag, rif.flag))}
     if unexplained is None:
         out["unexplained_rpl"] = NULL
+        out["explained"] = NULL
         return out
+    # any explaining finding flagged (unknown ones unknown): whatever the definitions, a cause to deal with first
+    out["explained"] = Or(tuple(compiled[rule_id].flag for rule_id in unexplained.explained_by))
     terms: list[Expr] = []
     for rule_id in unexplained.explained_by:
         flag = compiled[rule_id].flag

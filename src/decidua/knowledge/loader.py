@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from decidua.core.errors import KnowledgeBaseError, MissingCitation
-from decidua.core.expr import Expr
+from decidua.core.expr import Expr, columns
 from decidua.core.features import FEATURE_INDEX, MAX_COUNT
 from decidua.knowledge.compile import (
     PATHWAY_VALUES,
@@ -32,6 +32,7 @@ from decidua.knowledge.schema import (
     Choice,
     Citation,
     CountRule,
+    CriteriaRule,
     Interaction,
     KnowledgeBaseFile,
     OptionSpec,
@@ -206,10 +207,13 @@ def build(files: list[KnowledgeBaseFile]) -> KnowledgeBase:
         if r.group in STANCE_REQUIRED and not r.stances:
             raise KnowledgeBaseError(f"rule {r.id}: a finding of group {r.group!r} must carry the guidelines' stance")
     rule_ids = {r.id for r in rules}
+    in_a_choice = {r.id for r in rules if r.choice is not None}
     if unexplained:
         for rule_id in (*unexplained[0].explained_by, *unexplained[0].requires):
             if rule_id not in rule_ids:
                 raise KnowledgeBaseError(f"unexplained_rpl names unknown rule {rule_id!r}")
+            if rule_id in in_a_choice:
+                raise KnowledgeBaseError(f"unexplained_rpl names {rule_id!r}, an alternative of a choice")
     for name, choice in choices.items():
         members = [r.id for r in rules if r.choice == name]
         if choice.default not in members:
@@ -237,18 +241,48 @@ def build(files: list[KnowledgeBaseFile]) -> KnowledgeBase:
 def _assemble(kb: KnowledgeBase) -> KnowledgeBase:
     """``kb`` with its rules compiled, and its pathway and triggers compiled under the choices selected."""
     compiled = {r.id: compile_rule(r) for r in kb.rules}
+    for r in kb.rules:
+        _check_inputs(r, compiled[r.id])
     pathway = compile_pathway(
         compiled[kb.selected["rpl_definition"]], compiled[kb.selected["rif_definition"]], kb.unexplained_rpl, compiled
     )
     triggers: dict[str, Expr] = {}
     items: tuple[StepSpec | OptionSpec | PrognosisSpec, ...] = (*kb.steps, *kb.options, *kb.prognosis)
+    in_a_choice = {r.id for r in kb.rules if r.choice is not None}
+
+    def resolve(ref: str) -> tuple[str, ...]:
+        if ref in in_a_choice:  # it would never fire once another alternative is chosen
+            raise KnowledgeBaseError(
+                f"{ref!r} is an alternative of a choice; name the pathway value (rpl, rif) or the group instead"
+            )
+        return kb.resolve(ref)
+
     for item in items:
-        where = f"{type(item).__name__.removesuffix('Spec').lower()} {item.id}: when"
-        try:
-            triggers[item.id] = compile_trigger(item.when, where, kb.resolve)
-        except KnowledgeBaseError as exc:
-            raise KnowledgeBaseError(f"{where}: {exc}") from None
+        kind = type(item).__name__.removesuffix("Spec").lower()
+        conditions = [("when", item.when)]
+        if not isinstance(item, PrognosisSpec) and item.held_back is not None:
+            conditions.append(("held_back", item.held_back.when))
+        for name, cond in conditions:
+            where = f"{kind} {item.id}: {name}"
+            try:
+                triggers[item.id if name == "when" else f"{item.id}#held_back"] = compile_trigger(cond, where, resolve)
+            except KnowledgeBaseError as exc:
+                raise KnowledgeBaseError(f"{where}: {exc}") from None
     return replace(kb, compiled=compiled, pathway=pathway, triggers=triggers)
+
+
+def _check_inputs(rule: Rule, compiled: CompiledRule) -> None:
+    """A criteria rule lists every column it reads (its flag, measure and wordings): they are shown as its inputs."""
+    if not isinstance(rule, CriteriaRule):
+        return
+    read = set(columns(compiled.flag))
+    for wordings in compiled.summaries.values():
+        for when, _ in wordings:
+            if when is not None:
+                read |= columns(when)
+    unlisted = sorted(read - set(rule.inputs) - ({rule.measure} if rule.measure else set()))
+    if unlisted:
+        raise KnowledgeBaseError(f"rule {rule.id}: reads {unlisted} but does not list them in inputs")
 
 
 @cache

@@ -18,17 +18,19 @@ false when the value is missing. ``{if: C, then: X, else: Y}`` decides by ``C`` 
 
 Next steps and options are *triggered* by the statuses of findings, with the same combinators:
 ``{flagged: nk.peripheral.clinic}``, ``{not_assessed: investigation.antiphospholipid}``,
-``{within_range: group:nk}``, where a reference is a rule id, ``group:<name>`` (any rule of the group), or one of
-the pathway values ``rpl``, ``rif``, ``workup`` and ``unexplained_rpl`` (flagged: yes, within_range: no,
-not_assessed: cannot tell). Their ``pathways`` gate them: an item with ``pathways: [rpl, rif]`` is indicated only
-when the patient meets the RPL or the RIF definition in force.
+``{within_range: group:nk}``, ``{high: group:nk}`` (flagged with a high result), where a reference is a rule id,
+``group:<name>`` (any rule of the group), or one of the pathway values ``rpl``, ``rif``, ``workup``,
+``unexplained_rpl`` and ``explained`` (flagged: yes, within_range: no, not_assessed: cannot tell); a trigger may
+also test the feature row like a rule does (``{oocytes_donor: true}``). Their ``pathways`` gate them: an item with
+``pathways: [rpl, rif]`` is indicated only when the patient meets the RPL or the RIF definition in force; while
+its ``held_back.when`` holds it is listed, not indicated, with ``held_back.reason``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, model_validator
 
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")]
 CiteKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
@@ -96,7 +98,20 @@ class StatementSpec(Strict):
     wording: Wording
     # for a study: does its result support the association the rule flags, go against it, or neither?
     bearing: Literal["supports", "against", "neutral"] | None = None
+    verified: bool = True  # False: the text could not be checked against a copy of the source
     cites: tuple[CiteKey, ...] = Field(min_length=1)
+
+
+Verdict = Literal[
+    "recommended",
+    "suggested",
+    "may be considered",
+    "insufficient evidence",
+    "research only",
+    "not recommended",
+    "informative",  # a statement of fact or risk that informs the decision, not a recommendation for or against
+]
+FAVOURABLE_VERDICTS: frozenset[str] = frozenset({"recommended", "suggested", "may be considered"})
 
 
 class StanceSpec(Strict):
@@ -104,6 +119,7 @@ class StanceSpec(Strict):
 
     source: str = Field(description="the guideline by name and year, e.g. 'ESHRE RPL guideline 2017'")
     text: str
+    verdict: Verdict = Field(description="the gist of the statement, so that outputs can group options by it")
     strength: str = Field(description="the guideline's own grading, e.g. 'strong; evidence very low (⊕○○○)'")
     wording: Wording
     verified: bool = Field(description="the text and grading were checked against a copy of the guideline")
@@ -182,6 +198,7 @@ class RuleBase(Strict):
     ] = ()  # what the guidelines say of this test; required for nk, autoimmune, immunogenetics
     population: tuple[PopulationFrequency, ...] = ()
     labels: StatusLabels | None = None  # default: by kind (met / not met, above / not above, ...)
+    measure_label: str | None = None  # what the measure counts, e.g. "first-trimester miscarriages"
     alternative_explanation: bool = False  # a flag means another cause to consider first
     category: str | None = None  # compatibility category this rule's flag puts a couple in (first flagged wins)
     verified: bool = True  # False: a value in this rule could not be checked against its source
@@ -189,8 +206,12 @@ class RuleBase(Strict):
 
 
 class CountRule(RuleBase):
+    """Flagged when the sum of ``count`` is at least ``at_least``. With ``count_max`` (the most the count could be
+    when some events may be one or two), not flagged only when that sum is below ``at_least``; in between, unknown."""
+
     kind: Literal["count"]
     count: tuple[str, ...] = Field(min_length=1)
+    count_max: tuple[str, ...] | None = None
     at_least: int = Field(ge=1)
 
 
@@ -239,6 +260,13 @@ class Choice(Strict):
 Pathway = Literal["rpl", "rif"]
 
 
+class HoldBack(Strict):
+    """While ``when`` holds (a trigger), an item is listed but not indicated, with ``reason``."""
+
+    when: Condition
+    reason: str
+
+
 class StepSpec(Strict):
     """A next step (an investigation, or care) offered when its trigger holds; gated by ``pathways``."""
 
@@ -247,6 +275,7 @@ class StepSpec(Strict):
     text: str
     when: Condition  # over statuses (see the module docstring)
     pathways: tuple[Pathway, ...] = ()  # empty: not gated (e.g. care that a finding itself calls for)
+    held_back: HoldBack | None = None
     stances: tuple[StanceSpec, ...] = ()
     cites: tuple[CiteKey, ...] = Field(min_length=1)
 
@@ -259,6 +288,7 @@ class OptionSpec(Strict):
     kind: Literal["immunomodulatory", "anticoagulant", "hormonal", "genetic", "transfer", "supportive"]
     when: Condition  # over statuses (see the module docstring)
     pathways: tuple[Pathway, ...] = ()
+    held_back: HoldBack | None = None
     stances: tuple[StanceSpec, ...] = Field(min_length=1)
     statements: tuple[StatementSpec, ...] = ()
 
@@ -324,13 +354,16 @@ class KnowledgeBaseFile(Strict):
 
 
 class RuleOverride(Strict):
-    """New parameter values for one rule; only numbers may change, never the logic."""
+    """New parameter values for one rule; only numbers may change, never the logic.
 
-    value: float | None = None
-    bands: tuple[float, ...] | None = None  # new band values, in the rule's band order
-    low: float | None = None
-    high: float | None = None
-    at_least: int | None = Field(default=None, ge=1)
+    Numbers are strict: ``true`` or ``"22"`` is refused rather than read as 1 or 22.
+    """
+
+    value: StrictFloat | StrictInt | None = None
+    bands: tuple[StrictFloat | StrictInt, ...] | None = None  # new band values, in the rule's band order
+    low: StrictFloat | StrictInt | None = None
+    high: StrictFloat | StrictInt | None = None
+    at_least: StrictInt | None = Field(default=None, ge=1)
 
 
 class OverrideFile(Strict):

@@ -193,3 +193,25 @@ def test_hla_typings_of_a_cohort_are_interpreted_and_bad_ones_rejected_with_the_
     for row in rows.values():  # KIR AA mother, C2C2 father: every embryo gets a paternal C2
         assert row["immunogenetics.kir.maternal_aa"] == "flagged"
         assert row["immunogenetics.compat.aa_paternal_c2"] == "flagged"
+
+
+def test_a_cohort_without_the_matching_column_still_counts_transfer_biochemicals(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    """One miscarriage and two biochemical pregnancies after transfers, in a file that has no
+    n_biochemical_losses_art column: the two are losses (not hidden as already counted)."""
+    frame = pl.DataFrame(
+        {
+            "case_id": ["C1"],
+            "n_biochemical_losses": [0],
+            "n_miscarriages": [1],
+            "n_transfers": [2],
+            "n_transfers_failed": [2],
+            "n_transfers_biochemical": [2],
+        }
+    )
+    path = tmp_path / "cohort.csv"
+    frame.write_csv(path)
+    result = run_local(scan_input(path), kb)
+    row = result.results.row(0, named=True)
+    assert (row["rpl"], row["rpl_losses_counted"], row["workup"]) == ("flagged", 3, "flagged")

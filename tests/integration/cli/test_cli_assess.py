@@ -44,13 +44,9 @@ def test_assess_json_has_the_documented_shape() -> None:
     assert nk["stance"]["strength"] == "strong; evidence very low (⊕○○○)"
     assert {s["source"] for s in nk["stances"]} >= {"RCOG Green-top Guideline 17 (2023)"}
     assert any(s["bearing"] == "against" for s in nk["statements"])
-    assert data["pathway"] == {
-        "rpl": True,
-        "rif": False,
-        "workup_indicated": True,
-        "unexplained_rpl": True,
-        "reason": data["pathway"]["reason"],
-    }
+    pathway = {k: v for k, v in data["pathway"].items() if k not in ("reason", "verdict")}
+    assert pathway == {"rpl": True, "rif": False, "workup_indicated": True, "unexplained_rpl": True, "explained": False}
+    assert data["pathway"]["verdict"] in data["pathway"]["reason"]
     assert all({"indicated", "indication", "stance"} <= set(o) for o in data["options"])
     assert all({"indicated", "indication"} <= set(s) for s in data["next_steps"])
     assert data["prognosis"][0]["id"] == "prognosis.brigham1999"
@@ -83,7 +79,8 @@ def test_assess_text_puts_what_is_not_indicated_apart() -> None:
     assert code == 0
     flat = " ".join(out.split())
     assert "Work-up: does not apply" in flat
-    assert "Options with evidence (not a prescription): Not indicated: the patient meets neither the RPL nor" in flat
+    assert "Not indicated: the patient meets neither the RPL nor the RIF definition in force" in flat
+    assert "Options the guidelines advise against or reserve for research" in flat
     assert "[above] Peripheral blood NK cells" in flat  # the result is still shown, for information
 
 

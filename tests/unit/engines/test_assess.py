@@ -182,7 +182,12 @@ def test_autoimmune_disease_is_a_flagged_risk_factor(kb: KnowledgeBase) -> None:
 
 def test_options_show_the_guidelines_stances_and_the_clinic_protocol_never_a_directive(kb: KnowledgeBase) -> None:
     losses = [{"outcome": "miscarriage", "gestational_week": 8}] * 2
-    a = run(kb, pregnancies=losses, transfers=[], nk=nk(30))
+    work_up = {
+        "uterine_anatomy": {"result": "normal"},
+        "antiphospholipid": NEGATIVE_APL,
+        "thyroid": {"tsh_interpretation": "normal", "tpo_antibodies": "negative"},
+    }
+    a = run(kb, pregnancies=losses, transfers=[], nk=nk(30), investigations=work_up)
     ids = [o.id for o in a.options]
     for expected in (
         "option.corticosteroids",

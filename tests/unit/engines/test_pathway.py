@@ -86,7 +86,15 @@ def test_transfer_failures_only_open_the_rif_work_up_not_the_rpl_one(kb: Knowled
     assert steps["next.uterine_anatomy"].indicated  # for RPL and RIF
     assert not steps["next.antiphospholipid"].indicated  # an RPL step
     options = {o.id: o for o in a.options}
+    steroid = options["option.corticosteroids"]
+    assert (steroid.indicated, steroid.gate) == (False, "held_back")  # the RIF work-up (uterine anatomy) first
+    assert "Uterine anatomy: not assessed" in steroid.indication
+    done = run(
+        kb, pregnancies=[], transfers=failed, nk=nk(30), investigations={"uterine_anatomy": {"result": "normal"}}
+    )
+    options = {o.id: o for o in done.options}
     assert options["option.corticosteroids"].indicated
+    assert options["option.corticosteroids"].gate == "met"
     assert not options["option.low_dose_aspirin"].indicated  # meant for RPL
 
 
@@ -169,22 +177,38 @@ def test_unexplained_rpl_gets_supportive_care_and_a_cited_prognosis(kb: Knowledg
 
 
 @pytest.mark.parametrize(
-    ("age", "losses", "percent", "explanation"),
+    ("age", "losses", "percent", "bracket", "explanation"),
     [
-        (36, 2, 77.0, "nearest row to age 36"),
-        (29, 3, 80.0, "nearest row to age 29"),
-        (30, 4, None, "could not be checked"),  # a cell not shipped: said, not invented
-        (30, 6, None, "outside the table"),
-        (50, 2, None, "outside the table"),
+        (35, 2, 77.0, (), "Table value for age 35"),
+        (37, 2, None, ((35, 77.0), (40, 69.0)), "age 35: 77 % and age 40: 69 %"),  # both rows, never interpolated
+        (29, 3, None, ((25, None), (30, 80.0)), "could not be checked"),
+        (30, 4, None, (), "could not be checked"),  # a cell not shipped: said, not invented
+        (30, 6, None, (), "outside the table"),
+        (19, 2, None, (), "outside the table"),
+        (46, 2, None, (), "outside the table"),
     ],
 )
-def test_prognosis_reads_the_nearest_tabulated_age_and_says_when_it_cannot(
-    kb: KnowledgeBase, age: int, losses: int, percent: float | None, explanation: str
+def test_prognosis_reads_the_table_and_says_when_it_cannot(
+    kb: KnowledgeBase,
+    age: int,
+    losses: int,
+    percent: float | None,
+    bracket: tuple[tuple[int, float | None], ...],
+    explanation: str,
 ) -> None:
     a = run(kb, woman={"age_years": age}, pregnancies=[MISCARRIAGE] * losses, investigations=WORKUP_DONE)
     (p,) = a.prognosis
     assert p.percent == percent
+    assert p.bracket == bracket
     assert explanation in p.explanation
+
+
+def test_prognosis_is_not_read_from_a_table_whose_cohort_excluded_mid_trimester_losses(kb: KnowledgeBase) -> None:
+    late = {"outcome": "miscarriage", "gestational_week": 18}
+    a = run(kb, pregnancies=[MISCARRIAGE, MISCARRIAGE, late], investigations=WORKUP_DONE)
+    (p,) = a.prognosis
+    assert p.percent is None
+    assert "excluded women with mid-trimester losses" in p.explanation
 
 
 def test_unexplained_cannot_be_said_while_recommended_investigations_are_missing(kb: KnowledgeBase) -> None:
@@ -285,4 +309,99 @@ def test_lugano_counts_failed_euploid_transfers(kb: KnowledgeBase) -> None:
     euploid = [{"embryos": 1, "outcome": "negative", "euploid": True}] * 3
     assert run(lugano, transfers=euploid).pathway.rif is True
     untested = [{"embryos": 1, "outcome": "negative"}] * 3
-    assert run(lugano, transfers=untested).pathway.rif is False
+    assert run(lugano, transfers=untested).pathway.rif is None  # their euploid equivalent is the clinician's call
+    assert run(lugano, transfers=untested[:2]).pathway.rif is False
+
+
+def test_a_low_uterine_nk_never_raises_immunosuppression(kb: KnowledgeBase) -> None:
+    low = {"uterine": {"density": {"value": 0.8, "unit": "per 100 stromal cells"}, "cycle_day": "LH+7"}}
+    failed = [{"embryos": 2, "outcome": "negative"}] * 3
+    a = run(kb, transfers=failed, nk=low, investigations={"uterine_anatomy": {"result": "normal"}})
+    assert a.finding("nk.uterine.chen2017").status is Status.FLAGGED
+    assert a.options == ()  # the immune options follow a high result only
+
+
+def test_immune_options_are_held_back_while_an_explanation_is_flagged(kb: KnowledgeBase) -> None:
+    investigations = WORKUP_DONE | {"uterine_anatomy": {"result": "congenital_anomaly"}}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 3, nk=nk(30), investigations=investigations)
+    options = {o.id: o for o in a.options}
+    for option_id in ("option.corticosteroids", "option.low_dose_aspirin", "option.heparin_modulators"):
+        assert (options[option_id].indicated, options[option_id].gate) == (False, "held_back")
+        assert "Uterine anatomy: abnormal" in options[option_id].indication
+    aps = run(kb, conditions=["antiphospholipid_syndrome"], pregnancies=[MISCARRIAGE] * 3, nk=nk(30))
+    aspirin_alone = next(o for o in aps.options if o.id == "option.low_dose_aspirin")
+    assert not aspirin_alone.indicated  # never "aspirin for unexplained losses" beside APS
+
+
+def test_options_are_grouped_by_the_guidelines_verdict(kb: KnowledgeBase) -> None:
+    a = run(kb, pregnancies=[MISCARRIAGE] * 3, investigations=WORKUP_DONE)
+    verdicts = {o.id: (o.stance.verdict, o.stance.favourable) for o in a.options}
+    assert verdicts["option.corticosteroids"] == ("not recommended", False)
+    assert verdicts["option.progesterone"] == ("may be considered", True)
+
+
+def test_sle_alone_does_not_raise_hydroxychloroquine_as_an_rpl_treatment(kb: KnowledgeBase) -> None:
+    a = run(kb, conditions=["sle"], pregnancies=[MISCARRIAGE], transfers=[])
+    assert "option.hydroxychloroquine" not in [o.id for o in a.options]
+    assert "hydroxychloroquine" in next(s for s in a.next_steps if s.id == "care.rheumatology").text
+
+
+def test_diagnosed_aps_gets_shared_care_whatever_the_losses(kb: KnowledgeBase) -> None:
+    a = run(
+        kb,
+        conditions=["antiphospholipid_syndrome"],
+        pregnancies=[{"outcome": "stillbirth", "gestational_week": 28}, MISCARRIAGE],
+        transfers=[],
+    )
+    assert a.finding("autoimmune.aps_diagnosed").status is Status.FLAGGED
+    care = next(s for s in a.next_steps if s.id == "care.rheumatology")
+    assert care.indicated
+    assert any("stillbirth" in w for w in a.warnings)  # a late loss is said, not dropped
+
+
+def test_abnormal_tsh_is_followed_by_its_care(kb: KnowledgeBase) -> None:
+    investigations = WORKUP_DONE | {"thyroid": {"tsh_interpretation": "abnormal", "tpo_antibodies": "negative"}}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 2, investigations=investigations)
+    assert next(s for s in a.next_steps if s.id == "care.thyroid_dysfunction").indicated
+    assert a.pathway.unexplained_rpl is False
+
+
+def test_a_single_positive_antibody_is_repeated_and_leaves_unexplained_open(kb: KnowledgeBase) -> None:
+    investigations = WORKUP_DONE | {"antiphospholipid": CORE_NEGATIVE | {"lupus_anticoagulant": "positive"}}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 2, investigations=investigations)
+    assert a.pathway.unexplained_rpl is None
+    assert next(s for s in a.next_steps if s.id == "next.antiphospholipid_repeat").indicated
+
+
+def test_a_late_loss_brings_antiphospholipid_testing_and_rcog_thrombophilia_testing(kb: KnowledgeBase) -> None:
+    late = {"outcome": "miscarriage", "gestational_week": 18}
+    a = run(kb, pregnancies=[late], transfers=[])
+    steps = {s.id: s for s in a.next_steps}
+    assert steps["next.antiphospholipid_late_loss"].indicated
+    assert steps["next.thrombophilia_second_trimester"].stances[0].strength == "Grade C"
+
+
+def test_donor_selection_is_for_donation_cycles_only(kb: KnowledgeBase) -> None:
+    genotypes: dict[str, Any] = {"woman_kir": {"present": AA_GENES}, "partner_hla_c": "C*06:02+C*07:01"}
+    own = run(kb, pregnancies=[MISCARRIAGE] * 2, genotypes=genotypes)
+    assert "option.oocyte_donor_selection" not in [o.id for o in own.options]
+    donation = genotypes | {"oocytes": "donor", "oocyte_donors": [{"id": "D1", "hla_c": "C*07:02+C*07:01"}]}
+    donor = run(kb, pregnancies=[MISCARRIAGE] * 2, genotypes=donation)
+    assert "option.oocyte_donor_selection" in [o.id for o in donor.options]
+
+
+def test_eshre_rif_without_a_failed_transfer_is_not_met(kb: KnowledgeBase) -> None:
+    eshre = choose(kb, rif_definition="classification.rif.eshre2023")
+    assert run(eshre, transfers=[]).pathway.rif is False
+
+
+def test_a_biochemical_loss_of_unknown_conception_beside_a_transfer_one_leaves_rpl_open(kb: KnowledgeBase) -> None:
+    a = run(
+        kb,
+        pregnancies=[{"outcome": "biochemical_loss"}],
+        transfers=[{"embryos": 1, "outcome": "biochemical"}],
+    )
+    assert a.classification.rpl is Status.NOT_ASSESSED  # one event or two
+    assert a.classification.losses_counted == 1
+    assert "Record its conception" in a.finding("classification.rpl.eshre2022").summary
+    assert any("no recorded conception" in w for w in a.warnings)

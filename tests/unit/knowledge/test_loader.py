@@ -221,6 +221,9 @@ rules:
         ("rules: {nk.uterine.chen2017: {high: 101}}", r"high: got 101; allowed: a value of unk_per_100_stromal"),
         ("rules: {classification.rpl.eshre2022: {at_least: 0}}", r"at_least.*greater than or equal to 1"),
         ("rules: {classification.rpl.eshre2022: {at_least: 1000}}", r"at_least: got 1000; allowed: a whole number"),
+        ("rules: {nk.peripheral.clinic: {value: true}}", r"value"),  # not read as 1
+        ("rules: {nk.peripheral.clinic: {value: '22'}}", r"value"),
+        ("rules: {investigation.thyroid: {value: 3}}", r"cannot change \['value'\] of a criteria rule"),
         ("choices: {rif_definition: classification.rif.nonsense}", "is not one of"),
         ("choices: {colour: classification.rif.coughlan2014}", "unknown choice"),
     ],
@@ -234,3 +237,53 @@ def test_bad_override_is_rejected_with_a_clear_message(tmp_path: Path, body: str
 def test_missing_override_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeBaseError, match="cannot read override file"):
         load_kb(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ({"not": {"uterine_anatomy": {"is": "abnormal"}}}, r"'is' on 'uterine_anatomy' compares with 'abnormal'"),
+        ({"age_years": {"is": "40"}}, r"'is' on 'age_years' compares with '40'; allowed: a number"),
+        ({"cond_sle": {">": 1}}, r"'>' on 'cond_sle' compares with 1; allowed: true or false"),
+        ({"kir_genotype": {">": "AA"}}, r"'>' on 'kir_genotype' \(str\): only ==, != and is apply"),
+    ],
+)
+def test_a_condition_must_compare_a_column_with_a_value_of_its_type(condition: dict, message: str) -> None:
+    files = _shipped()
+    for _, data in files:
+        for rule in data.get("rules", []):
+            if rule["id"] == "investigation.thyroid":
+                rule["flag"] = condition
+                rule["inputs"] = sorted({*rule["inputs"], *condition.get("not", condition)})
+    with pytest.raises(KnowledgeBaseError, match=message):
+        _build(files)
+
+
+def test_a_criteria_rule_must_list_every_column_it_reads() -> None:
+    files = _shipped()
+    for _, data in files:
+        for rule in data.get("rules", []):
+            if rule["id"] == "autoimmune.aps_two_losses":
+                rule["inputs"] = [c for c in rule["inputs"] if not c.startswith("apl_anti_b2gpi")]
+    with pytest.raises(KnowledgeBaseError, match=r"reads \['apl_anti_b2gpi_igg', 'apl_anti_b2gpi_igm'\]"):
+        _build(files)
+
+
+def test_a_trigger_may_not_name_an_alternative_of_a_choice() -> None:
+    files = _shipped()
+    for _, data in files:
+        for step in data.get("steps", []):
+            if step["id"] == "care.supportive":
+                step["when"] = {"flagged": "classification.rpl.eshre2022"}
+    with pytest.raises(KnowledgeBaseError, match=r"an alternative of a choice; name the pathway value"):
+        _build(files)
+
+
+def test_every_trigger_reads_in_words(kb: KnowledgeBase) -> None:
+    from decidua.knowledge.compile import describe_trigger
+
+    for item in (*kb.steps, *kb.options, *kb.prognosis):
+        assert describe_trigger(item.when)
+    assert describe_trigger({"if": {"flagged": "rpl"}, "then": {"high": "group:nk"}, "else": False}) == (
+        "if RPL: met then group:nk high else never"
+    )

@@ -5,11 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.console import RenderableType
 from rich.text import Text
 
 from decidua.adapters.cli.assess import KbOverride
 from decidua.adapters.cli.common import input_errors, out_console, print_json
-from decidua.adapters.render import UNVERIFIED_CITATION, UNVERIFIED_STANCE, citation_data
+from decidua.adapters.render import (
+    BEARING_LABELS,
+    SOURCE_LABELS,
+    UNVERIFIED_CITATION,
+    UNVERIFIED_STANCE,
+    Block,
+    citation_data,
+)
+from decidua.knowledge.compile import describe_trigger
 from decidua.knowledge.loader import KnowledgeBase, load_kb
 from decidua.knowledge.schema import CountRule, RangeRule, Rule, StanceSpec, StatementSpec, ThresholdRule
 
@@ -17,17 +26,21 @@ app = typer.Typer(no_args_is_help=True)
 
 PATHWAY_GATE = (
     "The pathway gate decides first whether the work-up applies: RPL met under the RPL definition in force, or RIF "
-    "met under the RIF definition in force. Met: the RPL (or RIF) steps and the immunomodulatory options are "
-    "indicated. Neither met: they are listed apart as not indicated, with the reason, and the results are shown for "
-    "information. A history that is not recorded is 'cannot tell', never 'not met'. RPL is unexplained when none of "
-    "the findings that explain losses is flagged and the investigations every woman with RPL should have are done."
+    "met under the RIF definition in force. Met: the steps and options meant for that pathway are listed as relevant "
+    "to discuss ('indicated'), each with the guidelines' verdict (which may be against it). Neither met: they are "
+    "listed apart as not indicated, with the reason, and the results are shown for information. A history that is "
+    "not recorded is 'cannot tell', never 'not met'. Immunomodulatory and anticoagulant options for unexplained "
+    "losses or a high NK result are held back while a finding that may explain the losses is flagged or the "
+    "recommended work-up is incomplete. RPL is unexplained when none of the findings that explain losses is flagged "
+    "and the investigations every woman with RPL should have are done."
 )
 
 
 def _parameters(rule: Rule) -> str:
     match rule:
         case CountRule():
-            return f"sum({', '.join(rule.count)}) >= {rule.at_least}"
+            upper = f" (not met only if sum({', '.join(rule.count_max)}) < {rule.at_least})" if rule.count_max else ""
+            return f"sum({', '.join(rule.count)}) >= {rule.at_least}{upper}"
         case ThresholdRule():
             sign = ">" if rule.direction == "above" else "<"
             bands = "; ".join(f"{b.label}: {sign} {b.value:g}" for b in rule.bands)
@@ -37,23 +50,6 @@ def _parameters(rule: Rule) -> str:
             when = f" ({rule.applies_label})" if rule.applies_label else ""
             return f"{rule.input} outside {rule.low:g}-{rule.high:g} {rule.unit}{when}"
     return "criteria on " + ", ".join(rule.inputs)
-
-
-_STATUS_WORDS = {"flagged": "flagged (met)", "within_range": "not flagged (not met)", "not_assessed": "not assessed"}
-
-
-def describe_trigger(cond: Any) -> str:
-    """A trigger in words: ``{any: [{flagged: group:nk}, ...]}`` -> ``group:nk flagged (met) or ...``."""
-    if not isinstance(cond, dict):
-        return str(cond)
-    if "any" in cond or "all" in cond:
-        key = "any" if "any" in cond else "all"
-        parts = [describe_trigger(c) for c in cond[key]]
-        return "(" + (" or " if key == "any" else " and ").join(parts) + ")" if len(parts) > 1 else parts[0]
-    if "not" in cond:
-        return f"not {describe_trigger(cond['not'])}"
-    ((key, ref),) = cond.items()
-    return f"{ref} {_STATUS_WORDS.get(key, key)}"
 
 
 def pathway_data(kb: KnowledgeBase) -> dict[str, Any]:
@@ -97,92 +93,103 @@ def kb_data(kb: KnowledgeBase) -> dict[str, Any]:
     }
 
 
-def _stance_lines(out: Text, stances: tuple[StanceSpec, ...], indent: str) -> None:
+def _stances(out: Block, stances: tuple[StanceSpec, ...]) -> None:
     for s in stances:
-        mark = "" if s.verified else "†"
-        out.append(f"{indent}stance, {s.source}{mark} ({s.strength}): ", style="italic")
-        out.append(f"{s.text} [{', '.join(s.cites)}]\n")
+        text = Text()
+        text.append(f"stance, {s.source}{'' if s.verified else '†'} ({s.strength}; {s.verdict}): ", style="italic")
+        text.append(f"{s.text} [{', '.join(s.cites)}]")
+        if s.note:
+            text.append(f" Note: {s.note}", style="dim")
+        out.add(text, indent=2)
 
 
-def _statement_lines(out: Text, statements: tuple[StatementSpec, ...], indent: str) -> None:
+def _statements(out: Block, statements: tuple[StatementSpec, ...]) -> None:
     for s in statements:
-        label = {"supports": "evidence for", "against": "evidence against", "neutral": "evidence"}.get(
-            s.bearing or "", s.source.replace("_", " ")
-        )
-        out.append(f"{indent}{label}: {s.text} [{', '.join(s.cites)}]\n")
+        label = BEARING_LABELS.get(s.bearing or "") or SOURCE_LABELS.get(s.source, s.source)
+        out.add(Text(f"{label}{'' if s.verified else '†'}: {s.text} [{', '.join(s.cites)}]"), indent=2)
 
 
-def kb_text(kb: KnowledgeBase) -> list[Text]:
+def kb_text(kb: KnowledgeBase) -> list[RenderableType]:
     """The knowledge base as flowing text: every id on a line of its own, so that nothing is cut at any width."""
-    blocks: list[Text] = []
-    head = Text()
-    head.append(f"{kb.title} version {kb.kb_version}\n", style="bold")
+    head = Block()
+    head.add(Text(f"{kb.title} version {kb.kb_version}", style="bold"))
     for line in kb.overrides:
-        head.append(f"local override: {line}\n", style="magenta")
-    head.append("\nPathway gate\n", style="bold underline")
-    head.append(f"{PATHWAY_GATE}\n")
-    head.append(f"RPL definition in force: {kb.selected['rpl_definition']}\n")
-    head.append(f"RIF definition in force: {kb.selected['rif_definition']}\n")
+        head.add(Text(f"local override: {line}", style="magenta"))
+    head.add(Text("\nPathway gate", style="bold underline"))
+    head.add(Text(PATHWAY_GATE))
+    head.add(Text(f"RPL definition in force: {kb.selected['rpl_definition']}"))
+    head.add(Text(f"RIF definition in force: {kb.selected['rif_definition']}"))
     if kb.unexplained_rpl is not None:
-        head.append(f"explained by a flag of: {', '.join(kb.unexplained_rpl.explained_by)}\n")
-        head.append(f"needs assessed: {', '.join(kb.unexplained_rpl.requires)}\n")
-    head.append("\nChoices", style="bold underline")
-    head.append(" (select another with an override file: choices: {name: rule_id})\n")
+        head.add(Text(f"explained by a flag of: {', '.join(kb.unexplained_rpl.explained_by)}"), hang=2)
+        head.add(Text(f"needs assessed: {', '.join(kb.unexplained_rpl.requires)}"), hang=2)
+    head.add(Text("\nChoices (select another with an override file: choices: {name: rule_id})", style="bold"))
     for name, c in kb.choices.items():
-        head.append(f"{name}: {kb.selected[name]}\n  {c.label}; alternatives: ")
-        head.append(", ".join(r.id for r in kb.rules if r.choice == name and r.id != kb.selected[name]) + "\n")
-    blocks.append(head)
+        head.add(Text(f"{name}: {kb.selected[name]}"))
+        others = ", ".join(r.id for r in kb.rules if r.choice == name and r.id != kb.selected[name])
+        head.add(Text(f"{c.label}; alternatives: {others}"), indent=2)
+    blocks: list[RenderableType] = [head]
 
-    rules = Text("\nRules\n", style="bold underline")
+    rules = Block().add(Text("\nRules", style="bold underline"))
     for r in kb.rules:
         active = "active" if r in kb.active_rules else f"alternative of choice {r.choice}"
-        rules.append(f"\n{r.id}\n", style="bold")
-        rules.append(f"  {r.title} ({active})\n")
-        rules.append(f"  parameters: {_parameters(r)}{'' if r.verified else ' [value not verified]'}\n")
-        rules.append(f"  evidence: {r.evidence_level}; cites: {', '.join(r.cites)}\n")
+        rules.add(Text(f"\n{r.id}", style="bold"))
+        rules.add(Text(f"{r.title} ({active})"), indent=2)
+        rules.add(Text(f"parameters: {_parameters(r)}{'' if r.verified else ' [value not verified]'}"), indent=2)
+        rules.add(Text(f"evidence: {r.evidence_level}; cites: {', '.join(r.cites)}"), indent=2)
         if r.note:
-            rules.append(f"  note: {r.note}\n", style="dim")
-        _stance_lines(rules, r.stances, "  ")
-        _statement_lines(rules, r.statements, "  ")
+            rules.add(Text(f"note: {r.note}", style="dim"), indent=2)
+        _stances(rules, r.stances)
+        _statements(rules, r.statements)
         for p in r.population:
-            rules.append(f"  how common: {p.genotype}: {p.percent:g} % of {p.population} [{', '.join(p.cites)}]\n")
+            rules.add(
+                Text(f"how common: {p.genotype}: {p.percent:g} % of {p.population} [{', '.join(p.cites)}]"), indent=2
+            )
     blocks.append(rules)
 
-    steps = Text("\nNext steps\n", style="bold underline")
-    for s in kb.steps:
-        gate = f"; for patients who meet {' or '.join(p.upper() for p in s.pathways)}" if s.pathways else ""
-        steps.append(f"\n{s.id}\n", style="bold")
-        steps.append(f"  {s.kind}{gate}: {s.text} [{', '.join(s.cites)}]\n")
-        steps.append(f"  when: {describe_trigger(s.when)}\n", style="dim")
-        _stance_lines(steps, s.stances, "  ")
+    steps = Block().add(Text("\nNext steps", style="bold underline"))
+    for step in kb.steps:
+        gate = f"; for patients who meet {' or '.join(p.upper() for p in step.pathways)}" if step.pathways else ""
+        steps.add(Text(f"\n{step.id}", style="bold"))
+        steps.add(Text(f"{step.kind}{gate}: {step.text} [{', '.join(step.cites)}]"), indent=2)
+        steps.add(Text(f"when: {describe_trigger(step.when)}", style="dim"), indent=2)
+        if step.held_back is not None:
+            steps.add(Text(f"held back when: {describe_trigger(step.held_back.when)}", style="dim"), indent=2)
+        _stances(steps, step.stances)
     blocks.append(steps)
 
-    options = Text("\nOptions (shown with the guidelines' stances; never a directive)\n", style="bold underline")
+    options = Block().add(
+        Text("\nOptions (shown with the guidelines' stances; never a directive)", style="bold underline")
+    )
     for o in kb.options:
         gate = f"; for patients who meet {' or '.join(p.upper() for p in o.pathways)}" if o.pathways else ""
-        options.append(f"\n{o.id}\n", style="bold")
-        options.append(f"  {o.title} ({o.kind}{gate})\n")
-        options.append(f"  when: {describe_trigger(o.when)}\n", style="dim")
-        _stance_lines(options, o.stances, "  ")
-        _statement_lines(options, o.statements, "  ")
+        options.add(Text(f"\n{o.id}", style="bold"))
+        options.add(Text(f"{o.title} ({o.kind}{gate})"), indent=2)
+        options.add(Text(f"when: {describe_trigger(o.when)}", style="dim"), indent=2)
+        if o.held_back is not None:
+            options.add(Text(f"held back when: {describe_trigger(o.held_back.when)}", style="dim"), indent=2)
+            options.add(Text(f"because: {o.held_back.reason}", style="dim"), indent=2)
+        _stances(options, o.stances)
+        _statements(options, o.statements)
     blocks.append(options)
 
     if kb.prognosis:
-        prognosis = Text("\nPrognosis\n", style="bold underline")
+        prognosis = Block().add(Text("\nPrognosis", style="bold underline"))
         for spec in kb.prognosis:
-            prognosis.append(f"\n{spec.id}\n", style="bold")
-            prognosis.append(
-                f"  {spec.title}: {spec.measure}; {len(spec.cells)} cells shipped [{', '.join(spec.cites)}]\n"
-            )
-            prognosis.append(f"  valid for: {spec.validity}\n", style="dim")
+            prognosis.add(Text(f"\n{spec.id}", style="bold"))
+            shipped = f"{len(spec.cells)} cells shipped [{', '.join(spec.cites)}]"
+            prognosis.add(Text(f"{spec.title}: {spec.measure}; {shipped}"), indent=2)
+            prognosis.add(Text(f"valid for: {spec.validity}", style="dim"), indent=2)
         blocks.append(prognosis)
 
-    refs = Text("\nCitations\n", style="bold underline")
+    refs = Block().add(Text("\nCitations", style="bold underline"))
     for key in sorted(kb.citations):
         cited = kb.citation(key)
-        refs.append(f"{key}{'' if cited.verified else ' *'}\n", style="bold")
-        refs.append(f"  {cited.to_string()}\n")
-    refs.append(f"{UNVERIFIED_CITATION}\n{UNVERIFIED_STANCE}\n", style="dim")
+        refs.add(Text(f"{key}{'' if cited.verified else ' *'}", style="bold"))
+        refs.add(Text(cited.to_string()), indent=2)
+        if cited.note:
+            refs.add(Text(f"checked: {cited.note}", style="dim"), indent=2)
+    refs.add(Text(UNVERIFIED_CITATION, style="dim"))
+    refs.add(Text(UNVERIFIED_STANCE, style="dim"))
     blocks.append(refs)
     return blocks
 

@@ -20,14 +20,19 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from decidua.adapters.casefile import case_to_data
 from decidua.adapters.render import (
-    BEARING_LABELS,
     GROUP_TITLES,
     SCOPE,
-    SOURCE_LABELS,
     UNVERIFIED_CITATION,
+    WORDS,
     assessment_data,
     display_group,
+    finding_keys,
     not_indicated_heading,
+    option_keys,
+    prognosis_keys,
+    shown_stances,
+    status_word,
+    step_keys,
     verification_notes,
 )
 from decidua.adapters.report.plots import (
@@ -39,7 +44,7 @@ from decidua.adapters.report.plots import (
 )
 from decidua.core.case import Case, Measurement
 from decidua.core.errors import DeciduaError
-from decidua.core.findings import Assessment, Finding, NextStep, Option, Status, Threshold
+from decidua.core.findings import Assessment, Finding, Status, Threshold
 from decidua.core.units import Quantity, to_canonical
 from decidua.core.validation import case_age, uterine_quantity
 from decidua.engines.compat import MatchResult, match
@@ -164,27 +169,20 @@ def _citation_numbers(
     prognosis, then what is not indicated."""
     keys: list[str] = []
     for group in groups:
-        for f in group["findings"]:
-            keys += f.citations
-            keys += [k for s in f.stances for k in s.citations]
-            if f.status is not Status.NOT_ASSESSED:
-                keys += [k for s in f.statements for k in s.citations]
-                keys += [k for p in f.population for k in p.citations]
+        keys += [k for f in group["findings"] for k in finding_keys(f)]
         if group["id"] == "immunogenetics" and match_result is not None:
             keys += list(match_result.citations)
 
-    def step_keys(step: NextStep) -> list[str]:
-        return [*step.citations, *(k for s in step.stances for k in s.citations)]
-
-    def option_keys(o: Option) -> list[str]:
-        return [*(k for s in o.stances for k in s.citations), *(k for s in o.statements for k in s.citations)]
+    def options(indicated: bool) -> list[str]:
+        chosen = [o for o in assessment.options if o.indicated is indicated]
+        ordered = [o for o in chosen if o.stance.favourable] + [o for o in chosen if not o.stance.favourable]
+        return [k for o in ordered for k in option_keys(o)]
 
     keys += [k for s in assessment.next_steps if s.indicated for k in step_keys(s)]
-    keys += [k for o in assessment.options if o.indicated for k in option_keys(o)]
-    for p in assessment.prognosis:
-        keys += [*p.citations, *(k for s in p.overall for k in s.citations)]
+    keys += options(True)
+    keys += [k for p in assessment.prognosis for k in prognosis_keys(p)]
     keys += [k for s in assessment.next_steps if not s.indicated for k in step_keys(s)]
-    keys += [k for o in assessment.options if not o.indicated for k in option_keys(o)]
+    keys += options(False)
     order: dict[str, int] = {}
     for k in keys:
         order.setdefault(k, len(order) + 1)
@@ -264,8 +262,9 @@ def _context(case: Case, assessment: Assessment, kb: KnowledgeBase, report_date:
             if note != UNVERIFIED_CITATION or any(not kb.citation(k).verified for k in numbers)
         ],
         "not_indicated_heading": not_indicated_heading(assessment.pathway.workup_indicated),
-        "bearing_labels": BEARING_LABELS,
-        "source_labels": SOURCE_LABELS,
+        "words": WORDS,
+        "status_word": status_word,
+        "shown_stances": shown_stances,
         "Status": Status,
         "pct": lambda p: f"{float(p) * 100:g} %",
         "threshold_text": threshold_text,

@@ -30,7 +30,7 @@ from decidua.adapters.api.routes import audited_login, client_of, fhir_response,
 from decidua.adapters.api.service import PLOT_LOCK
 from decidua.adapters.casefile import load_text
 from decidua.adapters.cli.kb import kb_data
-from decidua.adapters.render import BEARING_LABELS, SOURCE_LABELS, not_indicated_heading
+from decidua.adapters.render import WORDS, not_indicated_heading
 from decidua.adapters.store import DuplicateCase, DuplicateUser, LastAdmin, NotFirstUser, Role, StaleVersion
 from decidua.adapters.web.forms import CONDITION_LABELS, SECTIONS, form_state, form_to_data
 from decidua.adapters.web.views import STATUS_LABELS, grouped_findings, plots
@@ -306,9 +306,8 @@ def build_web_router(ctx: AppContext) -> APIRouter:
             groups=grouped_findings(result, ctx.kb),
             plots=svgs,
             refs={r["key"]: i + 1 for i, r in enumerate(result.get("references", []))},
-            not_indicated_heading=not_indicated_heading(result.get("pathway", {}).get("workup_indicated")),
-            bearing_labels=BEARING_LABELS,
-            source_labels=SOURCE_LABELS,
+            not_indicated_heading=not_indicated_heading(result["pathway"]["workup_indicated"]),
+            words=WORDS,
             case_yaml=yaml.safe_dump(view.version.data, sort_keys=False, allow_unicode=True),
             history=ctx.store.list_assessments(case_id),
         )
