@@ -119,7 +119,7 @@ def _inputs(rule: Rule, kb: KnowledgeBase, row: Row) -> tuple[InputValue, ...]:
 
 def _context(rule: Rule, measure: Scalar, kb: KnowledgeBase) -> tuple[str, ...]:
     out = []
-    for interval in getattr(rule, "context", ()):
+    for interval in rule.context if isinstance(rule, ThresholdRule | RangeRule) else ():
         where = ""
         if isinstance(measure, int | float):
             inside = interval.low <= measure <= interval.high
