@@ -47,7 +47,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from decidua.adapters.casefile import parse_case
-from decidua.adapters.render import citation_data
+from decidua.app.presenters import citation_data
 from decidua.core.case import (
     AntiphospholipidPanel,
     Case,

@@ -19,6 +19,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.panel import Panel
 from rich.text import Text
 
+from decidua.app.presenters import citation_data
 from decidua.core.findings import (
     Assessment,
     Finding,
@@ -115,11 +116,6 @@ def shown_stances(f: Finding) -> tuple[Stance, ...]:
 def options_by_verdict(options: Sequence[Option]) -> tuple[list[Option], list[Option]]:
     """(the options the principal guideline recommends, suggests or allows; those it advises against)."""
     return [o for o in options if o.stance.favourable], [o for o in options if not o.stance.favourable]
-
-
-def citation_data(kb: KnowledgeBase, key: str) -> dict[str, Any]:
-    c = kb.citation(key)
-    return {"key": key, "text": c.to_string(), "doi": c.doi, "pmid": c.pmid, "url": c.url, "verified": c.verified}
 
 
 def stance_data(s: Stance) -> dict[str, Any]:

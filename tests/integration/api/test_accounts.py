@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from decidua.adapters.api.auth import Passwords
 from decidua.adapters.store import LastAdmin, Role, open_store
 from decidua.adapters.store.migrate import current_revision, upgrade
 from decidua.adapters.store.sql import make_engine
+from decidua.app.accounts import Passwords
 
 Web = Any  # the ``web`` fixture of this folder's conftest: client, store, clock, admin_id, clinician_id
 PASSWORD = "correct horse battery staple"  # the test users' password (conftest)
@@ -366,7 +366,7 @@ def test_a_database_of_the_first_release_is_migrated_and_its_users_log_in(databa
     store = open_store(database_url)
     try:
         assert current_revision(store.engine) == "0002"
-        from decidua.adapters.api import Settings, create_app
+        from decidua.adapters.http import Settings, create_app
 
         app = create_app(Settings(database_url="sqlite://"), store, kb)
         with TestClient(app) as client:

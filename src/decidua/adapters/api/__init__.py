@@ -1,8 +1,2 @@
-"""The web application's JSON API and app factory (``create_app``); the pages live in ``decidua.adapters.web``."""
-
-from __future__ import annotations
-
-from decidua.adapters.api.app import create_app
-from decidua.adapters.api.settings import Settings
-
-__all__ = ["Settings", "create_app"]
+"""The web application's JSON API under ``/api`` (its routes and schemas); the app factory is in
+``decidua.adapters.http``, the pages in ``decidua.adapters.web``."""

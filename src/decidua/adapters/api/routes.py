@@ -5,21 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from decidua.adapters.api.auth import Login, LoginThrottled, NotAuthenticated, check_email
-from decidua.adapters.api.context import (
-    ADMIN,
-    LOGGED_IN,
-    MAX_ID,
-    AppContext,
-    CaseId,
-    OptionalVersion,
-    UserId,
-    VersionNo,
-    patient,
-)
 from decidua.adapters.api.schemas import (
     AssessmentPublic,
     AuditPublic,
@@ -39,11 +27,25 @@ from decidua.adapters.api.schemas import (
     UserPatch,
     UserPublic,
 )
-from decidua.adapters.api.service import PLOT_LOCK, CaseView
 from decidua.adapters.casefile import case_schema
-from decidua.adapters.cli.kb import kb_data
-from decidua.adapters.report import render_html, render_pdf
-from decidua.adapters.store import AuditEntry, CaseSummary, CaseVersion, StoredAssessment, User, UserNotFound
+from decidua.adapters.http.context import (
+    ADMIN,
+    LOGGED_IN,
+    MAX_ID,
+    AppContext,
+    CaseId,
+    OptionalVersion,
+    UserId,
+    VersionNo,
+    patient,
+)
+from decidua.adapters.http.service import CaseView
+from decidua.adapters.http.shared import client_of, fhir_response, report_response, set_session_cookie
+from decidua.adapters.store import AuditEntry, CaseSummary, CaseVersion, StoredAssessment, User
+from decidua.app import users as user_admin
+from decidua.app.accounts import Login, NotAuthenticated, change_own_password, log_in, log_out
+from decidua.app.audit import AuditAction, audited
+from decidua.app.presenters import kb_data
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "Not logged in, or the session timed out."},
@@ -111,72 +113,6 @@ def audit_public(e: AuditEntry) -> AuditPublic:
     )
 
 
-def client_of(request: Request) -> str | None:
-    """The client's address (behind a reverse proxy: the proxy's, unless uvicorn trusts its forwarded headers)."""
-    return request.client.host if request.client else None
-
-
-def audited_login(ctx: AppContext, email: str, password: str, client: str | None) -> User | None:
-    """:meth:`Sessions.authenticate` with its audit row: ``ok``, ``failed`` or ``locked`` (with the account's
-    number when one has this address; never the address typed)."""
-
-    def account() -> int | None:
-        try:
-            known = ctx.store.find_user(check_email(email))
-        except ValueError:
-            return None
-        return known.id if known else None
-
-    try:
-        user = ctx.sessions.authenticate(email, password, client)
-    except LoginThrottled:
-        ctx.store.record_audit(account(), "login", None, "locked")
-        raise
-    if user is None:
-        ctx.store.record_audit(account(), "login", None, "failed")
-    else:
-        ctx.store.record_audit(user.id, "login", None, "ok")
-    return user
-
-
-def set_session_cookie(ctx: AppContext, response: Response, token: str) -> None:
-    response.set_cookie(
-        ctx.settings.cookie_name,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=ctx.settings.secure_cookies,
-        path="/",
-    )
-
-
-def report_response(ctx: AppContext, login: Login, case_id: int, fmt: str) -> Response:
-    """The report of the latest version (shared by the API and the pages)."""
-    with ctx.service.audited(login.user.id, f"case.report_{fmt}", case_id):
-        v = ctx.service.view(case_id)
-        filename = f"decidua-case-{case_id}-v{v.version.version}.{fmt}"
-        with PLOT_LOCK:
-            if fmt == "pdf":
-                pdf = render_pdf(v.case, v.assessment, ctx.kb)
-            else:
-                html = render_html(v.case, v.assessment, ctx.kb)
-    if fmt == "pdf":
-        disposition = {"content-disposition": f'attachment; filename="{filename}"'}
-        return Response(pdf, media_type="application/pdf", headers=disposition)
-    return HTMLResponse(html, headers={"content-disposition": f'inline; filename="{filename}"'})
-
-
-def fhir_response(ctx: AppContext, login: Login, case_id: int) -> Response:
-    with ctx.service.audited(login.user.id, "case.fhir_export", case_id):
-        bundle = ctx.service.export_bundle(case_id)
-    filename = f"decidua-case-{case_id}.fhir.json"
-    return JSONResponse(
-        bundle,
-        media_type="application/fhir+json",
-        headers={"content-disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 def build_api_router(ctx: AppContext) -> APIRouter:
     # Every 422 has decidua's shape (one problem per field), not FastAPI's default.
     router = APIRouter(prefix="/api", tags=["api"], responses={422: INVALID})
@@ -194,7 +130,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
 
         After too many failed logins for an e-mail address it is locked for a while (429 with Retry-After).
         """
-        user = audited_login(ctx, body.email, body.password, client_of(request))
+        user = log_in(ctx.sessions, body.email, body.password, client_of(request))
         if user is None:
             raise NotAuthenticated("wrong e-mail address or password, or the account is not active")
         token, session = ctx.sessions.start(user)
@@ -216,8 +152,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
 
     @router.delete("/session", tags=["session"], status_code=204, responses=ERRORS)
     def logout(request: Request, who: Annotated[Login, LOGGED_IN]) -> Response:
-        ctx.sessions.end(request.cookies.get(ctx.settings.cookie_name))
-        ctx.store.record_audit(who.user.id, "logout", None, "ok")
+        log_out(ctx.sessions, who, request.cookies.get(ctx.settings.cookie_name))
         response = Response(status_code=204)
         response.delete_cookie(ctx.settings.cookie_name, path="/")
         return response
@@ -228,16 +163,14 @@ def build_api_router(ctx: AppContext) -> APIRouter:
     def change_password(body: PasswordChange, request: Request, who: Annotated[Login, LOGGED_IN]) -> Response:
         """Change your own password. Your other sessions end; this one stays. A wrong current password counts
         as a failed login."""
-        with svc.audited(who.user.id, "user.password") as note:
-            note.detail = f"user {who.user.id}"
-            new = body.new_password
-            ctx.sessions.change_password(who, body.current_password, new, new, client_of(request))
+        new = body.new_password
+        change_own_password(ctx.sessions, who, body.current_password, new, new, client_of(request))
         return Response(status_code=204)
 
     # --- cases ---
     @router.get("/cases", tags=["cases"], responses=ERRORS)
     def list_cases(
-        who: Annotated[Login, patient("case.list")],
+        who: Annotated[Login, patient(AuditAction.CASE_LIST)],
         response: Response,
         q: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -245,58 +178,64 @@ def build_api_router(ctx: AppContext) -> APIRouter:
     ) -> list[CaseSummaryPublic]:
         """Cases, newest first, ``limit`` at a time from ``offset``; ``q`` searches the case id (pseudonymous
         reference). The header ``X-Total-Count`` gives how many cases match."""
-        with svc.audited(who.user.id, "case.list"):
+        with audited(ctx.store, who.user.id, AuditAction.CASE_LIST):
             found = ctx.store.list_cases(q, limit, offset)
             response.headers["x-total-count"] = str(ctx.store.count_cases(q))
             return [summary_public(s) for s in found]
 
     @router.post("/cases", tags=["cases"], status_code=201, responses={**CASE_ERRORS, 409: CONFLICT})
-    def create_case(body: CaseCreate, who: Annotated[Login, patient("case.create")]) -> CasePublic:
+    def create_case(body: CaseCreate, who: Annotated[Login, patient(AuditAction.CASE_CREATE)]) -> CasePublic:
         """Store a new case (version 1) and its assessment."""
-        with svc.audited(who.user.id, "case.create") as note:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_CREATE) as note:
             version = svc.create(body.case, who.user.id, note)
             return case_public(svc.view(version.case_id))
 
     @router.get("/cases/{case_id}", tags=["cases"], responses=CASE_ERRORS)
-    def read_case(case_id: CaseId, who: Annotated[Login, patient("case.read")]) -> CasePublic:
+    def read_case(case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_READ)]) -> CasePublic:
         """The latest version with its assessment under the knowledge base in force."""
-        with svc.audited(who.user.id, "case.read", case_id):
+        with audited(ctx.store, who.user.id, AuditAction.CASE_READ, case_id):
             return case_public(svc.view(case_id))
 
     @router.put("/cases/{case_id}", tags=["cases"], responses={**CASE_ERRORS, 409: CONFLICT})
-    def update_case(case_id: CaseId, body: CaseUpdate, who: Annotated[Login, patient("case.update")]) -> CasePublic:
+    def update_case(
+        case_id: CaseId, body: CaseUpdate, who: Annotated[Login, patient(AuditAction.CASE_UPDATE)]
+    ) -> CasePublic:
         """Store the next version (earlier versions stay unchanged) and its assessment. A case equal to the latest
         version stores nothing new."""
-        with svc.audited(who.user.id, "case.update", case_id) as note:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_UPDATE, case_id) as note:
             svc.update(case_id, body.case, who.user.id, body.base_version, note)
             return case_public(svc.view(case_id))
 
     @router.get("/cases/{case_id}/versions", tags=["cases"], responses=CASE_ERRORS)
-    def list_versions(case_id: CaseId, who: Annotated[Login, patient("case.versions")]) -> list[CaseVersionPublic]:
-        with svc.audited(who.user.id, "case.versions", case_id):
+    def list_versions(
+        case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_VERSIONS)]
+    ) -> list[CaseVersionPublic]:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_VERSIONS, case_id):
             return [version_public(v) for v in ctx.store.list_versions(case_id)]
 
     @router.get("/cases/{case_id}/versions/{version}", tags=["cases"], responses=CASE_ERRORS)
     def read_version(
-        case_id: CaseId, version: VersionNo, who: Annotated[Login, patient("case.read")]
+        case_id: CaseId, version: VersionNo, who: Annotated[Login, patient(AuditAction.CASE_READ)]
     ) -> CaseVersionPublic:
-        with svc.audited(who.user.id, "case.read", case_id) as note:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_READ, case_id) as note:
             note.detail = f"version {version}"
             return version_public(ctx.store.get_version(case_id, version))
 
     @router.get("/cases/{case_id}/assessment", tags=["cases"], responses=CASE_ERRORS)
     def read_assessment(
-        case_id: CaseId, who: Annotated[Login, patient("case.assessment")], version: OptionalVersion = None
+        case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_ASSESSMENT)], version: OptionalVersion = None
     ) -> AssessmentPublic:
         """The assessment of a version (the latest by default) under the knowledge base in force."""
-        with svc.audited(who.user.id, "case.assessment", case_id):
+        with audited(ctx.store, who.user.id, AuditAction.CASE_ASSESSMENT, case_id):
             v = svc.view(case_id, version)
             return assessment_public(case_id, v.version.version, v.stored)
 
     @router.get("/cases/{case_id}/assessments", tags=["cases"], responses=CASE_ERRORS)
-    def list_assessments(case_id: CaseId, who: Annotated[Login, patient("case.assessments")]) -> list[AssessmentPublic]:
+    def list_assessments(
+        case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_ASSESSMENTS)]
+    ) -> list[AssessmentPublic]:
         """Every stored assessment of the case, with the case version and kb_version each used."""
-        with svc.audited(who.user.id, "case.assessments", case_id):
+        with audited(ctx.store, who.user.id, AuditAction.CASE_ASSESSMENTS, case_id):
             ctx.store.get_case(case_id)
             return [assessment_public(case_id, n, a) for n, a in ctx.store.list_assessments(case_id)]
 
@@ -306,7 +245,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         responses={**CASE_ERRORS, 200: {"content": {"application/pdf": {}}}},
         response_class=Response,
     )
-    def report_pdf(case_id: CaseId, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
+    def report_pdf(case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_REPORT_PDF)]) -> Response:
         return report_response(ctx, who, case_id, "pdf")
 
     @router.get(
@@ -315,7 +254,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         responses={**CASE_ERRORS, 200: {"content": {"text/html": {}}, "description": "The report as a web page."}},
         response_class=Response,  # errors are JSON like everywhere under /api
     )
-    def report_html(case_id: CaseId, who: Annotated[Login, patient("case.report_html")]) -> Response:
+    def report_html(case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_REPORT_HTML)]) -> Response:
         return report_response(ctx, who, case_id, "html")
 
     @router.get(
@@ -324,7 +263,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         responses={**CASE_ERRORS, 200: {"content": {"application/fhir+json": {}}, "description": "A FHIR Bundle."}},
         response_class=JSONResponse,
     )
-    def fhir_export(case_id: CaseId, who: Annotated[Login, patient("case.fhir_export")]) -> Response:
+    def fhir_export(case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_FHIR_EXPORT)]) -> Response:
         """The case and its assessment as an HL7 FHIR R4 Bundle (type collection)."""
         return fhir_response(ctx, who, case_id)
 
@@ -339,11 +278,11 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         },
     )
     def fhir_import(
-        bundle: dict[str, Any], response: Response, who: Annotated[Login, patient("case.fhir_import")]
+        bundle: dict[str, Any], response: Response, who: Annotated[Login, patient(AuditAction.CASE_FHIR_IMPORT)]
     ) -> FhirImportPublic:
         """A case from a FHIR Bundle: a new case (201), the next version of the case with the same case id
         (201), or nothing when it equals that case's latest version (200)."""
-        with svc.audited(who.user.id, "case.fhir_import") as note:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_FHIR_IMPORT) as note:
             version, created = svc.import_bundle(bundle, who.user.id, note)
             if note.detail == "unchanged":
                 response.status_code = 200
@@ -372,8 +311,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
 
     @router.post("/users", tags=["admin"], status_code=201, responses={**ERRORS, 409: {"model": ErrorPublic}})
     def add_user(body: UserCreate, who: Annotated[Login, ADMIN]) -> UserPublic:
-        user = ctx.store.add_user(body.email, ctx.sessions.passwords.hash(body.password), body.role)
-        ctx.store.record_audit(who.user.id, "user.add", None, "ok", f"user {user.id}")
+        user = user_admin.add_user(ctx.store, ctx.sessions.passwords, who.user.id, body.email, body.password, body.role)
         return user_public(user)
 
     @router.patch(
@@ -382,19 +320,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
     def change_user(user_id: UserId, body: UserPatch, who: Annotated[Login, ADMIN]) -> UserPublic:
         """Activate or deactivate a user (deactivating ends their sessions), or change their role; the only
         active admin stays an active admin. Each change is audited, refusals too."""
-        user = ctx.store.get_user(user_id)
-        if user is None:
-            ctx.store.record_audit(who.user.id, "user.change", None, "not_found", f"user {user_id}")
-            raise UserNotFound(f"no user {user_id}")
-        if body.role is not None and body.role is not user.role:
-            with svc.audited(who.user.id, "user.role") as note:
-                note.detail = f"user {user_id}: {body.role.value}"
-                user = ctx.store.set_role(user_id, body.role)
-        if body.active is not None and body.active is not user.active:
-            with svc.audited(who.user.id, "user.active" if body.active else "user.inactive") as note:
-                note.detail = f"user {user_id}"
-                user = ctx.store.set_active(user_id, body.active)
-        return user_public(user)
+        return user_public(user_admin.change_user(ctx.store, who.user.id, user_id, body.role, body.active))
 
     @router.put(
         "/users/{user_id}/password", tags=["admin"], responses={**ERRORS, 404: {"model": ErrorPublic}, 422: INVALID}
@@ -402,9 +328,8 @@ def build_api_router(ctx: AppContext) -> APIRouter:
     def reset_password(user_id: UserId, body: PasswordReset, who: Annotated[Login, ADMIN]) -> UserPublic:
         """Set a user's password (forgotten, or locked after failed logins): the lockout is lifted and the
         user's sessions end."""
-        with svc.audited(who.user.id, "user.password_reset") as note:
-            note.detail = f"user {user_id}"
-            return user_public(ctx.sessions.reset_password(user_id, body.password))
+        new = body.password
+        return user_public(user_admin.set_password(ctx.store, ctx.sessions.passwords, who.user.id, user_id, new, new))
 
     @router.get("/audit", tags=["admin"], responses=ERRORS)
     async def audit(who: Annotated[Login, ADMIN], limit: int = 500) -> list[AuditPublic]:

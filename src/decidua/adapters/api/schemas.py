@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from decidua.adapters.api.auth import MAX_EMAIL_LENGTH, MIN_PASSWORD_LENGTH, check_email
 from decidua.adapters.store import Role
+from decidua.app.accounts import MAX_EMAIL_LENGTH, MIN_PASSWORD_LENGTH, check_email
 
 
 class ProblemPublic(BaseModel):

@@ -28,7 +28,7 @@ DatabaseUrl = Annotated[
 
 
 def database_url_or_default(url: str | None) -> str:
-    from decidua.adapters.api.settings import default_database_url
+    from decidua.adapters.http.settings import default_database_url
 
     url = url or default_database_url()
     # "postgresql://" means the psycopg 3 driver (the 'postgres' extra), not SQLAlchemy's psycopg2 default.
@@ -84,7 +84,7 @@ def serve_command(
     """Run the web application: cases, assessments, reports, FHIR import/export (prints the URL)."""
     import uvicorn
 
-    from decidua.adapters.api import Settings, create_app
+    from decidua.adapters.http import Settings, create_app
     from decidua.knowledge.loader import load_kb
 
     url = database_url_or_default(database_url)

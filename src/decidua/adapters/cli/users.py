@@ -16,11 +16,14 @@ from rich.table import Table
 from decidua.adapters.cli.common import fail, out_console
 from decidua.adapters.cli.serve import DatabaseUrl, database_url_or_default, describe, open_store_or_exit
 from decidua.adapters.store import DuplicateUser, LastAdmin, Role, User
+from decidua.app import users as user_admin
+from decidua.app.accounts import Passwords, check_email
 
 if TYPE_CHECKING:
     from decidua.adapters.store.sql import SqlCaseStore
 
 app = typer.Typer(no_args_is_help=True)
+PASSWORDS = Passwords()
 
 
 def read_password(password_stdin: bool) -> str:
@@ -36,18 +39,18 @@ PasswordStdin = Annotated[
 
 
 def checked_account(email: str, password_stdin: bool) -> tuple[str, str]:
-    """The login name and the hash of a password read from standard input or the terminal; exits with code 2
+    """The login name and a password read from standard input or the terminal, both checked; exits with code 2
     naming the field when either is not allowed (before any database is opened)."""
-    from decidua.adapters.api.auth import Passwords, check_email
-
     try:
         address = check_email(email)
     except ValueError as exc:
         fail(escape(str(exc)))
+    password = read_password(password_stdin)
     try:
-        return address, Passwords().hash(read_password(password_stdin))
+        PASSWORDS.hash(password)
     except ValueError as exc:
         fail(f"password: {exc}")
+    return address, password
 
 
 @contextmanager
@@ -85,12 +88,11 @@ def add_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user; the password is asked for (twice) unless --password-stdin is given."""
-    email, hashed = checked_account(email, password_stdin)
+    email, password = checked_account(email, password_stdin)
     url = database_url_or_default(database_url)
     store = open_store_or_exit(url)
     try:
-        user = store.add_user(email, hashed, role)
-        store.record_audit(None, "user.add", None, "ok", f"user {user.id} ({role.value}) from the command line")
+        user = user_admin.add_user(store, PASSWORDS, None, email, password, role, via=user_admin.COMMAND_LINE)
     except DuplicateUser as exc:
         fail(escape(str(exc)))
     finally:
@@ -106,12 +108,9 @@ def password_command(
 ) -> None:
     """Set a user's password (a forgotten one, or the only admin locked out): lifts a failed-login lockout and
     ends the user's sessions."""
-    from decidua.adapters.api.auth import reset_password
-
-    email, hashed = checked_account(email, password_stdin)
+    email, password = checked_account(email, password_stdin)
     with existing_user(email, database_url) as (store, user):
-        reset_password(store, user.id, hashed)
-        store.record_audit(None, "user.password_reset", None, "ok", f"user {user.id} from the command line")
+        user_admin.set_password(store, PASSWORDS, None, user.id, password, password, via=user_admin.COMMAND_LINE)
     out_console.print(f"new password set for {user.email}; their sessions have ended", markup=False, soft_wrap=True)
 
 
@@ -125,8 +124,6 @@ def change_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change a user's role or whether they may log in; the only active admin stays an active admin."""
-    from decidua.adapters.api.auth import check_email
-
     if role is None and active is None:
         fail("give --role and/or --active/--inactive")
     try:
@@ -135,14 +132,7 @@ def change_command(
         fail(escape(str(exc)))
     with existing_user(email, database_url) as (store, user):
         try:
-            if role is not None and role is not user.role:
-                user = store.set_role(user.id, role)
-                detail = f"user {user.id}: {role.value} from the command line"
-                store.record_audit(None, "user.role", None, "ok", detail)
-            if active is not None and active is not user.active:
-                user = store.set_active(user.id, active)
-                action = "user.active" if active else "user.inactive"
-                store.record_audit(None, action, None, "ok", f"user {user.id} from the command line")
+            user = user_admin.change_user(store, None, user.id, role, active, via=user_admin.COMMAND_LINE)
         except LastAdmin as exc:
             fail(escape(str(exc)))
     status = "active" if user.active else "inactive"

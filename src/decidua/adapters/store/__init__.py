@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from decidua.adapters.store.base import (
+from decidua.app.ports import (
     AuditEntry,
     CaseNotFound,
     CaseStore,

@@ -29,7 +29,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
-from decidua.adapters.store.base import (
+from decidua.adapters.store.models import (
+    AssessmentRow,
+    AuditRow,
+    CaseRow,
+    CaseVersionRow,
+    LoginThrottleRow,
+    SessionRow,
+    UserRow,
+    UtcDateTime,
+)
+from decidua.app.ports import (
     AuditEntry,
     CaseNotFound,
     CaseSummary,
@@ -47,16 +57,6 @@ from decidua.adapters.store.base import (
     StoreError,
     User,
     UserNotFound,
-)
-from decidua.adapters.store.models import (
-    AssessmentRow,
-    AuditRow,
-    CaseRow,
-    CaseVersionRow,
-    LoginThrottleRow,
-    SessionRow,
-    UserRow,
-    UtcDateTime,
 )
 
 
@@ -109,7 +109,7 @@ def _session(row: SessionRow) -> Session:
 
 
 class SqlCaseStore:
-    """:class:`~decidua.adapters.store.base.CaseStore` on a SQLAlchemy engine (schema made by the migrations)."""
+    """:class:`~decidua.app.ports.CaseStore` on a SQLAlchemy engine (schema made by the migrations)."""
 
     def __init__(self, engine: Engine, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.engine = engine

@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from decidua.adapters.api.auth import Login, LoginThrottled, check_email, same
-from decidua.adapters.api.context import (
+from decidua.adapters.casefile import load_text
+from decidua.adapters.http.context import (
     ADMIN,
     CSRF_FIELD,
     LOGGED_IN,
@@ -26,14 +26,24 @@ from decidua.adapters.api.context import (
     patient,
     render,
 )
-from decidua.adapters.api.routes import audited_login, client_of, fhir_response, report_response, set_session_cookie
-from decidua.adapters.api.service import PLOT_LOCK
-from decidua.adapters.casefile import load_text
-from decidua.adapters.cli.kb import kb_data
+from decidua.adapters.http.service import PLOT_LOCK
+from decidua.adapters.http.shared import client_of, fhir_response, report_response, set_session_cookie
 from decidua.adapters.render import WORDS, not_indicated_heading
 from decidua.adapters.store import DuplicateCase, DuplicateUser, LastAdmin, NotFirstUser, Role, StaleVersion
 from decidua.adapters.web.forms import CONDITION_LABELS, SECTIONS, form_state, form_to_data
 from decidua.adapters.web.views import STATUS_LABELS, grouped_findings, plots
+from decidua.app import users as user_admin
+from decidua.app.accounts import (
+    Login,
+    LoginThrottled,
+    change_own_password,
+    log_in,
+    log_out,
+    same,
+    set_up_first_admin,
+)
+from decidua.app.audit import AuditAction, audited
+from decidua.app.presenters import kb_data
 from decidua.core.errors import CaseInvalid, InputError, InputInvalid, Problem, shown
 
 LOGIN_CSRF_COOKIE = "decidua_login_csrf"
@@ -48,6 +58,11 @@ def safe_next(target: str | None) -> str:
         return "/cases"
     parts = urlsplit(target)
     return "/cases" if parts.scheme or parts.netloc else target
+
+
+def problems_text(exc: InputInvalid) -> str:
+    """The problems of a refused form, one after the other (a password is never quoted back)."""
+    return "; ".join(f"{p.path}: {p.allowed}" if p.value is None else p.to_string() for p in exc.problems)
 
 
 def _text_items(form: FormData) -> list[tuple[str, str]]:
@@ -109,7 +124,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
             message = "The login form expired; please try again."
             return page(request, "login.html", None, 403, login_csrf=token or "", next=target, error=message)
         try:
-            user = await run_in_threadpool(audited_login, ctx, email, password, client_of(request))
+            user = await run_in_threadpool(log_in, ctx.sessions, email, password, client_of(request))
         except LoginThrottled as exc:
             message = str(exc)[0].upper() + str(exc)[1:] + "."
             locked = page(
@@ -146,28 +161,12 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         password, again = str(form.get("password", "")), str(form.get("password_again", ""))
         if not await run_in_threadpool(setup_open, token):
             return RedirectResponse("/login", status_code=303)
-        error = None
         try:
-            address = check_email(email)
-        except ValueError as exc:
-            error = str(exc)
-        else:
-            if password != again:
-                error = "password: the two passwords differ"
-            else:
-                try:
-                    hashed = ctx.sessions.passwords.hash(password)
-                except ValueError as exc:
-                    error = f"password: {exc}"
-        if error is not None:
-            return page(request, "setup.html", None, 422, token=token, email=email, error=error)
-        try:
-            user = await run_in_threadpool(ctx.store.add_first_admin, address, hashed)
+            cookie, _ = await run_in_threadpool(set_up_first_admin, ctx.sessions, email, password, again)
+        except InputInvalid as exc:
+            return page(request, "setup.html", None, 422, token=token, email=email, error=problems_text(exc))
         except NotFirstUser:
             return RedirectResponse("/login", status_code=303)
-        await run_in_threadpool(ctx.store.record_audit, user.id, "user.add", None, "ok", f"user {user.id}: first admin")
-        cookie, _ = await run_in_threadpool(ctx.sessions.start, user)
-        await run_in_threadpool(ctx.store.record_audit, user.id, "login", None, "ok")
         response = RedirectResponse("/cases", status_code=303)
         set_session_cookie(ctx, response, cookie)
         return response
@@ -182,9 +181,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         form = await request.form()
         current, new, again = (str(form.get(k, "")) for k in ("current_password", "new_password", "new_password_again"))
         try:
-            with svc.audited(who.user.id, "user.password") as note:
-                note.detail = f"user {who.user.id}"
-                await run_in_threadpool(ctx.sessions.change_password, who, current, new, again, client_of(request))
+            await run_in_threadpool(change_own_password, ctx.sessions, who, current, new, again, client_of(request))
         except InputInvalid as exc:
             errors = {p.path: p.allowed for p in exc.problems}
             return page(request, "account.html", who, 422, errors=errors, done=False)
@@ -196,8 +193,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
 
     @router.post("/logout")
     def logout(request: Request, who: Annotated[Login, LOGGED_IN]) -> Response:
-        ctx.sessions.end(request.cookies.get(ctx.settings.cookie_name))
-        ctx.store.record_audit(who.user.id, "logout", None, "ok")
+        log_out(ctx.sessions, who, request.cookies.get(ctx.settings.cookie_name))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(ctx.settings.cookie_name, path="/")
         return response
@@ -209,10 +205,10 @@ def build_web_router(ctx: AppContext) -> APIRouter:
 
     @router.get("/cases")
     def case_list(
-        request: Request, who: Annotated[Login, patient("case.list")], q: str = "", page_no: PageNo = 1
+        request: Request, who: Annotated[Login, patient(AuditAction.CASE_LIST)], q: str = "", page_no: PageNo = 1
     ) -> HTMLResponse:
         """Cases, newest first, :data:`PAGE_SIZE` to a page; ``q`` searches the case id."""
-        with svc.audited(who.user.id, "case.list"):
+        with audited(ctx.store, who.user.id, AuditAction.CASE_LIST):
             total = ctx.store.count_cases(q or None)
             pages = max(1, -(-total // PAGE_SIZE))
             current = min(page_no, pages)
@@ -236,7 +232,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         return form_page(request, who, {"woman": {}})
 
     @router.post("/cases/new")
-    async def create_case(request: Request, who: Annotated[Login, patient("case.create")]) -> Response:
+    async def create_case(request: Request, who: Annotated[Login, patient(AuditAction.CASE_CREATE)]) -> Response:
         data, problems = form_to_data(_text_items(await request.form()))
         try:
             version = await run_in_threadpool(_create, who, data, problems)
@@ -247,7 +243,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         return RedirectResponse(f"/cases/{version}", status_code=303)
 
     def _create(who: Login, data: dict[str, Any], problems: list[Problem]) -> int:
-        with svc.audited(who.user.id, "case.create") as note:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_CREATE) as note:
             if problems:
                 raise CaseInvalid(problems)
             return svc.create(data, who.user.id, note).case_id
@@ -257,7 +253,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         return page(request, "import.html", who, text="", problems=[], error=None)
 
     @router.post("/cases/import")
-    async def import_case(request: Request, who: Annotated[Login, patient("case.import")]) -> Response:
+    async def import_case(request: Request, who: Annotated[Login, patient(AuditAction.CASE_IMPORT)]) -> Response:
         form = await request.form(max_part_size=MAX_UPLOAD + 1)  # pasted text up to the same limit as a file
         text = str(form.get("text") or "")
         upload = form.get("file")
@@ -280,7 +276,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
 
     def _import(who: Login, text: str) -> int:
         """A case file (YAML or JSON), or a FHIR Bundle (JSON with resourceType Bundle)."""
-        with svc.audited(who.user.id, "case.import") as note:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_IMPORT) as note:
             data = load_text(text, "yaml", "the import") if text.strip() else None  # YAML reads JSON too
             if data is None:
                 raise InputError("paste a case file or a FHIR Bundle, or choose a file")
@@ -291,8 +287,10 @@ def build_web_router(ctx: AppContext) -> APIRouter:
             return svc.create(data, who.user.id, note).case_id
 
     @router.get("/cases/{case_id}")
-    def case_view(request: Request, case_id: CaseId, who: Annotated[Login, patient("case.read")]) -> HTMLResponse:
-        with svc.audited(who.user.id, "case.read", case_id):
+    def case_view(
+        request: Request, case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_READ)]
+    ) -> HTMLResponse:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_READ, case_id):
             view = svc.view(case_id)
             with PLOT_LOCK:
                 svgs = plots(view.case, view.assessment, ctx.kb)
@@ -314,9 +312,9 @@ def build_web_router(ctx: AppContext) -> APIRouter:
 
     @router.get("/cases/{case_id}/versions/{version}")
     def version_view(
-        request: Request, case_id: CaseId, version: VersionNo, who: Annotated[Login, patient("case.read")]
+        request: Request, case_id: CaseId, version: VersionNo, who: Annotated[Login, patient(AuditAction.CASE_READ)]
     ) -> HTMLResponse:
-        with svc.audited(who.user.id, "case.read", case_id) as note:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_READ, case_id) as note:
             note.detail = f"version {version}"
             v = ctx.store.get_version(case_id, version)
             versions = ctx.store.list_versions(case_id)
@@ -324,14 +322,18 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         return page(request, "version.html", who, v=v, text=text, versions=versions)
 
     @router.get("/cases/{case_id}/edit")
-    def edit_form(request: Request, case_id: CaseId, who: Annotated[Login, patient("case.read")]) -> HTMLResponse:
-        with svc.audited(who.user.id, "case.read", case_id) as note:
+    def edit_form(
+        request: Request, case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_READ)]
+    ) -> HTMLResponse:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_READ, case_id) as note:
             note.detail = "edit form"
             v = ctx.store.get_version(case_id)
         return form_page(request, who, v.data, case_id=case_id, base_version=v.version)
 
     @router.post("/cases/{case_id}/edit")
-    async def update_case(request: Request, case_id: CaseId, who: Annotated[Login, patient("case.update")]) -> Response:
+    async def update_case(
+        request: Request, case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_UPDATE)]
+    ) -> Response:
         form = await request.form()
         data, problems = form_to_data(_text_items(form))
         raw_base = str(form.get("base_version", ""))
@@ -349,27 +351,27 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
     def _update(who: Login, case_id: int, data: dict[str, Any], problems: list[Problem], base: int | None) -> None:
-        with svc.audited(who.user.id, "case.update", case_id) as note:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_UPDATE, case_id) as note:
             if problems:
                 ctx.store.get_case(case_id)
                 raise CaseInvalid(problems)
             svc.update(case_id, data, who.user.id, base, note)
 
     @router.get("/cases/{case_id}/report.pdf")
-    def report_pdf(case_id: CaseId, who: Annotated[Login, patient("case.report_pdf")]) -> Response:
+    def report_pdf(case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_REPORT_PDF)]) -> Response:
         return report_response(ctx, who, case_id, "pdf")
 
     @router.get("/cases/{case_id}/report.html")
-    def report_html(case_id: CaseId, who: Annotated[Login, patient("case.report_html")]) -> Response:
+    def report_html(case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_REPORT_HTML)]) -> Response:
         return report_response(ctx, who, case_id, "html")
 
     @router.get("/cases/{case_id}/fhir.json")
-    def fhir_export(case_id: CaseId, who: Annotated[Login, patient("case.fhir_export")]) -> Response:
+    def fhir_export(case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_FHIR_EXPORT)]) -> Response:
         return fhir_response(ctx, who, case_id)
 
     @router.get("/cases/{case_id}/case.yaml")
-    def case_file(case_id: CaseId, who: Annotated[Login, patient("case.export")]) -> Response:
-        with svc.audited(who.user.id, "case.export", case_id):
+    def case_file(case_id: CaseId, who: Annotated[Login, patient(AuditAction.CASE_EXPORT)]) -> Response:
+        with audited(ctx.store, who.user.id, AuditAction.CASE_EXPORT, case_id):
             v = ctx.store.get_version(case_id)
         body = yaml.safe_dump(v.data, sort_keys=False, allow_unicode=True)
         return Response(
@@ -399,67 +401,47 @@ def build_web_router(ctx: AppContext) -> APIRouter:
         form = await request.form()
         email, role = (str(form.get(k, "")).strip() for k in ("email", "role"))
         password = str(form.get("password", ""))  # never trimmed: every character counts
-        error = None
         try:
-            address = check_email(email)
-        except ValueError as exc:
-            error = str(exc)
-        else:
-            if role not in {r.value for r in Role}:
-                error = f"role: got {role!r}; allowed: {', '.join(r.value for r in Role)}"
-            else:
-                try:
-                    hashed = ctx.sessions.passwords.hash(password)
-                    user = ctx.store.add_user(address, hashed, Role(role))
-                    ctx.store.record_audit(who.user.id, "user.add", None, "ok", f"user {user.id}")
-                    return RedirectResponse("/admin/users", status_code=303)
-                except ValueError as exc:
-                    error = f"password: {exc}"
-                except DuplicateUser as exc:
-                    error = f"email: {exc}"
-        return users_page(request, who, 422, error)
+            await run_in_threadpool(
+                user_admin.add_user, ctx.store, ctx.sessions.passwords, who.user.id, email, password, role
+            )
+        except InputInvalid as exc:
+            return users_page(request, who, 422, problems_text(exc))
+        except DuplicateUser as exc:
+            return users_page(request, who, 422, f"email: {exc}")
+        return RedirectResponse("/admin/users", status_code=303)
+
+    async def change_user(request: Request, who: Login, user_id: int, **change: str) -> Response:
+        try:
+            await run_in_threadpool(user_admin.change_user, ctx.store, who.user.id, user_id, **change)
+        except InputInvalid as exc:
+            problem = exc.problems[0]
+            return users_page(
+                request, who, 422, f"{problem.path}: got {shown(problem.value)}; allowed: {problem.allowed}"
+            )
+        except LastAdmin as exc:
+            return users_page(request, who, 409, str(exc))
+        return RedirectResponse("/admin/users", status_code=303)
 
     @router.post("/admin/users/{user_id}/active")
     async def set_active(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
         value = (await request.form()).get("active")
-        if value not in ("true", "false"):
-            ctx.store.record_audit(who.user.id, "user.active", None, "invalid", f"user {user_id}")
-            return users_page(request, who, 422, f"active: got {shown(value)}; allowed: true, false")
-        active = value == "true"
-        try:
-            with svc.audited(who.user.id, "user.active" if active else "user.inactive") as note:
-                note.detail = f"user {user_id}"
-                await run_in_threadpool(ctx.store.set_active, user_id, active)
-        except LastAdmin as exc:
-            return users_page(request, who, 409, str(exc))
-        return RedirectResponse("/admin/users", status_code=303)
+        return await change_user(request, who, user_id, active=value if isinstance(value, str) else "")
 
     @router.post("/admin/users/{user_id}/role")
     async def set_role(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
-        role = str((await request.form()).get("role", ""))
-        if role not in {r.value for r in Role}:
-            ctx.store.record_audit(who.user.id, "user.role", None, "invalid", f"user {user_id}")
-            problem = f"role: got {shown(role)}; allowed: {', '.join(r.value for r in Role)}"
-            return users_page(request, who, 422, problem)
-        user = ctx.store.get_user(user_id)
-        if user is not None and user.role is Role(role):
-            return RedirectResponse("/admin/users", status_code=303)  # nothing to change
-        try:
-            with svc.audited(who.user.id, "user.role") as note:
-                note.detail = f"user {user_id}: {role}"
-                await run_in_threadpool(ctx.store.set_role, user_id, Role(role))
-        except LastAdmin as exc:
-            return users_page(request, who, 409, str(exc))
-        return RedirectResponse("/admin/users", status_code=303)
+        role = (await request.form()).get("role")
+        return await change_user(request, who, user_id, role=role if isinstance(role, str) else "")
 
     @router.post("/admin/users/{user_id}/password")
     async def reset_password(request: Request, user_id: UserId, who: Annotated[Login, ADMIN]) -> Response:
         form = await request.form()
         new, again = str(form.get("password", "")), str(form.get("password_again", ""))
+        passwords = ctx.sessions.passwords
         try:
-            with svc.audited(who.user.id, "user.password_reset") as note:
-                note.detail = f"user {user_id}"
-                user = await run_in_threadpool(ctx.sessions.reset_password, user_id, new, again)
+            user = await run_in_threadpool(
+                user_admin.set_password, ctx.store, passwords, who.user.id, user_id, new, again
+            )
         except InputInvalid as exc:
             return users_page(request, who, 422, "password: " + "; ".join(p.allowed for p in exc.problems))
         return users_page(request, who, notice=f"New password set for {user.email}; their sessions have ended.")

@@ -1,8 +1,10 @@
-"""What the web application stores, as plain records, and the protocol every store implements.
+"""The ports of the application: what it stores, as plain records, and the protocols a store implements.
 
+The protocols are split by concern (cases, users, sessions, the failed-login throttle, the audit trail); a store
+implements all of them (:class:`CaseStore`). The SQL store (``decidua.adapters.store.sql``) is the one in use.
 Cases are versioned and never overwritten: an edit adds a version. Each stored assessment names the case
-version and the ``kb_version`` it used. Every read and write of a patient record is audited by the caller
-(:meth:`CaseStore.record_audit`), failures included.
+version and the ``kb_version`` it used. Every read and write of a patient record is audited by the use case
+(:mod:`decidua.app.audit`), failures included.
 
 Store errors, drawn once::
 
@@ -39,9 +41,13 @@ class Role(StrEnum):
 class StoreError(DeciduaError):
     """A store operation that cannot be done."""
 
+    audit_outcome = "conflict"  # what the audit trail records when a use case fails with it
+
 
 class NotFound(StoreError, LookupError):
     """Nothing with the id asked for."""
+
+    audit_outcome = "not_found"
 
 
 class CaseNotFound(NotFound):
@@ -157,13 +163,9 @@ class Session:
     last_seen: dt.datetime
 
 
-class CaseStore(Protocol):
-    """Cases with their versions and assessments, users, sessions and the audit trail.
+class CaseRepository(Protocol):
+    """Cases with their versions and assessments. Each method is one transaction."""
 
-    Each method is one transaction: it happens completely or not at all.
-    """
-
-    # --- cases ---
     def create_case(
         self, reference: str, data: dict[str, Any], by: int | None, assessment: NewAssessment
     ) -> CaseVersion: ...
@@ -199,7 +201,10 @@ class CaseStore(Protocol):
 
     def list_assessments(self, case_id: int) -> list[tuple[int, StoredAssessment]]: ...
 
-    # --- users ---
+
+class UserRepository(Protocol):
+    """The accounts. Each method is one transaction."""
+
     def add_user(self, email: str, password_hash: str, role: Role) -> User: ...
 
     def add_first_admin(self, email: str, password_hash: str) -> User:
@@ -225,7 +230,10 @@ class CaseStore(Protocol):
         """Change a user's role; demoting the only active admin raises :class:`LastAdmin`."""
         ...
 
-    # --- login attempts, counted per login name (whether or not a user has it) ---
+
+class LoginThrottle(Protocol):
+    """Login attempts, counted per login name (whether or not a user has it)."""
+
     def reserve_login_attempt(
         self, counters: Sequence[tuple[str, LoginPolicy]], now: dt.datetime
     ) -> dt.datetime | None:
@@ -245,7 +253,10 @@ class CaseStore(Protocol):
         """Forget every count and lockout of ``login_name``, from every client (``"<login name> <client>"``)."""
         ...
 
-    # --- sessions ---
+
+class SessionRepository(Protocol):
+    """Server-side sessions (the token's hash, never the token)."""
+
     def add_session(self, session: Session) -> None: ...
 
     def get_session(self, token_hash: str) -> Session | None: ...
@@ -258,9 +269,20 @@ class CaseStore(Protocol):
         """End every session of a user but the one whose token hash is ``keep``; returns how many ended."""
         ...
 
-    # --- audit ---
+
+class AuditLog(Protocol):
+    """The audit trail: who did what to which case, and how it ended; never patient data."""
+
     def record_audit(
         self, user_id: int | None, action: str, case_id: int | None, outcome: str, detail: str | None = None
     ) -> AuditEntry: ...
 
     def list_audit(self, case_id: int | None = None, limit: int = 500) -> list[AuditEntry]: ...
+
+
+class AccountStore(UserRepository, LoginThrottle, SessionRepository, AuditLog, Protocol):
+    """What the account use cases need: users, the throttle, sessions and the audit trail."""
+
+
+class CaseStore(CaseRepository, AccountStore, Protocol):
+    """Everything the web application stores; the SQL store implements it all, each method one transaction."""

@@ -1,4 +1,6 @@
-"""Accounts, sessions and CSRF: argon2 password hashes, server-side sessions with idle timeout, CSRF tokens.
+"""Accounts and sessions: argon2 password hashes, server-side sessions with idle timeout, CSRF tokens, the
+failed-login throttle, and the account use cases (log in and out, change one's password, set up the first admin),
+each audited here once for the API, the pages and the command line.
 
 The session cookie holds a random token; the database holds only its SHA-256, so a copy of the database
 cannot be replayed as a login. Each session has a CSRF token (synchronizer pattern) that every unsafe request
@@ -27,7 +29,8 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from decidua.adapters.store import CaseStore, LoginPolicy, Role, Session, User
+from decidua.app.audit import AuditAction, Outcome, audited, record
+from decidua.app.ports import AccountStore, LoginPolicy, Role, Session, User
 from decidua.core.errors import DeciduaError, InputInvalid, Problem, shown
 
 MIN_PASSWORD_LENGTH = 12
@@ -56,9 +59,13 @@ class AccessError(DeciduaError):
 class NotAuthenticated(AccessError):
     """No valid session: never logged in, logged out, or timed out."""
 
+    audit_outcome = "unauthenticated"
+
 
 class LoginThrottled(AccessError):
     """Too many failed logins for a login name: refused, without checking the password, until ``until``."""
+
+    audit_outcome = "locked"
 
     def __init__(self, until: dt.datetime, now: dt.datetime) -> None:
         self.until = until
@@ -73,6 +80,8 @@ class LoginThrottled(AccessError):
 
 class Forbidden(AccessError):
     """The user's role does not allow this."""
+
+    audit_outcome = "denied"
 
 
 class CsrfRejected(Forbidden):
@@ -125,7 +134,7 @@ class Sessions:
 
     def __init__(
         self,
-        store: CaseStore,
+        store: AccountStore,
         clock: Callable[[], dt.datetime],
         idle: dt.timedelta,
         max_age: dt.timedelta,
@@ -209,11 +218,6 @@ class Sessions:
         self.store.set_password_hash(user.id, hashed)
         self.store.delete_user_sessions(user.id, keep=login.token_hash)
 
-    def reset_password(self, user_id: int, new: str, again: str | None = None) -> User:
-        """An admin's (or the command line's) reset: a new password, failed-login lockout lifted, every session
-        of the user ended."""
-        return reset_password(self.store, user_id, self.hash_new(new, new if again is None else again))
-
     def hash_new(self, new: str, again: str) -> str:
         """The hash of a new password, after checking it.
 
@@ -262,7 +266,7 @@ class Sessions:
             self.store.delete_session(token_hash(token))
 
 
-def reset_password(store: CaseStore, user_id: int, password_hash: str) -> User:
+def reset_password(store: AccountStore, user_id: int, password_hash: str) -> User:
     """Give a user a new password (already hashed): lift the failed-login lockout of the address (from all
     clients) and end their sessions."""
     user = store.set_password_hash(user_id, password_hash)
@@ -278,3 +282,95 @@ def require_role(login: Login, roles: frozenset[Role]) -> None:
 
 CLINICAL = frozenset({Role.CLINICIAN, Role.ADMIN})
 ADMIN_ONLY = frozenset({Role.ADMIN})
+
+
+# --- the account use cases, each audited once -------------------------------------------------------------------
+
+
+def log_in(sessions: Sessions, email: str, password: str, client: str | None) -> User | None:
+    """:meth:`Sessions.authenticate` with its audit row: ``ok``, ``failed`` or ``locked`` (naming the account when
+    one has this address; never the address typed).
+
+    Raises
+    ------
+    LoginThrottled
+        After too many failures for this address (the row says ``locked``).
+    """
+    store = sessions.store
+
+    def account() -> int | None:
+        try:
+            known = store.find_user(check_email(email))
+        except ValueError:
+            return None
+        return known.id if known else None
+
+    try:
+        user = sessions.authenticate(email, password, client)
+    except LoginThrottled:
+        record(store, account(), AuditAction.LOGIN, Outcome.LOCKED)
+        raise
+    if user is None:
+        record(store, account(), AuditAction.LOGIN, Outcome.FAILED)
+    else:
+        record(store, user.id, AuditAction.LOGIN, Outcome.OK)
+    return user
+
+
+def log_out(sessions: Sessions, login: Login, token: str | None) -> None:
+    sessions.end(token)
+    record(sessions.store, login.user.id, AuditAction.LOGOUT, Outcome.OK)
+
+
+def change_own_password(
+    sessions: Sessions, login: Login, current: str, new: str, again: str, client: str | None
+) -> None:
+    """A user's own password change (see :meth:`Sessions.change_password`), audited."""
+    with audited(sessions.store, login.user.id, AuditAction.USER_PASSWORD) as note:
+        note.detail = f"user {login.user.id}"
+        sessions.change_password(login, current, new, again, client)
+
+
+def new_account(passwords: Passwords, email: str, password: str, again: str | None = None) -> tuple[str, str]:
+    """The login name and password hash of a new account, after checking both.
+
+    Raises
+    ------
+    InputInvalid
+        With one problem per field (``email``, ``password``), each naming what is allowed.
+    """
+    problems = []
+    address = ""
+    try:
+        address = check_email(email)
+    except ValueError as exc:
+        problems.append(Problem("email", email, str(exc).split("; ", 1)[-1]))  # "allowed: an e-mail address ..."
+    hashed = ""
+    if again is not None and password != again:
+        problems.append(Problem("password", None, "the two passwords differ"))
+    else:
+        try:
+            hashed = passwords.hash(password)
+        except ValueError as exc:
+            problems.append(Problem("password", None, str(exc)))
+    if problems:
+        raise InputInvalid(problems, "the new account")
+    return address, hashed
+
+
+def set_up_first_admin(sessions: Sessions, email: str, password: str, again: str) -> tuple[str, Login]:
+    """The first start's admin, logged in at once: the session cookie value and the login.
+
+    Raises
+    ------
+    InputInvalid
+        For a bad address or password (nothing stored, nothing audited: no one is logged in yet).
+    NotFirstUser
+        When users exist already (the setup link is spent).
+    """
+    address, hashed = new_account(sessions.passwords, email, password, again)
+    user = sessions.store.add_first_admin(address, hashed)
+    record(sessions.store, user.id, AuditAction.USER_ADD, Outcome.OK, f"user {user.id}: first admin")
+    token, login = sessions.start(user)
+    record(sessions.store, user.id, AuditAction.LOGIN, Outcome.OK)
+    return token, login

@@ -10,14 +10,15 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from decidua.adapters.api.auth import Passwords, Sessions
-from decidua.adapters.api.context import AppContext
-from decidua.adapters.api.errors import AccessLog, HeadAsGet, SafeErrors, SecurityHeaders, install_error_handlers
 from decidua.adapters.api.routes import build_api_router
-from decidua.adapters.api.service import CaseService
-from decidua.adapters.api.settings import Settings
+from decidua.adapters.http.context import AppContext
+from decidua.adapters.http.errors import AccessLog, HeadAsGet, SafeErrors, SecurityHeaders, install_error_handlers
+from decidua.adapters.http.service import CaseService
+from decidua.adapters.http.settings import Settings
 from decidua.adapters.render import SCOPE
 from decidua.adapters.store import CaseStore, LoginPolicy
+from decidua.adapters.web.routes import build_web_router
+from decidua.app.accounts import Passwords, Sessions
 from decidua.core.errors import shown
 from decidua.knowledge.loader import KnowledgeBase
 
@@ -70,7 +71,6 @@ def create_app(
         A secret for the first start: while the database has no users, ``/setup?token=...`` lets whoever holds
         it create the first admin (``decidua serve`` prints that link). ``None`` disables the setup page.
     """
-    from decidua.adapters.web.routes import build_web_router  # the pages build on the API's helpers
 
     templates = _templates()
     passwords = passwords or Passwords()

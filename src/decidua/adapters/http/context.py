@@ -12,7 +12,10 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.templating import Jinja2Templates
 
-from decidua.adapters.api.auth import (
+from decidua.adapters.http.service import CaseService
+from decidua.adapters.http.settings import Settings
+from decidua.adapters.store import CaseStore, Role
+from decidua.app.accounts import (
     ADMIN_ONLY,
     CLINICAL,
     CsrfRejected,
@@ -23,9 +26,7 @@ from decidua.adapters.api.auth import (
     require_role,
     same,
 )
-from decidua.adapters.api.service import CaseService
-from decidua.adapters.api.settings import Settings
-from decidua.adapters.store import CaseStore, Role
+from decidua.app.audit import AuditAction, Outcome, record
 from decidua.knowledge.loader import KnowledgeBase
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -71,7 +72,7 @@ async def check_csrf(request: Request, login: Login) -> None:
         raise CsrfRejected("missing or wrong CSRF token")
 
 
-def guard(roles: frozenset[Role], action: str | None = None) -> Callable[[Request], Awaitable[Login]]:
+def guard(roles: frozenset[Role], action: AuditAction | None = None) -> Callable[[Request], Awaitable[Login]]:
     """A dependency: the logged-in user, with the role checked and (on unsafe methods) the CSRF token.
 
     With ``action`` (every patient endpoint) a failure writes an audit row (``unauthenticated`` or ``denied``).
@@ -86,7 +87,7 @@ def guard(roles: frozenset[Role], action: str | None = None) -> Callable[[Reques
             login = await run_in_threadpool(ctx.sessions.resume, token)
         except NotAuthenticated:
             if action:
-                await run_in_threadpool(ctx.store.record_audit, None, action, case_id, "unauthenticated")
+                await run_in_threadpool(record, ctx.store, None, action, Outcome.UNAUTHENTICATED, None, case_id)
             raise
         try:
             require_role(login, roles)
@@ -95,7 +96,7 @@ def guard(roles: frozenset[Role], action: str | None = None) -> Callable[[Reques
         except Forbidden as exc:
             if action:
                 detail = type(exc).__name__
-                await run_in_threadpool(ctx.store.record_audit, login.user.id, action, case_id, "denied", detail)
+                await run_in_threadpool(record, ctx.store, login.user.id, action, Outcome.DENIED, detail, case_id)
             raise
         request.state.login = login
         return login
@@ -117,7 +118,7 @@ def render(ctx: AppContext, request: Request, name: str, status_code: int = 200,
     return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def patient(action: str) -> Any:
+def patient(action: AuditAction) -> Any:
     """``Depends`` for a patient endpoint: clinicians and admins; failures audited as ``action``."""
     return Depends(guard(CLINICAL, action))
 

@@ -1,48 +1,38 @@
-"""What the API and the web pages do with cases, shared by both: validate, assess, store, audit.
+"""What the API and the web pages do with cases, shared by both: validate, assess, store.
 
-Every read and write of a patient record goes through :meth:`CaseService.audited`, which writes exactly one
-audit row with the outcome (``ok``, ``not_found``, ``invalid``, ``conflict``, ``error``); access failures
-(``unauthenticated``, ``denied``) are recorded where they are detected. Audit rows never hold patient data.
+Every read and write of a patient record runs inside :func:`decidua.app.audit.audited`, which writes exactly one
+audit row with the outcome; access failures (``unauthenticated``, ``denied``) are recorded where they are
+detected. Audit rows never hold patient data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from decidua.adapters import fhir
-from decidua.adapters.api.auth import LoginThrottled
 from decidua.adapters.casefile import case_to_data, parse_case
 from decidua.adapters.render import assessment_data
 from decidua.adapters.store import (
     CaseStore,
     CaseVersion,
     NewAssessment,
-    NotFound,
     StaleVersion,
     StoredAssessment,
     StoreError,
 )
+from decidua.app.audit import AuditNote
 from decidua.core.case import Case
-from decidua.core.errors import CaseInvalid, InputError, Problem
+from decidua.core.errors import CaseInvalid, Problem
 from decidua.core.findings import Assessment
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase
 
 # matplotlib (the plots of the case page and the report) keeps global state: one figure at a time per process.
 PLOT_LOCK = threading.Lock()
-
-
-@dataclass
-class AuditNote:
-    """Filled in by the code inside :meth:`CaseService.audited` (the case id once known, a detail)."""
-
-    case_id: int | None
-    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,35 +46,11 @@ class CaseView:
     versions: list[CaseVersion] = field(default_factory=list)
 
 
-def outcome_of(exc: BaseException) -> str:
-    if isinstance(exc, LoginThrottled):
-        return "locked"
-    if isinstance(exc, NotFound):
-        return "not_found"
-    if isinstance(exc, StoreError):  # a duplicate, a stale version, the last admin: 409
-        return "conflict"
-    if isinstance(exc, InputError):
-        return "invalid"
-    return "error"
-
-
 class CaseService:
     def __init__(self, store: CaseStore, kb: KnowledgeBase, clock: Callable[[], dt.datetime]) -> None:
         self.store = store
         self.kb = kb
         self.clock = clock
-
-    @contextmanager
-    def audited(self, user_id: int | None, action: str, case_id: int | None = None) -> Iterator[AuditNote]:
-        """Run the block and write one audit row with its outcome (failures too, then re-raise)."""
-        note = AuditNote(case_id)
-        try:
-            yield note
-        except BaseException as exc:
-            detail = type(exc).__name__ if outcome_of(exc) == "error" else note.detail
-            self.store.record_audit(user_id, action, note.case_id, outcome_of(exc), detail)
-            raise
-        self.store.record_audit(user_id, action, note.case_id, "ok", note.detail)
 
     def _assess(self, case: Case) -> tuple[Assessment, NewAssessment]:
         result = assess(case, self.kb)
@@ -160,4 +126,4 @@ class CaseService:
         return fhir.export_bundle(v.case, v.assessment, self.kb)
 
 
-__all__ = ["PLOT_LOCK", "AuditNote", "CaseService", "CaseView", "StoreError", "outcome_of"]
+__all__ = ["PLOT_LOCK", "CaseService", "CaseView", "StoreError"]

@@ -25,10 +25,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from decidua.adapters.api.auth import Forbidden, LoginThrottled, NotAuthenticated
-from decidua.adapters.api.context import AppContext, render
+from decidua.adapters.http.context import AppContext, render
 from decidua.adapters.report import PdfUnavailable
 from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFound, StoreError
+from decidua.app.accounts import Forbidden, LoginThrottled, NotAuthenticated
 from decidua.core.errors import MAX_SHOWN, CaseInvalid, InputError, InputInvalid, Problem, shown
 
 log = logging.getLogger("decidua.web")

@@ -1,0 +1,56 @@
+"""Helpers the JSON API and the pages share: the client's address, the session cookie, reports and FHIR export."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from decidua.adapters.http.context import AppContext
+from decidua.adapters.http.service import PLOT_LOCK
+from decidua.adapters.report import render_html, render_pdf
+from decidua.app.accounts import Login
+from decidua.app.audit import AuditAction, audited
+
+
+def client_of(request: Request) -> str | None:
+    """The client's address (behind a reverse proxy: the proxy's, unless uvicorn trusts its forwarded headers)."""
+    return request.client.host if request.client else None
+
+
+def set_session_cookie(ctx: AppContext, response: Response, token: str) -> None:
+    response.set_cookie(
+        ctx.settings.cookie_name,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.secure_cookies,
+        path="/",
+    )
+
+
+def report_response(ctx: AppContext, login: Login, case_id: int, fmt: str) -> Response:
+    """The report of the latest version (shared by the API and the pages)."""
+    action = AuditAction.CASE_REPORT_PDF if fmt == "pdf" else AuditAction.CASE_REPORT_HTML
+    with audited(ctx.store, login.user.id, action, case_id):
+        v = ctx.service.view(case_id)
+        filename = f"decidua-case-{case_id}-v{v.version.version}.{fmt}"
+        with PLOT_LOCK:
+            if fmt == "pdf":
+                pdf = render_pdf(v.case, v.assessment, ctx.kb)
+            else:
+                html = render_html(v.case, v.assessment, ctx.kb)
+    if fmt == "pdf":
+        disposition = {"content-disposition": f'attachment; filename="{filename}"'}
+        return Response(pdf, media_type="application/pdf", headers=disposition)
+    return HTMLResponse(html, headers={"content-disposition": f'inline; filename="{filename}"'})
+
+
+def fhir_response(ctx: AppContext, login: Login, case_id: int) -> Response:
+    with audited(ctx.store, login.user.id, AuditAction.CASE_FHIR_EXPORT, case_id):
+        bundle = ctx.service.export_bundle(case_id)
+    filename = f"decidua-case-{case_id}.fhir.json"
+    return JSONResponse(
+        bundle,
+        media_type="application/fhir+json",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
