@@ -47,7 +47,7 @@ def pinned(data: dict[str, Any]) -> dict[str, Any]:
             for f in data["findings"]
         },
         "next_steps": {s["id"]: {"because": s["because"], "indicated": s["indicated"]} for s in data["next_steps"]},
-        "options": {o["id"]: {"because": o["because"], "indicated": o["indicated"]} for o in data["options"]},
+        "options": {o["id"]: {"because": o["because"], "relevant": o["relevant"]} for o in data["options"]},
         "prognosis": [
             {"id": p["id"], "percent": p["percent"], "table_age": p["table_age"], "table_losses": p["table_losses"]}
             for p in data["prognosis"]

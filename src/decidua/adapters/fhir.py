@@ -584,7 +584,7 @@ def _assessment_resources(assessment: Assessment, kb: KnowledgeBase, result_ids:
         "result": [{"reference": f"Observation/{o['id']}"} for o in out]
         + [{"reference": f"Observation/{i}"} for i in result_ids],
         "conclusion": (
-            f"RPL {c.rpl.value} ({c.rpl_definition}, {c.losses_counted} losses counted); "
+            f"RPL {c.rpl.value} ({c.rpl_definition}, {c.losses_shown} losses counted); "
             f"RIF {c.rif.value} ({c.rif_definition}). Decision support, not a diagnosis or a prescription."
         ),
     }

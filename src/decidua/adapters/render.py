@@ -64,9 +64,14 @@ SOURCE_LABELS = {
 }
 OPTIONS_FOR = "Options the guidelines recommend, suggest or allow"
 OPTIONS_AGAINST = (
-    "Options the guidelines advise against or reserve for research (listed because the findings or the clinic "
-    "protocol raise them)"
+    "Options the guidelines advise against, find the evidence insufficient for, or reserve for research (listed "
+    "because the findings or the clinic protocol raise them)"
 )
+OPTIONS_NONE = (
+    "Options the guidelines give no verdict on (their stances shown concern a related test; listed because the "
+    "findings raise them)"
+)
+VERDICT_GROUPS = (("for", OPTIONS_FOR), ("against", OPTIONS_AGAINST), ("none", OPTIONS_NONE))
 NOT_A_DIRECTIVE = "None is a directive: the treating clinician decides."
 # The words every output uses for the pathway and its values (the templates read them from here).
 WORDS: dict[str, Any] = {
@@ -78,6 +83,8 @@ WORDS: dict[str, Any] = {
     "source": SOURCE_LABELS,
     "options_for": OPTIONS_FOR,
     "options_against": OPTIONS_AGAINST,
+    "options_none": OPTIONS_NONE,
+    "verdict_groups": VERDICT_GROUPS,
     "not_a_directive": NOT_A_DIRECTIVE,
 }
 
@@ -113,9 +120,10 @@ def shown_stances(f: Finding) -> tuple[Stance, ...]:
     return f.stances if f.status is not Status.NOT_ASSESSED else f.stances[:1]
 
 
-def options_by_verdict(options: Sequence[Option]) -> tuple[list[Option], list[Option]]:
-    """(the options the principal guideline recommends, suggests or allows; those it advises against)."""
-    return [o for o in options if o.stance.favourable], [o for o in options if not o.stance.favourable]
+def options_by_verdict(options: Sequence[Option]) -> list[tuple[str, list[Option]]]:
+    """(heading, options) for each verdict group that has options, in :data:`VERDICT_GROUPS` order."""
+    grouped = [(heading, [o for o in options if o.verdict_group == group]) for group, heading in VERDICT_GROUPS]
+    return [(heading, group) for heading, group in grouped if group]
 
 
 def stance_data(s: Stance) -> dict[str, Any]:
@@ -202,10 +210,12 @@ def option_data(o: Option) -> dict[str, Any]:
         "title": o.title,
         "kind": o.kind,
         "because": list(o.because),
-        "indicated": o.indicated,
+        "relevant": o.relevant,
         "gate": o.gate,
         "indication": o.indication,
         "guideline_verdict": o.stance.verdict,
+        "verdict_group": o.verdict_group,
+        "stances_concern": o.stances_concern,
         "stance": stance_data(o.stance),
         "stances": [stance_data(s) for s in o.stances],
         "statements": [statement_data(s) for s in o.statements],
@@ -305,6 +315,8 @@ def assessment_data(a: Assessment, kb: KnowledgeBase) -> dict[str, Any]:
                 "status": c.rpl.value,
                 "status_label": findings[c.rpl_definition].status_label,
                 "losses_counted": c.losses_counted,
+                "losses_counted_max": c.losses_counted_max,
+                "losses_shown": c.losses_shown,
                 "counts": c.losses_label,
                 "definition": c.rpl_definition,
             },
@@ -418,6 +430,8 @@ class _TextWriter:
         out = Block().add(Text(f"- {o.title}", style="bold"), hang=2)
         if o.indication:
             out.add(Text(f"({o.indication})", style="dim"), indent=2)
+        if o.stances_concern:
+            out.add(Text(f"The guidelines' stances below concern {o.stances_concern}.", style="dim"), indent=2)
         for s in o.stances:
             out.add(self.stance(s), indent=2)
         for st in o.statements:
@@ -433,18 +447,17 @@ class _TextWriter:
         if steps:
             out.append(Text("\nNext steps", style="bold"))
             out += [Block().nest(self.step(s), 2) for s in steps]
-        favourable, against = options_by_verdict(options)
-        for heading, group in ((OPTIONS_FOR, favourable), (OPTIONS_AGAINST, against)):
-            if group:
-                out.append(Block().add(Text(f"\n{heading}. {NOT_A_DIRECTIVE}", style="bold")))
-                out += [Block().nest(self.option(o), 2) for o in group]
+        for heading, group in options_by_verdict(options):
+            out.append(Block().add(Text(f"\n{heading}. {NOT_A_DIRECTIVE}", style="bold")))
+            out += [Block().nest(self.option(o), 2) for o in group]
         return out
 
 
-def _count(n: int | None, label: str, after: str) -> str:
+def _count(n: int | str | None, label: str, after: str) -> str:
+    """``losses counted: 1`` (never "1 losses"), ``failed transfers: 3``."""
     if n is None:
         return ""
-    return f"{n} {label}" + (f" {after}" if after else "")
+    return f"{label}{f' {after}' if after else ''}: {n}"
 
 
 def _pathway_text(a: Assessment) -> Text:
@@ -452,7 +465,7 @@ def _pathway_text(a: Assessment) -> Text:
     findings = {f.rule_id: f for f in a.findings}
     out = Text()
     for name, value, rule_id, count in (
-        ("RPL", p.rpl, c.rpl_definition, _count(c.losses_counted, c.losses_label, "counted")),
+        ("RPL", p.rpl, c.rpl_definition, _count(c.losses_shown, c.losses_label, "counted")),
         ("RIF", p.rif, c.rif_definition, _count(c.failed_transfers, c.transfers_label, "")),
     ):
         out.append(f"{name}: ")
@@ -499,13 +512,13 @@ def assessment_text(a: Assessment, kb: KnowledgeBase) -> RenderableType:
             parts.append(Text(f"\n{title}\n", style="bold underline"))
             parts.extend(w.finding(f) for f in items)
 
-    parts += w.items("", [s for s in a.next_steps if s.indicated], [o for o in a.options if o.indicated])
+    parts += w.items("", [s for s in a.next_steps if s.indicated], [o for o in a.options if o.relevant])
     for p in a.prognosis:
         parts += _prognosis_text(w, p)
     parts += w.items(
         not_indicated_heading(a.pathway.workup_indicated),
         [s for s in a.next_steps if not s.indicated],
-        [o for o in a.options if not o.indicated],
+        [o for o in a.options if not o.relevant],
     )
 
     refs = Text("\nReferences\n", style="bold")

@@ -147,24 +147,34 @@ class Pathway:
 class Option:
     """A management option with the guidelines' stances and the evidence. Never a directive.
 
-    ``indicated`` says whether the option is relevant to this patient under the pathway (her findings call for it
-    to be discussed and she meets the definition it is meant for), not that anyone recommends it: the stances say
-    that.
+    ``relevant`` says whether the option is one to discuss with this patient under the pathway (her findings raise
+    it and she meets the definition it is meant for), not that anyone recommends it: the stances say that.
+    ``stances_concern`` is set when the guidelines give no verdict on the option itself, only on a related test
+    (e.g. KIR/HLA-C genotyping behind single embryo transfer): the option is then grouped apart.
     """
 
     id: str
     title: str
     kind: str
     because: tuple[str, ...]  # ids of the findings (and pathway values) whose status made this option relevant
-    indicated: bool
+    relevant: bool
     indication: str
     stances: tuple[Stance, ...]
     statements: tuple[Statement, ...]
     gate: str = "not_gated"  # met | not_met | cannot_tell | held_back | not_gated
+    stances_concern: str | None = None
 
     @property
     def stance(self) -> Stance:
         return self.stances[0]
+
+    @property
+    def verdict_group(self) -> str:
+        """``for`` (the principal guideline recommends, suggests or allows it), ``against`` (advises against,
+        finds the evidence insufficient, or reserves it for research) or ``none`` (no verdict on the option)."""
+        if self.stances_concern is not None:
+            return "none"
+        return "for" if self.stance.favourable else "against"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,12 +213,21 @@ class Prognosis:
 class Classification:
     rpl: Status
     rpl_definition: str  # rule id of the definition in force
-    losses_counted: int | None
+    losses_counted: int | None  # for certain (the lower bound when a count is uncertain)
     rif: Status
     rif_definition: str
     failed_transfers: int | None
     losses_label: str = "losses"  # what the RPL definition counts
     transfers_label: str = "failed transfers"  # what the RIF definition counts
+    losses_counted_max: int | None = None  # the upper bound when a loss may or may not count; else losses_counted
+
+    @property
+    def losses_shown(self) -> str | None:
+        """The count as a clinician reads it: ``"2"``, or ``"2-3"`` when a loss may or may not count."""
+        if self.losses_counted is None:
+            return None
+        most = self.losses_counted_max
+        return f"{self.losses_counted}" if most in (None, self.losses_counted) else f"{self.losses_counted}-{most}"
 
 
 @dataclass(frozen=True, slots=True)

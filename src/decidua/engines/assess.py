@@ -33,7 +33,14 @@ from decidua.core.findings import (
     Threshold,
 )
 from decidua.engines.features import Row, extract
-from decidua.knowledge.compile import TRIGGER_KEYS, interpretation_column, status_column, trigger_refs
+from decidua.knowledge.compile import (
+    TRIGGER_KEYS,
+    because_key,
+    held_back_key,
+    interpretation_column,
+    status_column,
+    trigger_refs,
+)
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import (
     CountRule,
@@ -178,20 +185,32 @@ def evaluate_rule(rule: Rule, kb: KnowledgeBase, row: Row) -> Finding:
     )
 
 
-def _classification(kb: KnowledgeBase, findings: Mapping[str, Finding]) -> Classification:
+def _count_max(rule: Rule, row: Row, counted: int | None) -> int | None:
+    """The most a count could be (a ``count_max`` rule whose count is uncertain), else the count itself."""
+    if counted is None or not isinstance(rule, CountRule) or not rule.count_max:
+        return counted
+    values = [row.get(c) for c in rule.count_max]
+    if not all(isinstance(v, int) for v in values):
+        return counted
+    return max(counted, sum(v for v in values if isinstance(v, int)))
+
+
+def _classification(kb: KnowledgeBase, findings: Mapping[str, Finding], row: Row) -> Classification:
     rpl = findings[kb.selected["rpl_definition"]]
     rif = findings[kb.selected["rif_definition"]]
     rif_row = {i.name: i.value for i in rif.inputs}
     failed = rif.measure if isinstance(rif.measure, int) else rif_row.get("n_transfers_failed")
+    losses = rpl.measure if isinstance(rpl.measure, int) else None
     return Classification(
         rpl=rpl.status,
         rpl_definition=rpl.rule_id,
-        losses_counted=rpl.measure if isinstance(rpl.measure, int) else None,
+        losses_counted=losses,
         rif=rif.status,
         rif_definition=rif.rule_id,
         failed_transfers=failed if isinstance(failed, int) else None,
         losses_label=kb.rule(rpl.rule_id).measure_label or "losses",
         transfers_label=kb.rule(rif.rule_id).measure_label or "failed transfers",
+        losses_counted_max=_count_max(kb.rule(rpl.rule_id), row, losses),
     )
 
 
@@ -261,7 +280,7 @@ def _because(kb: KnowledgeBase, when: Mapping[str, Any], status_row: Mapping[str
     """The ids (findings and pathway values) whose status, as the trigger asks, made an item relevant."""
     out: dict[str, None] = {}
     for wanted, ref in trigger_refs(when):
-        column = interpretation_column if wanted == "high" else status_column
+        column = interpretation_column if wanted in ("high", "low") else status_column
         value = TRIGGER_KEYS[wanted]
         for rule_id in kb.resolve(ref):
             if status_row.get(column(rule_id)) == value:
@@ -269,21 +288,35 @@ def _because(kb: KnowledgeBase, when: Mapping[str, Any], status_row: Mapping[str
     return list(out)
 
 
+def _because_features(kb: KnowledgeBase, item_id: str, status_row: Mapping[str, Scalar]) -> list[str]:
+    """The feature columns whose condition in an item's trigger holds (e.g. ``n_stillbirths`` for a stillbirth)."""
+    return [
+        c for c in kb.because_features.get(item_id, ()) if evaluate(kb.triggers[because_key(item_id, c)], status_row)
+    ]
+
+
 _PATHWAY_WORDS = {Status.FLAGGED: "yes", Status.WITHIN_RANGE: "no", Status.NOT_ASSESSED: "cannot tell"}
 _DEFINITION_WORDS = {Status.FLAGGED: "met", Status.WITHIN_RANGE: "not met", Status.NOT_ASSESSED: "cannot tell"}
 
 
-def _why(because: list[str], findings: Mapping[str, Finding], statuses: Mapping[str, Status]) -> str:
+_INTERPRETATION_WORDS = {Interpretation.HIGH: " (high)", Interpretation.LOW: " (low)"}
+
+
+def _why(
+    because: list[str], findings: Mapping[str, Finding], statuses: Mapping[str, Status], row: Mapping[str, Scalar]
+) -> str:
     words = []
     for ref in because:
         f = findings.get(ref)
         if f is not None:
-            words.append(
-                f"{f.title}: {f.status_label}" + (" (high)" if f.interpretation is Interpretation.HIGH else "")
-            )
-        else:
+            words.append(f"{f.title}: {f.status_label}" + _INTERPRETATION_WORDS.get(f.interpretation, ""))  # type: ignore[arg-type]
+        elif ref in statuses:
             vocabulary = _DEFINITION_WORDS if ref in ("rpl", "rif") else _PATHWAY_WORDS
             words.append(f"{_PATHWAY_NAMES.get(ref, ref)}: {vocabulary[statuses[ref]]}")
+        else:  # a feature the trigger tests
+            value = row.get(ref)
+            shown = ("yes" if value else "no") if isinstance(value, bool) else _fmt(value)
+            words.append(f"{FEATURE_INDEX[ref].description}: {shown}")
     return "; ".join(words)
 
 
@@ -293,20 +326,18 @@ def _indication(
     because: list[str],
     findings: Mapping[str, Finding],
     statuses: Mapping[str, Status],
+    row: Mapping[str, Scalar],
 ) -> str:
-    why = _why(because, findings, statuses)
+    why = _why(because, findings, statuses, row)
     if not why:
         return gate_reason
     why = f"because of {why}" if indicated else f"listed because of {why}"
     return f"{gate_reason}; {why}" if gate_reason else why
 
 
-def _prognosis(
-    spec: PrognosisSpec, row: Row, findings: Mapping[str, Finding], kb: KnowledgeBase, pathway: Pathway
-) -> Prognosis:
+def _prognosis(spec: PrognosisSpec, row: Row, classification: Classification, pathway: Pathway) -> Prognosis:
     age = row.get("age_years")
-    rpl = findings[kb.selected["rpl_definition"]]
-    losses = rpl.measure if isinstance(rpl.measure, int) else None
+    losses, most = classification.losses_counted, classification.losses_counted_max
     cells = {(c.age, c.losses): c.percent for c in spec.cells}
     table_age = table_losses = None
     percent = None
@@ -315,8 +346,18 @@ def _prognosis(
     late = row.get("n_second_trimester_miscarriages")
     if not isinstance(age, int) or losses is None:
         explanation = "Age or number of losses not recorded: no value from the table."
+    elif row.get("oocytes_donor") is True:
+        explanation = (
+            "The table is for women who conceive with their own oocytes (its age is the mother's): no value from "
+            "the table with donor oocytes."
+        )
     elif isinstance(late, int) and late > 0:
         explanation = "The table's cohort excluded women with mid-trimester losses: no value from the table."
+    elif most is not None and most != losses:
+        explanation = (
+            f"The number of losses is between {losses} and {most} (a biochemical loss without a recorded conception "
+            "may or may not be a transfer's own): no value from the table until its conception is recorded."
+        )
     elif losses not in spec.losses or not min(spec.ages) <= age <= max(spec.ages):
         explanation = f"Age {age} with {losses} losses is outside the table ({span}): no value from the table."
     elif age in spec.ages:
@@ -332,15 +373,20 @@ def _prognosis(
         below = max(a for a in spec.ages if a < age)
         above = min(a for a in spec.ages if a > age)
         table_losses = losses
-        bracket = ((below, cells.get((below, losses))), (above, cells.get((above, losses))))
-        shown = [f"{a}: {p:g} %" for a, p in bracket if p is not None]
-        missing = [str(a) for a, p in bracket if p is None]
-        explanation = f"Age {age} lies between the table's rows; with {losses} previous losses, " + (
-            f"age {' and age '.join(shown)}." if shown else "neither row's value is shipped."
-        )
-        if shown and missing:
-            explanation += (
-                f" (The row for age {missing[0]} could not be checked against the source and is not shipped.)"
+        rows = ((below, cells.get((below, losses))), (above, cells.get((above, losses))))
+        missing = [str(a) for a, p in rows if p is None]
+        if missing:  # one row alone is the figure for a younger or an older woman: never shown as hers
+            explanation = (
+                f"Age {age} lies between the table's rows for ages {below} and {above}; with {losses} previous "
+                f"losses the row for age {' and age '.join(missing)} could not be checked against the source and is "
+                "not shipped, so no value is shown; see the cohort figures."
+            )
+        else:
+            bracket = rows
+            explanation = (
+                f"Age {age} lies between the table's rows; with {losses} previous losses, "
+                + " and ".join(f"age {a}: {p:g} %" for a, p in rows)
+                + "."
             )
     if pathway.unexplained_rpl is None:
         explanation += (
@@ -361,6 +407,10 @@ def _prognosis(
         overall=tuple(statement(s) for s in spec.overall),
         citations=spec.cites,
     )
+
+
+_APL_CORE = ("apl_lupus_anticoagulant", "apl_anticardiolipin_igg", "apl_anticardiolipin_igm")
+_APL_OPTIONAL = ("apl_anti_b2gpi_igg", "apl_anti_b2gpi_igm")
 
 
 def _warnings(row: Row) -> tuple[str, ...]:
@@ -385,7 +435,15 @@ def _warnings(row: Row) -> tuple[str, ...]:
         out.append(
             f"{listed - known} biochemical loss(es) under pregnancies have no recorded conception: each may be "
             "the biochemical pregnancy of a transfer (counted once) or another event. Record the conception to "
-            "count them exactly; meanwhile the lower count is used and a definition it decides is 'cannot tell'."
+            "count them exactly; meanwhile the lower count is used, and a definition or a threshold on the number of "
+            "losses (antiphospholipid syndrome with two, or three or more) it decides is 'cannot tell'."
+        )
+    negative = all(row.get(c) is False for c in _APL_CORE) and not any(row.get(c) is True for c in _APL_OPTIONAL)
+    if row.get("cond_antiphospholipid_syndrome") is True and negative:
+        out.append(
+            "Antiphospholipid syndrome is recorded, but the antiphospholipid antibodies on file are negative "
+            "(lupus anticoagulant, anticardiolipin IgG and IgM): the diagnosis rests on results not recorded "
+            "here. The options for antiphospholipid syndrome follow the recorded diagnosis; check it."
         )
     stillbirths = row.get("n_stillbirths")
     if isinstance(stillbirths, int) and stillbirths > 0:
@@ -414,24 +472,27 @@ def _item_gate(
     statuses: Mapping[str, Status],
 ) -> tuple[list[str], bool, str, str]:
     """(because, indicated, gate, indication) of a triggered step or option."""
-    because = _because(kb, spec.when, status_row)
+    because = _because(kb, spec.when, status_row) + _because_features(kb, spec.id, status_row)
     indicated, gate, reason = _gate(spec.pathways, pathway)
-    if indicated and spec.held_back is not None and evaluate(kb.triggers[f"{spec.id}#held_back"], status_row) is True:
+    for i, hold in enumerate(spec.held_back if indicated else ()):
+        if evaluate(kb.triggers[held_back_key(spec.id, i)], status_row) is not True:
+            continue
         held: list[str] = []
-        for ref in _because(kb, spec.held_back.when, status_row):
+        for ref in _because(kb, hold.when, status_row):
             if ref == "explained" and kb.unexplained_rpl is not None:  # name the findings that explain
                 held += [r for r in kb.unexplained_rpl.explained_by if statuses.get(r) is Status.FLAGGED]
             elif ref in findings:
                 held.append(ref)
-        why = _why(list(dict.fromkeys(held)), findings, statuses)
-        return because, False, "held_back", f"held back: {spec.held_back.reason}" + (f" ({why})" if why else "")
-    return because, indicated, gate, _indication(indicated, reason, because, findings, statuses)
+        why = _why(list(dict.fromkeys(held)), findings, statuses, status_row)
+        return because, False, "held_back", f"held back: {hold.reason}" + (f" ({why})" if why else "")
+    return because, indicated, gate, _indication(indicated, reason, because, findings, statuses, status_row)
 
 
 def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
     """Assess a feature row (the shared core of :func:`assess` and of checks against the batch engine)."""
     findings = {r.id: evaluate_rule(r, kb, row) for r in kb.active_rules}
     pathway = _pathway(kb, row, findings)
+    classification = _classification(kb, findings, row)
     statuses: dict[str, Status] = {rule_id: f.status for rule_id, f in findings.items()}
     statuses |= {
         "rpl": status_of(pathway.rpl),
@@ -465,30 +526,31 @@ def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
     options = []
     for o in kb.options:
         if triggered(o.id):
-            because, indicated, gate, indication = _item_gate(kb, o, pathway, status_row, findings, statuses)
+            because, relevant, gate, indication = _item_gate(kb, o, pathway, status_row, findings, statuses)
             options.append(
                 Option(
                     o.id,
                     o.title,
                     o.kind,
                     tuple(because),
-                    indicated,
+                    relevant,
                     indication,
                     tuple(stance(s) for s in o.stances),
                     tuple(statement(s) for s in o.statements),
                     gate,
+                    o.stances_concern,
                 )
             )
     return Assessment(
         case_id=case_id,
         kb_version=kb.kb_version,
         kb_overrides=kb.overrides,
-        classification=_classification(kb, findings),
+        classification=classification,
         findings=tuple(findings.values()),
         next_steps=tuple(steps),
         options=tuple(options),
         pathway=pathway,
-        prognosis=tuple(_prognosis(p, row, findings, kb, pathway) for p in kb.prognosis if triggered(p.id)),
+        prognosis=tuple(_prognosis(p, row, classification, pathway) for p in kb.prognosis if triggered(p.id)),
         warnings=_warnings(row),
     )
 

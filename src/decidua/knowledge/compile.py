@@ -205,8 +205,14 @@ def _compile_flag(rule: Rule, where: str) -> CompiledRule:
 
 # Triggers of next steps, options and prognoses: conditions over the statuses of findings and of the pathway,
 # and over the feature row itself.
-TRIGGER_KEYS: dict[str, str] = {**{s.value: s.value for s in Status}, "high": "H"}
+TRIGGER_KEYS: dict[str, str] = {**{s.value: s.value for s in Status}, "high": "H", "low": "L"}
 PATHWAY_VALUES = ("rpl", "rif", "workup", "unexplained_rpl", "explained")
+_INTERPRETATION_KEYS = ("high", "low")
+
+
+def held_back_key(item_id: str, index: int) -> str:
+    """The key of an item's ``index``-th ``held_back`` condition among the compiled triggers."""
+    return f"{item_id}#held_back#{index}"
 
 
 def status_column(ref: str) -> str:
@@ -235,12 +241,17 @@ def compile_trigger(cond: Mapping[str, Any], where: str, resolve: Callable[[str]
             return compile_condition(c, w)  # a condition on the feature row, as in a rule
         if key not in TRIGGER_KEYS or not isinstance(ref, str):
             raise KnowledgeBaseError(
-                f"{w}: a trigger is {{flagged|within_range|not_assessed|high: <rule id, group:<name> or "
+                f"{w}: a trigger is {{flagged|within_range|not_assessed|high|low: <rule id, group:<name> or "
                 f"{'|'.join(PATHWAY_VALUES)}>}} or a condition on a feature, combined with any/all/not; got {dict(c)!r}"
             )
         ids = resolve(ref)
-        column = interpretation_column if key == "high" else status_column
-        tests = tuple(Cmp("==", Col(column(i)), Lit(TRIGGER_KEYS[key])) for i in ids)
+        tests: tuple[Expr, ...]
+        if key in _INTERPRETATION_KEYS:  # no result (or no interpretation) is simply not high, not unknown
+            wanted = Lit(TRIGGER_KEYS[key])
+            cols = [Col(interpretation_column(i)) for i in ids]
+            tests = tuple(When(IsNull(c), Lit(False), Cmp("==", c, wanted)) for c in cols)
+        else:
+            tests = tuple(Cmp("==", Col(status_column(i)), Lit(TRIGGER_KEYS[key])) for i in ids)
         return tests[0] if len(tests) == 1 else Or(tests)
 
     return one(cond, where)
@@ -262,6 +273,28 @@ def trigger_refs(cond: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def feature_refs(cond: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The conditions on the feature row a trigger asks for outside any ``not`` and ``if`` (e.g.
+    ``{n_stillbirths: {">": 0}}``): those that hold are named, with their values, as what an item is shown
+    *because* of."""
+    out: list[Mapping[str, Any]] = []
+    if set(cond) == {"if", "then", "else"}:
+        return out
+    for key, body in cond.items():
+        if key in ("any", "all") and isinstance(body, list):
+            for c in body:
+                if isinstance(c, Mapping):
+                    out += feature_refs(c)
+        elif key in FEATURE_INDEX:
+            out.append({key: body})
+    return out
+
+
+def because_key(item_id: str, column: str) -> str:
+    """The key, among the compiled triggers, of the condition on ``column`` in an item's trigger."""
+    return f"{item_id}#because#{column}"
+
+
 def describe_trigger(cond: object) -> str:
     """A trigger in words, e.g. ``(group:nk high or unexplained RPL: yes)``, for ``kb show``."""
     if not isinstance(cond, Mapping):
@@ -280,14 +313,27 @@ def describe_trigger(cond: object) -> str:
     if key in TRIGGER_KEYS and isinstance(body, str):
         if body in PATHWAY_VALUES:
             words = (
-                {"flagged": "met", "within_range": "not met", "not_assessed": "cannot tell", "high": "met"}
+                {"flagged": "met", "within_range": "not met", "not_assessed": "cannot tell"}
                 if body in ("rpl", "rif")
-                else {"flagged": "yes", "within_range": "no", "not_assessed": "cannot tell", "high": "yes"}
+                else {"flagged": "yes", "within_range": "no", "not_assessed": "cannot tell"}
             )
-            return f"{PATHWAY_WORDS[body]}: {words[key]}"
-        words = {"flagged": "flagged", "within_range": "within range", "not_assessed": "not assessed", "high": "high"}
-        return f"{body} {words[key]}"
-    return f"{key} {body}"
+            return f"{PATHWAY_WORDS[body]}: {words.get(key, key)}"
+        words = {"flagged": "flagged", "within_range": "within range", "not_assessed": "not assessed"}
+        return f"{body} {words.get(key, key)}"
+    if key == "sum" and isinstance(body, Mapping):
+        tests = " and ".join(f"{op} {_fmt_literal(v)}" for op, v in body.items() if op != "of")
+        return f"{' + '.join(body.get('of', []))} {tests}"
+    if isinstance(body, Mapping):
+        return " and ".join(f"{key} {op} {_fmt_literal(v)}" for op, v in body.items())
+    return f"{key} is {_fmt_literal(body)}"
+
+
+def _fmt_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt_literal(v) for v in value) + "]"
+    return str(value)
 
 
 PATHWAY_WORDS = {
@@ -295,7 +341,7 @@ PATHWAY_WORDS = {
     "rif": "RIF",
     "workup": "work-up applies",
     "unexplained_rpl": "unexplained RPL",
-    "explained": "a finding that explains the losses",
+    "explained": "a finding that may explain the losses",
 }
 
 

@@ -19,14 +19,18 @@ import yaml
 from pydantic import ValidationError
 
 from decidua.core.errors import KnowledgeBaseError, MissingCitation
-from decidua.core.expr import Expr, columns
+from decidua.core.expr import Expr, Or, columns
 from decidua.core.features import FEATURE_INDEX, MAX_COUNT
 from decidua.knowledge.compile import (
     PATHWAY_VALUES,
     CompiledRule,
+    because_key,
+    compile_condition,
     compile_pathway,
     compile_rule,
     compile_trigger,
+    feature_refs,
+    held_back_key,
 )
 from decidua.knowledge.schema import (
     Choice,
@@ -69,6 +73,8 @@ class KnowledgeBase:
     unexplained_rpl: UnexplainedSpec | None = None
     pathway: Mapping[str, Expr] = field(default_factory=dict)  # rpl, rif, workup, unexplained_rpl over features
     triggers: Mapping[str, Expr] = field(default_factory=dict)  # step/option/prognosis id -> over statuses
+    # item id -> the feature columns its trigger tests (each compiled under because_key, to name the values)
+    because_features: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def active_rules(self) -> tuple[Rule, ...]:
@@ -247,6 +253,7 @@ def _assemble(kb: KnowledgeBase) -> KnowledgeBase:
         compiled[kb.selected["rpl_definition"]], compiled[kb.selected["rif_definition"]], kb.unexplained_rpl, compiled
     )
     triggers: dict[str, Expr] = {}
+    because: dict[str, tuple[str, ...]] = {}
     items: tuple[StepSpec | OptionSpec | PrognosisSpec, ...] = (*kb.steps, *kb.options, *kb.prognosis)
     in_a_choice = {r.id for r in kb.rules if r.choice is not None}
 
@@ -259,16 +266,23 @@ def _assemble(kb: KnowledgeBase) -> KnowledgeBase:
 
     for item in items:
         kind = type(item).__name__.removesuffix("Spec").lower()
-        conditions = [("when", item.when)]
-        if not isinstance(item, PrognosisSpec) and item.held_back is not None:
-            conditions.append(("held_back", item.held_back.when))
-        for name, cond in conditions:
+        conditions = [(item.id, "when", item.when)]
+        if not isinstance(item, PrognosisSpec):
+            conditions += [(held_back_key(item.id, i), "held_back", h.when) for i, h in enumerate(item.held_back)]
+        for key, name, cond in conditions:
             where = f"{kind} {item.id}: {name}"
             try:
-                triggers[item.id if name == "when" else f"{item.id}#held_back"] = compile_trigger(cond, where, resolve)
+                triggers[key] = compile_trigger(cond, where, resolve)
             except KnowledgeBaseError as exc:
                 raise KnowledgeBaseError(f"{where}: {exc}") from None
-    return replace(kb, compiled=compiled, pathway=pathway, triggers=triggers)
+        tests: dict[str, list[Expr]] = {}
+        for feature_cond in feature_refs(item.when):
+            ((column, _),) = feature_cond.items()
+            tests.setdefault(column, []).append(compile_condition(feature_cond, f"{kind} {item.id}: when"))
+        for column, exprs in tests.items():
+            triggers[because_key(item.id, column)] = exprs[0] if len(exprs) == 1 else Or(tuple(exprs))
+        because[item.id] = tuple(tests)
+    return replace(kb, compiled=compiled, pathway=pathway, triggers=triggers, because_features=because)
 
 
 def _check_inputs(rule: Rule, compiled: CompiledRule) -> None:

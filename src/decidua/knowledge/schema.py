@@ -18,12 +18,14 @@ false when the value is missing. ``{if: C, then: X, else: Y}`` decides by ``C`` 
 
 Next steps and options are *triggered* by the statuses of findings, with the same combinators:
 ``{flagged: nk.peripheral.clinic}``, ``{not_assessed: investigation.antiphospholipid}``,
-``{within_range: group:nk}``, ``{high: group:nk}`` (flagged with a high result), where a reference is a rule id,
+``{within_range: group:nk}``, ``{high: group:nk}`` / ``{low: group:nk}`` (a high / low result), where a reference
+is a rule id,
 ``group:<name>`` (any rule of the group), or one of the pathway values ``rpl``, ``rif``, ``workup``,
 ``unexplained_rpl`` and ``explained`` (flagged: yes, within_range: no, not_assessed: cannot tell); a trigger may
 also test the feature row like a rule does (``{oocytes_donor: true}``). Their ``pathways`` gate them: an item with
 ``pathways: [rpl, rif]`` is indicated only when the patient meets the RPL or the RIF definition in force; while
-its ``held_back.when`` holds it is listed, not indicated, with ``held_back.reason``.
+the ``when`` of one of its ``held_back`` entries holds it is listed, not indicated, with that entry's ``reason``
+(the first that holds).
 """
 
 from __future__ import annotations
@@ -275,7 +277,7 @@ class StepSpec(Strict):
     text: str
     when: Condition  # over statuses (see the module docstring)
     pathways: tuple[Pathway, ...] = ()  # empty: not gated (e.g. care that a finding itself calls for)
-    held_back: HoldBack | None = None
+    held_back: tuple[HoldBack, ...] = ()
     stances: tuple[StanceSpec, ...] = ()
     cites: tuple[CiteKey, ...] = Field(min_length=1)
 
@@ -288,8 +290,10 @@ class OptionSpec(Strict):
     kind: Literal["immunomodulatory", "anticoagulant", "hormonal", "genetic", "transfer", "supportive"]
     when: Condition  # over statuses (see the module docstring)
     pathways: tuple[Pathway, ...] = ()
-    held_back: HoldBack | None = None
+    held_back: tuple[HoldBack, ...] = ()
     stances: tuple[StanceSpec, ...] = Field(min_length=1)
+    # set when the stances give no verdict on the option itself, only on a related test: what they concern
+    stances_concern: str | None = None
     statements: tuple[StatementSpec, ...] = ()
 
 

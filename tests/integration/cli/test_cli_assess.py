@@ -47,7 +47,7 @@ def test_assess_json_has_the_documented_shape() -> None:
     pathway = {k: v for k, v in data["pathway"].items() if k not in ("reason", "verdict")}
     assert pathway == {"rpl": True, "rif": False, "workup_indicated": True, "unexplained_rpl": True, "explained": False}
     assert data["pathway"]["verdict"] in data["pathway"]["reason"]
-    assert all({"indicated", "indication", "stance"} <= set(o) for o in data["options"])
+    assert all({"relevant", "indication", "stance", "verdict_group"} <= set(o) for o in data["options"])
     assert all({"indicated", "indication"} <= set(s) for s in data["next_steps"])
     assert data["prognosis"][0]["id"] == "prognosis.brigham1999"
 
@@ -58,7 +58,7 @@ def test_assess_json_of_a_case_outside_the_pathway() -> None:
     data = json.loads(out)
     assert data["pathway"]["workup_indicated"] is False
     assert data["options"]
-    assert not any(o["indicated"] for o in data["options"])
+    assert not any(o["relevant"] for o in data["options"])
     assert not any(s["indicated"] for s in data["next_steps"])
 
 
@@ -80,7 +80,7 @@ def test_assess_text_puts_what_is_not_indicated_apart() -> None:
     flat = " ".join(out.split())
     assert "Work-up: does not apply" in flat
     assert "Not indicated: the patient meets neither the RPL nor the RIF definition in force" in flat
-    assert "Options the guidelines advise against or reserve for research" in flat
+    assert "Options the guidelines advise against, find the evidence insufficient for, or reserve for research" in flat
     assert "[above] Peripheral blood NK cells" in flat  # the result is still shown, for information
 
 

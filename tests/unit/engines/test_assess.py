@@ -204,7 +204,7 @@ def test_options_show_the_guidelines_stances_and_the_clinic_protocol_never_a_dir
     ):
         assert expected in ids
     for o in a.options:
-        assert o.indicated
+        assert o.relevant
         assert o.stances
         assert all(s.source and s.strength and s.citations for s in o.stances)
     for option_id in ("option.corticosteroids", "option.immunoglobulins", "option.heparin_modulators"):

@@ -52,7 +52,7 @@ def test_not_rpl_with_high_nk_gets_no_work_up_and_no_immunotherapy(kb: Knowledge
     assert a.next_steps
     assert not any(s.indicated for s in a.next_steps)
     assert a.options
-    assert not any(o.indicated for o in a.options)
+    assert not any(o.relevant for o in a.options)
     steroid = next(o for o in a.options if o.id == "option.corticosteroids")
     assert steroid.indication.startswith("not indicated: the patient does not meet the RPL or RIF definition")
     karyotype = next(s for s in a.next_steps if s.id == "next.parental_karyotype")
@@ -65,7 +65,7 @@ def test_unknown_history_is_cannot_tell_not_met_or_unmet(kb: KnowledgeBase) -> N
     assert "cannot be told" in a.pathway.reason
     history = next(s for s in a.next_steps if s.id == "next.history")
     assert history.indicated  # recording the history is what the case needs first
-    assert not any(o.indicated for o in a.options)
+    assert not any(o.relevant for o in a.options)
     assert all("cannot tell" in o.indication for o in a.options)
 
 
@@ -73,7 +73,7 @@ def test_rpl_known_not_met_and_rif_unknown_says_which(kb: KnowledgeBase) -> None
     a = run(kb, pregnancies=[MISCARRIAGE], nk=nk(30))  # transfers not recorded
     assert (a.pathway.rpl, a.pathway.rif, a.pathway.workup_indicated) == (False, None, None)
     steroid = next(o for o in a.options if o.id == "option.corticosteroids")
-    assert not steroid.indicated
+    assert not steroid.relevant
     assert "RPL not met" in steroid.indication
     assert "RIF cannot be told" in steroid.indication
 
@@ -87,15 +87,24 @@ def test_transfer_failures_only_open_the_rif_work_up_not_the_rpl_one(kb: Knowled
     assert not steps["next.antiphospholipid"].indicated  # an RPL step
     options = {o.id: o for o in a.options}
     steroid = options["option.corticosteroids"]
-    assert (steroid.indicated, steroid.gate) == (False, "held_back")  # the RIF work-up (uterine anatomy) first
+    assert (steroid.relevant, steroid.gate) == (False, "held_back")  # the work-up before immune causes first
     assert "Uterine anatomy: not assessed" in steroid.indication
-    done = run(
-        kb, pregnancies=[], transfers=failed, nk=nk(30), investigations={"uterine_anatomy": {"result": "normal"}}
-    )
+    # uterine anatomy alone is not the whole work-up: antiphospholipid antibodies and TSH are asked for, as in RPL
+    uterus = {"uterine_anatomy": {"result": "normal"}}
+    partial = run(kb, pregnancies=[], transfers=failed, nk=nk(30), investigations=uterus)
+    options = {o.id: o for o in partial.options}
+    assert (options["option.corticosteroids"].relevant, options["option.corticosteroids"].gate) == (False, "held_back")
+    assert "Antiphospholipid antibodies: not assessed" in options["option.corticosteroids"].indication
+    steps = {s.id: s for s in partial.next_steps}
+    assert steps["next.rif_antiphospholipid_thyroid"].indicated  # the step that completes it is offered for RIF
+    assert "could not be checked" in steps["next.rif_antiphospholipid_thyroid"].text
+    assert steps["next.rif_coughlan"].indicated
+    done = run(kb, pregnancies=[], transfers=failed, nk=nk(30), investigations=WORKUP_DONE)
     options = {o.id: o for o in done.options}
-    assert options["option.corticosteroids"].indicated
+    assert options["option.corticosteroids"].relevant
     assert options["option.corticosteroids"].gate == "met"
-    assert not options["option.low_dose_aspirin"].indicated  # meant for RPL
+    assert options["option.low_dose_aspirin"].relevant  # anticoagulants are raised for RIF as for RPL
+    assert "next.rif_antiphospholipid_thyroid" not in {s.id for s in done.next_steps}
 
 
 def test_untested_antiphospholipid_antibodies_are_never_no_aps(kb: KnowledgeBase) -> None:
@@ -117,7 +126,7 @@ def test_aps_with_two_and_with_three_losses_are_told_apart(kb: KnowledgeBase) ->
     assert three.finding("autoimmune.aps_three_or_more_losses").status is Status.FLAGGED
     assert three.finding("autoimmune.aps_two_losses").status is Status.WITHIN_RANGE
     (aspirin,) = [o for o in three.options if o.id == "option.aps_aspirin_heparin"]
-    assert aspirin.indicated
+    assert aspirin.relevant
     assert aspirin.stance.strength == "conditional; evidence very low (⊕○○○)"
     assert aspirin.stance.verified
     assert aspirin.stance.wording == "quote"
@@ -161,7 +170,7 @@ def test_parental_translocation_leads_to_counselling_and_pgt_sr(kb: KnowledgeBas
     a = run(kb, pregnancies=[MISCARRIAGE] * 2, investigations=investigations)
     assert a.pathway.unexplained_rpl is False
     assert next(s for s in a.next_steps if s.id == "care.genetic_counselling").indicated
-    assert "option.pgt_sr" in [o.id for o in a.options if o.indicated]
+    assert "option.pgt_sr" in [o.id for o in a.options if o.relevant]
     assert a.prognosis == ()  # the prognosis table is for unexplained RPL
 
 
@@ -181,7 +190,7 @@ def test_unexplained_rpl_gets_supportive_care_and_a_cited_prognosis(kb: Knowledg
     [
         (35, 2, 77.0, (), "Table value for age 35"),
         (37, 2, None, ((35, 77.0), (40, 69.0)), "age 35: 77 % and age 40: 69 %"),  # both rows, never interpolated
-        (29, 3, None, ((25, None), (30, 80.0)), "could not be checked"),
+        (29, 3, None, (), "row for age 25 could not be checked"),  # one row alone is never shown as hers
         (30, 4, None, (), "could not be checked"),  # a cell not shipped: said, not invented
         (30, 6, None, (), "outside the table"),
         (19, 2, None, (), "outside the table"),
@@ -326,11 +335,11 @@ def test_immune_options_are_held_back_while_an_explanation_is_flagged(kb: Knowle
     a = run(kb, pregnancies=[MISCARRIAGE] * 3, nk=nk(30), investigations=investigations)
     options = {o.id: o for o in a.options}
     for option_id in ("option.corticosteroids", "option.low_dose_aspirin", "option.heparin_modulators"):
-        assert (options[option_id].indicated, options[option_id].gate) == (False, "held_back")
+        assert (options[option_id].relevant, options[option_id].gate) == (False, "held_back")
         assert "Uterine anatomy: abnormal" in options[option_id].indication
     aps = run(kb, conditions=["antiphospholipid_syndrome"], pregnancies=[MISCARRIAGE] * 3, nk=nk(30))
     aspirin_alone = next(o for o in aps.options if o.id == "option.low_dose_aspirin")
-    assert not aspirin_alone.indicated  # never "aspirin for unexplained losses" beside APS
+    assert not aspirin_alone.relevant  # never "aspirin for unexplained losses" beside APS
 
 
 def test_options_are_grouped_by_the_guidelines_verdict(kb: KnowledgeBase) -> None:
@@ -405,3 +414,156 @@ def test_a_biochemical_loss_of_unknown_conception_beside_a_transfer_one_leaves_r
     assert a.classification.losses_counted == 1
     assert "Record its conception" in a.finding("classification.rpl.eshre2022").summary
     assert any("no recorded conception" in w for w in a.warnings)
+
+
+LATE = {"outcome": "miscarriage", "gestational_week": 16}
+STILLBIRTH = {"outcome": "stillbirth", "gestational_week": 30}
+APS = ["antiphospholipid_syndrome"]
+
+
+def test_a_late_loss_lists_the_antibody_test_once_and_names_the_loss(kb: KnowledgeBase) -> None:
+    a = run(kb, pregnancies=[MISCARRIAGE, LATE], transfers=[])
+    assert a.pathway.rpl is True
+    ids = [s.id for s in a.next_steps if "antiphospholipid" in s.id]
+    assert ids == ["next.antiphospholipid_late_loss"]  # not beside the RPL step too
+    step = next(s for s in a.next_steps if s.id == "next.antiphospholipid_late_loss")
+    assert step.indicated
+    assert "Miscarriages at 14 weeks or later (before 24): 1" in step.indication
+    assert "10 to 13 weeks" in step.text  # what the trigger cannot see is said, not implied
+    stillbirth = run(kb, pregnancies=[MISCARRIAGE, STILLBIRTH], transfers=[])
+    assert stillbirth.pathway.rpl is False
+    ids = [s.id for s in stillbirth.next_steps if "antiphospholipid" in s.id]
+    assert ids == ["next.antiphospholipid_late_loss"]  # no contradicting "not indicated" twin
+    step = next(s for s in stillbirth.next_steps if s.id == "next.antiphospholipid_late_loss")
+    assert "Fetal deaths at or after 24 weeks: 1" in step.indication
+
+
+def test_aps_after_a_stillbirth_gets_the_obstetric_aps_option(kb: KnowledgeBase) -> None:
+    a = run(kb, conditions=APS, pregnancies=[STILLBIRTH], transfers=[])
+    option = next(o for o in a.options if o.id == "option.aps_obstetric")
+    assert option.relevant
+    assert option.verdict_group == "for"
+    assert option.stance.source.startswith("EULAR recommendations for the management of antiphospholipid syndrome")
+    assert not option.stance.verified  # the grade could not be read: said, not hidden
+    no_late_loss = run(kb, conditions=APS, pregnancies=[MISCARRIAGE] * 3, transfers=[])
+    assert "option.aps_obstetric" not in {o.id for o in no_late_loss.options}
+
+
+def test_systemic_autoimmune_disease_is_not_unexplained_rpl(kb: KnowledgeBase) -> None:
+    a = run(kb, conditions=["sle"], pregnancies=[MISCARRIAGE] * 3, transfers=[], nk=nk(30), investigations=WORKUP_DONE)
+    assert a.pathway.rpl is True
+    assert (a.pathway.unexplained_rpl, a.pathway.explained) == (False, True)
+    assert a.prognosis == ()  # the table's cohort was idiopathic
+    steroid = next(o for o in a.options if o.id == "option.corticosteroids")
+    assert (steroid.relevant, steroid.gate) == (False, "held_back")
+    assert "Systemic autoimmune disease (SLE, rheumatoid arthritis, vasculitis): present" in steroid.indication
+    assert next(s for s in a.next_steps if s.id == "care.rheumatology").indicated
+
+
+def test_a_low_nk_result_holds_back_the_immunomodulators_not_the_anticoagulants(kb: KnowledgeBase) -> None:
+    low_unk = {"uterine": {"density": {"value": 0.8, "unit": "per 100 stromal cells"}, "cycle_day": "LH+7"}}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 3, transfers=[], nk=low_unk, investigations=WORKUP_DONE)
+    assert a.pathway.unexplained_rpl is True
+    options = {o.id: o for o in a.options}
+    steroid = options["option.corticosteroids"]
+    assert (steroid.relevant, steroid.gate) == (False, "held_back")
+    assert "below its reference range" in steroid.indication
+    assert "(low)" in steroid.indication
+    assert options["option.heparin_modulators"].relevant  # raised by unexplained RPL, not by the NK result
+    # a high result elsewhere wins over a low one: the clinic protocol's reason holds
+    both = run(
+        kb,
+        pregnancies=[MISCARRIAGE] * 3,
+        transfers=[],
+        nk=low_unk | nk(30),
+        investigations=WORKUP_DONE,
+    )
+    assert next(o for o in both.options if o.id == "option.corticosteroids").relevant
+
+
+def test_immunotherapy_within_research_is_held_back_like_the_others(kb: KnowledgeBase) -> None:
+    investigations = WORKUP_DONE | {"uterine_anatomy": {"result": "congenital_anomaly"}}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 3, transfers=[], nk=nk(30), investigations=investigations)
+    research = next(o for o in a.options if o.id == "option.immunotherapy_research")
+    assert (research.relevant, research.gate) == (False, "held_back")
+
+
+def test_an_uncertain_loss_count_leaves_the_aps_thresholds_and_the_prognosis_undecided(kb: KnowledgeBase) -> None:
+    # a biochemical loss without a recorded conception beside a transfer's biochemical pregnancy: 2 or 3 losses
+    pregnancies = [{"outcome": "biochemical_loss"}, MISCARRIAGE]
+    transfers = [{"embryos": 1, "outcome": "biochemical"}]
+    a = run(kb, conditions=APS, pregnancies=pregnancies, transfers=transfers, investigations=WORKUP_DONE)
+    assert (a.classification.losses_counted, a.classification.losses_counted_max) == (2, 3)
+    assert a.classification.losses_shown == "2-3"
+    for rule_id in ("autoimmune.aps_three_or_more_losses", "autoimmune.aps_two_losses"):
+        f = a.finding(rule_id)
+        assert f.status is Status.NOT_ASSESSED, rule_id
+        assert "cannot be told" in f.summary
+    assert not {"option.aps_aspirin_heparin", "option.aps_two_losses_research"} & {o.id for o in a.options}
+    unexplained = run(kb, pregnancies=pregnancies, transfers=transfers, investigations=WORKUP_DONE, conditions=[])
+    (prognosis,) = unexplained.prognosis
+    assert prognosis.percent is None
+    assert "between 2 and 3" in prognosis.explanation
+    certain = run(kb, conditions=APS, pregnancies=[MISCARRIAGE] * 2, transfers=[], investigations=WORKUP_DONE)
+    assert certain.finding("autoimmune.aps_two_losses").status is Status.FLAGGED
+    assert certain.classification.losses_shown == "2"
+
+
+def test_the_prognosis_never_shows_one_neighbouring_row_as_hers(kb: KnowledgeBase) -> None:
+    def prognosis(age: int, losses: int, **fields: Any) -> Any:
+        a = assess(parse_case({**a_case(age, losses), **fields}), kb)
+        (p,) = a.prognosis
+        return p
+
+    def a_case(age: int, losses: int) -> dict[str, Any]:
+        return {
+            "case_id": "T-1",
+            "woman": {"age_years": age},
+            "pregnancies": [MISCARRIAGE] * losses,
+            "transfers": [],
+            "conditions": [],
+            "investigations": WORKUP_DONE,
+        }
+
+    both = prognosis(38, 2)
+    assert [p for _, p in both.bracket] == [77, 69]
+    one_sided = prognosis(43, 2)  # the row for 45 is not shipped: 69 % is a younger woman's figure
+    assert (one_sided.percent, one_sided.bracket) == (None, ())
+    assert "row for age 45 could not be checked" in one_sided.explanation
+    donor = prognosis(30, 2, genotypes={"oocytes": "donor"})
+    assert donor.percent is None
+    assert "donor oocytes" in donor.explanation
+
+
+def test_single_embryo_transfer_is_not_filed_under_a_genotyping_verdict(kb: KnowledgeBase) -> None:
+    spec = next(o for o in kb.options if o.id == "option.single_embryo_transfer")
+    assert spec.stances_concern is not None
+    assert "not the transfer" in spec.stances_concern
+
+
+def test_aps_recorded_with_negative_antibodies_on_file_is_a_warning(kb: KnowledgeBase) -> None:
+    a = run(kb, conditions=APS, pregnancies=[MISCARRIAGE] * 3, transfers=[], investigations=WORKUP_DONE)
+    assert any("antiphospholipid antibodies on file are negative" in w for w in a.warnings)
+    positive = WORKUP_DONE | {"antiphospholipid": CORE_NEGATIVE | {"lupus_anticoagulant": "positive"}}
+    b = run(kb, conditions=APS, pregnancies=[MISCARRIAGE] * 3, transfers=[], investigations=positive)
+    assert not any("on file are negative" in w for w in b.warnings)
+
+
+def test_the_euthyroid_text_is_not_shown_beside_an_abnormal_tsh(kb: KnowledgeBase) -> None:
+    thyroid = {"tsh_interpretation": "abnormal", "tpo_antibodies": "positive"}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 2, transfers=[], investigations=WORKUP_DONE | {"thyroid": thyroid})
+    ids = {s.id for s in a.next_steps}
+    assert "care.thyroid_dysfunction" in ids
+    assert "care.thyroid_autoimmunity" not in ids
+    euthyroid = WORKUP_DONE | {"thyroid": {"tsh_interpretation": "normal", "tpo_antibodies": "positive"}}
+    b = run(kb, pregnancies=[MISCARRIAGE] * 2, transfers=[], investigations=euthyroid)
+    assert "care.thyroid_autoimmunity" in {s.id for s in b.next_steps}
+
+
+def test_one_abnormal_pregnancy_tissue_does_not_explain_the_rpl(kb: KnowledgeBase) -> None:
+    investigations = WORKUP_DONE | {"poc_genetics": {"result": "abnormal"}}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 3, transfers=[], investigations=investigations, conditions=[])
+    assert a.finding("investigation.poc_genetics").status is Status.FLAGGED
+    assert "not necessarily of the others" in a.finding("investigation.poc_genetics").summary
+    assert a.pathway.unexplained_rpl is True
+    assert a.prognosis

@@ -78,8 +78,9 @@ def kb_text(kb: KnowledgeBase) -> list[RenderableType]:
         steps.add(Text(f"\n{step.id}", style="bold"))
         steps.add(Text(f"{step.kind}{gate}: {step.text} [{', '.join(step.cites)}]"), indent=2)
         steps.add(Text(f"when: {describe_trigger(step.when)}", style="dim"), indent=2)
-        if step.held_back is not None:
-            steps.add(Text(f"held back when: {describe_trigger(step.held_back.when)}", style="dim"), indent=2)
+        for h in step.held_back:
+            steps.add(Text(f"held back when: {describe_trigger(h.when)}", style="dim"), indent=2)
+            steps.add(Text(f"because: {h.reason}", style="dim"), indent=2)
         _stances(steps, step.stances)
     blocks.append(steps)
 
@@ -91,9 +92,11 @@ def kb_text(kb: KnowledgeBase) -> list[RenderableType]:
         options.add(Text(f"\n{o.id}", style="bold"))
         options.add(Text(f"{o.title} ({o.kind}{gate})"), indent=2)
         options.add(Text(f"when: {describe_trigger(o.when)}", style="dim"), indent=2)
-        if o.held_back is not None:
-            options.add(Text(f"held back when: {describe_trigger(o.held_back.when)}", style="dim"), indent=2)
-            options.add(Text(f"because: {o.held_back.reason}", style="dim"), indent=2)
+        for h in o.held_back:
+            options.add(Text(f"held back when: {describe_trigger(h.when)}", style="dim"), indent=2)
+            options.add(Text(f"because: {h.reason}", style="dim"), indent=2)
+        if o.stances_concern is not None:
+            options.add(Text(f"the guidelines' stances concern {o.stances_concern}", style="dim"), indent=2)
         _stances(options, o.stances)
         _statements(options, o.statements)
     blocks.append(options)

@@ -29,6 +29,7 @@ from decidua.adapters.render import (
     finding_keys,
     not_indicated_heading,
     option_keys,
+    options_by_verdict,
     prognosis_keys,
     shown_stances,
     status_word,
@@ -173,10 +174,9 @@ def _citation_numbers(
         if group["id"] == "immunogenetics" and match_result is not None:
             keys += list(match_result.citations)
 
-    def options(indicated: bool) -> list[str]:
-        chosen = [o for o in assessment.options if o.indicated is indicated]
-        ordered = [o for o in chosen if o.stance.favourable] + [o for o in chosen if not o.stance.favourable]
-        return [k for o in ordered for k in option_keys(o)]
+    def options(relevant: bool) -> list[str]:
+        chosen = [o for o in assessment.options if o.relevant is relevant]
+        return [k for _, group in options_by_verdict(chosen) for o in group for k in option_keys(o)]
 
     keys += [k for s in assessment.next_steps if s.indicated for k in step_keys(s)]
     keys += options(True)
