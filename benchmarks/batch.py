@@ -142,7 +142,7 @@ def main() -> None:
         seconds, _ = run_measured([sys.executable, __file__, "--rows", str(args.rows), "--generate", str(src)])
         print(f"generated {args.rows} rows in {seconds:.1f} s ({src.stat().st_size / 1e6:.0f} MB)")
         # End to end in a process of its own, through the command line, so that its memory is its own.
-        cli = [sys.executable, "-m", "decidua.adapters.cli.main", "batch", str(src), "-o", str(dst)]
+        cli = [sys.executable, "-m", "decidua.entrypoints.cli.main", "batch", str(src), "-o", str(dst)]
         end_to_end, batch_rss = run_measured([*cli, "--chunk-rows", str(args.chunk_rows)])
         rows_out = pl.scan_parquet(dst).select(pl.len()).collect().item()
         print(f"end to end (decidua batch, Parquet to Parquet): {end_to_end:.2f} s, {rows_out} rows written")

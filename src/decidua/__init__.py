@@ -11,7 +11,7 @@ The public API, for programs that use decidua as a library::
 Everything else is internal and may change between versions.
 """
 
-from decidua.adapters.casefile import parse_case, read_case
+from decidua.app.casefile import parse_case, read_case
 from decidua.core.case import Case
 from decidua.core.errors import CaseInvalid, DeciduaError, InputError, KnowledgeBaseError
 from decidua.core.findings import Assessment, Finding, Pathway, Status

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from decidua.adapters.casefile import read_case
-from decidua.adapters.render import assessment_data
+from decidua.app.casefile import read_case
+from decidua.app.presenters import assessment_data
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase, load_kb
 

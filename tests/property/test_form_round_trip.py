@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from decidua.adapters.casefile import case_to_data, parse_case
-from decidua.adapters.web.forms import LIST_FIELDS, data_to_fields, form_to_data
+from decidua.app.casefile import case_to_data, parse_case
 from decidua.core.case import Case
+from decidua.entrypoints.http.pages.forms import LIST_FIELDS, data_to_fields, form_to_data
 
 from strategies import cases
 

@@ -46,7 +46,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
-from decidua.adapters.casefile import parse_case
+from decidua.app.casefile import parse_case
 from decidua.app.presenters import citation_data
 from decidua.core.case import (
     AntiphospholipidPanel,

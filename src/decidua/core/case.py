@@ -2,7 +2,7 @@
 
 Values are frozen dataclasses with tuples for collections. ``None`` always means "not recorded" and is
 never read as "normal"; an investigation that was explicitly not done says so with ``not_done``.
-Structure and types are checked at the edge (``decidua.adapters.casefile``), ranges and contradictions
+Structure and types are checked at the edge (``decidua.app.casefile``), ranges and contradictions
 by :func:`decidua.core.validation.check_case`.
 """
 

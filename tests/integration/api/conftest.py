@@ -12,9 +12,9 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from decidua.adapters.http import Settings, create_app
 from decidua.adapters.store import Role, SqlCaseStore, open_store
 from decidua.app.accounts import Passwords
+from decidua.entrypoints.http import Settings, create_app
 from decidua.knowledge.loader import KnowledgeBase
 
 from conftest import skip_without_postgres

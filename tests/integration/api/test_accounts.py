@@ -366,7 +366,7 @@ def test_a_database_of_the_first_release_is_migrated_and_its_users_log_in(databa
     store = open_store(database_url)
     try:
         assert current_revision(store.engine) == "0002"
-        from decidua.adapters.http import Settings, create_app
+        from decidua.entrypoints.http import Settings, create_app
 
         app = create_app(Settings(database_url="sqlite://"), store, kb)
         with TestClient(app) as client:

@@ -486,7 +486,7 @@ def test_form_edit_round_trip_keeps_the_case(web):
     page = web.client.get("/cases/1/edit")
     assert page.status_code == 200
     assert 'value="C*07:01+C*03:04"' in page.text
-    from decidua.adapters.web.forms import data_to_fields
+    from decidua.entrypoints.http.pages.forms import data_to_fields
 
     v1 = web.store.get_version(1)
     fields: dict[str, Any] = {k: v for k, v in data_to_fields(v1.data).items() if k != "conditions"}

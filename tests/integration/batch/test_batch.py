@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from decidua.adapters import batchio
 from decidua.adapters.batchio import run_local, scan_input
-from decidua.adapters.cli.main import app
 from decidua.core.errors import InputError
 from decidua.engines.batch import KIR_COLUMNS, Layout
+from decidua.entrypoints.cli.main import app
 from decidua.knowledge.loader import KnowledgeBase
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from decidua.adapters.cli.main import app
+from decidua.entrypoints.cli.main import app
 from decidua.knowledge.loader import KnowledgeBase
 
 from conftest import EXAMPLES
@@ -200,7 +200,7 @@ def test_kb_show_lists_rules_choices_and_citations() -> None:
 
 def _run_at_80_columns(*args: str) -> str:
     env = {**os.environ, "COLUMNS": "80", "TERM": "dumb", "NO_COLOR": "1"}
-    code = "from decidua.adapters.cli.main import main; main()"
+    code = "from decidua.entrypoints.cli.main import main; main()"
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
     return done.stdout
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from decidua.adapters.cli.main import app
+from decidua.entrypoints.cli.main import app
 
 from conftest import EXAMPLES, SHARED_REFERENCE
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from decidua.adapters.cli.main import app
+from decidua.entrypoints.cli.main import app
 
 runner = CliRunner()
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from decidua.adapters.cli.main import app
-from decidua.adapters.cli.serve import database_url_or_default
 from decidua.adapters.store import Role, open_store
+from decidua.entrypoints.cli.main import app
+from decidua.entrypoints.cli.serve import database_url_or_default
 
 runner = CliRunner()
 PASSWORD = "a long enough password"

@@ -16,8 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from decidua.adapters.casefile import read_case
-from decidua.adapters.cli.main import app
 from decidua.adapters.fhir import (
     CODE_SYSTEM,
     GENOTYPE_PROFILE,
@@ -29,10 +27,12 @@ from decidua.adapters.fhir import (
     export_bundle,
     import_bundle,
 )
+from decidua.app.casefile import read_case
 from decidua.core.case import Case
 from decidua.core.errors import InputError
 from decidua.core.units import UNITS
 from decidua.engines.assess import assess
+from decidua.entrypoints.cli.main import app
 from decidua.knowledge.loader import KnowledgeBase, load_kb
 
 from conftest import EXAMPLES

@@ -9,10 +9,10 @@ import pypdfium2 as pdfium
 import pytest
 from typer.testing import CliRunner
 
-from decidua.adapters.casefile import read_case
-from decidua.adapters.cli.main import app
 from decidua.adapters.report import content_digest, render_html, render_pdf
+from decidua.app.casefile import read_case
 from decidua.engines.assess import assess
+from decidua.entrypoints.cli.main import app
 from decidua.knowledge.loader import KnowledgeBase
 
 from conftest import EXAMPLES

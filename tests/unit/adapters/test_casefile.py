@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from decidua.adapters.casefile import load_text, parse_case
+from decidua.app.casefile import load_text, parse_case
 from decidua.core.errors import CaseInvalid, InputError
 
 

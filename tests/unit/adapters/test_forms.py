@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from decidua.adapters.web.forms import MAX_ROWS, SECTIONS, form_to_data
 from decidua.core.features import FEATURES
+from decidua.entrypoints.http.pages.forms import MAX_ROWS, SECTIONS, form_to_data
 
 
 def test_rows_added_and_removed_in_the_browser_close_their_gaps() -> None:

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from decidua.adapters.casefile import parse_case
+from decidua.app.casefile import parse_case
 from decidua.core.errors import CaseInvalid
 from decidua.core.validation import age_on, lh_day
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from decidua.adapters.casefile import parse_case
+from decidua.app.casefile import parse_case
 from decidua.core.errors import CaseInvalid
 from decidua.core.findings import Assessment, Interpretation, Status
 from decidua.engines.assess import assess

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from decidua.adapters.casefile import parse_case
+from decidua.app.casefile import parse_case
 from decidua.core.findings import Assessment, Status
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase, apply_override, parse_override

@@ -18,8 +18,15 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from decidua.adapters.casefile import case_to_data
-from decidua.adapters.render import (
+from decidua.adapters.report.plots import (
+    EmbryoLigands,
+    Receptor,
+    interaction_map,
+    peripheral_nk_plot,
+    uterine_nk_plot,
+)
+from decidua.app.casefile import case_to_data
+from decidua.app.presenters import (
     GROUP_TITLES,
     SCOPE,
     UNVERIFIED_CITATION,
@@ -35,13 +42,6 @@ from decidua.adapters.render import (
     status_word,
     step_keys,
     verification_notes,
-)
-from decidua.adapters.report.plots import (
-    EmbryoLigands,
-    Receptor,
-    interaction_map,
-    peripheral_nk_plot,
-    uterine_nk_plot,
 )
 from decidua.core.case import Case, Measurement
 from decidua.core.errors import DeciduaError

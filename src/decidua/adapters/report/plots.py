@@ -7,6 +7,7 @@ plot evaluates the active rule's compiled threshold expression at each age, so a
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from decidua.core.expr import evaluate
 from decidua.core.findings import Status
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import RangeRule, ThresholdRule
+
+# matplotlib keeps global state: one figure at a time per process (the case page and the report draw concurrently).
+PLOT_LOCK = threading.Lock()
 
 STATUS_COLOUR = {Status.FLAGGED: "#b3261e", Status.WITHIN_RANGE: "#1b6e3a", Status.NOT_ASSESSED: "#8a6d00"}
 

@@ -1,38 +1,30 @@
-"""What the API and the web pages do with cases, shared by both: validate, assess, store.
+"""The case use cases, written once for the API, the web pages and the command line: validate, assess, store,
+read, import.
 
-Every read and write of a patient record runs inside :func:`decidua.app.audit.audited`, which writes exactly one
-audit row with the outcome; access failures (``unauthenticated``, ``denied``) are recorded where they are
-detected. Audit rows never hold patient data.
+Every read and write of a patient record runs inside :func:`decidua.app.audit.audited` (in the entry point, which
+knows the user and the action), which writes exactly one audit row with the outcome; the note passed here says
+which case was touched and how. Audit rows never hold patient data.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from decidua.adapters import fhir
-from decidua.adapters.casefile import case_to_data, parse_case
-from decidua.adapters.render import assessment_data
-from decidua.adapters.store import (
+from decidua.app.audit import AuditNote
+from decidua.app.casefile import case_to_data, parse_case
+from decidua.app.ports import (
     CaseStore,
     CaseVersion,
     NewAssessment,
     StaleVersion,
     StoredAssessment,
-    StoreError,
 )
-from decidua.app.audit import AuditNote
+from decidua.app.presenters import assessment_data
 from decidua.core.case import Case
 from decidua.core.errors import CaseInvalid, Problem
 from decidua.core.findings import Assessment
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase
-
-# matplotlib (the plots of the case page and the report) keeps global state: one figure at a time per process.
-PLOT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +39,11 @@ class CaseView:
 
 
 class CaseService:
-    def __init__(self, store: CaseStore, kb: KnowledgeBase, clock: Callable[[], dt.datetime]) -> None:
+    """The case use cases over a :class:`~decidua.app.ports.CaseStore` and the knowledge base in force."""
+
+    def __init__(self, store: CaseStore, kb: KnowledgeBase) -> None:
         self.store = store
         self.kb = kb
-        self.clock = clock
 
     def _assess(self, case: Case) -> tuple[Assessment, NewAssessment]:
         result = assess(case, self.kb)
@@ -112,18 +105,14 @@ class CaseService:
             stored = self.store.add_assessment(stored_version.id, new)
         return CaseView(stored_version, case, stored, result, self.store.list_versions(case_id))
 
-    def import_bundle(self, bundle: object, by: int | None, note: AuditNote) -> tuple[CaseVersion, bool]:
-        """A case from a FHIR Bundle: a new case, or the next version of the case with the same case id."""
-        case = fhir.import_bundle(bundle)
+    def import_case(self, case: Case, by: int | None, note: AuditNote) -> tuple[CaseVersion, bool]:
+        """A case read from another format (a FHIR Bundle): a new case, or the next version of the case with the
+        same case id. ``True`` when it created the case."""
         existing = self.store.find_case(case.case_id)
         if existing is None:
             return self.create(case_to_data(case), by, note), True
         note.case_id = existing.id
         return self.update(existing.id, case_to_data(case), by, note=note), False
 
-    def export_bundle(self, case_id: int) -> dict[str, Any]:
-        v = self.view(case_id)
-        return fhir.export_bundle(v.case, v.assessment, self.kb)
 
-
-__all__ = ["PLOT_LOCK", "CaseService", "CaseView", "StoreError"]
+__all__ = ["CaseService", "CaseView"]

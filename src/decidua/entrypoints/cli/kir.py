@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from decidua.adapters.cli.common import fail, input_errors, out_console, print_json, split_csv
+from decidua.entrypoints.cli.common import fail, input_errors, out_console, print_json, split_csv
 from decidua.immunogenetics.kir import KirProfile, calls_from_lists, classify
 
 app = typer.Typer(no_args_is_help=True)

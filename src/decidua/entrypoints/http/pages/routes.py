@@ -13,25 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from decidua.adapters.casefile import load_text
-from decidua.adapters.http.context import (
-    ADMIN,
-    CSRF_FIELD,
-    LOGGED_IN,
-    MAX_ID,
-    AppContext,
-    CaseId,
-    UserId,
-    VersionNo,
-    patient,
-    render,
-)
-from decidua.adapters.http.service import PLOT_LOCK
-from decidua.adapters.http.shared import client_of, fhir_response, report_response, set_session_cookie
-from decidua.adapters.render import WORDS, not_indicated_heading
+from decidua.adapters import fhir
+from decidua.adapters.report.plots import PLOT_LOCK
 from decidua.adapters.store import DuplicateCase, DuplicateUser, LastAdmin, NotFirstUser, Role, StaleVersion
-from decidua.adapters.web.forms import CONDITION_LABELS, SECTIONS, form_state, form_to_data
-from decidua.adapters.web.views import STATUS_LABELS, grouped_findings, plots
 from decidua.app import users as user_admin
 from decidua.app.accounts import (
     Login,
@@ -43,8 +27,24 @@ from decidua.app.accounts import (
     set_up_first_admin,
 )
 from decidua.app.audit import AuditAction, audited
-from decidua.app.presenters import kb_data
+from decidua.app.casefile import load_text
+from decidua.app.presenters import WORDS, kb_data, not_indicated_heading
 from decidua.core.errors import CaseInvalid, InputError, InputInvalid, Problem, shown
+from decidua.entrypoints.http.context import (
+    ADMIN,
+    CSRF_FIELD,
+    LOGGED_IN,
+    MAX_ID,
+    AppContext,
+    CaseId,
+    UserId,
+    VersionNo,
+    patient,
+    render,
+)
+from decidua.entrypoints.http.pages.forms import CONDITION_LABELS, SECTIONS, form_state, form_to_data
+from decidua.entrypoints.http.pages.views import STATUS_LABELS, grouped_findings, plots
+from decidua.entrypoints.http.shared import client_of, fhir_response, report_response, set_session_cookie
 
 LOGIN_CSRF_COOKIE = "decidua_login_csrf"
 PAGE_SIZE = 50  # cases per page of the case list
@@ -282,7 +282,7 @@ def build_web_router(ctx: AppContext) -> APIRouter:
                 raise InputError("paste a case file or a FHIR Bundle, or choose a file")
             if isinstance(data, dict) and data.get("resourceType") == "Bundle":
                 note.detail = "fhir"
-                version, _ = svc.import_bundle(data, who.user.id, note)
+                version, _ = svc.import_case(fhir.import_bundle(data), who.user.id, note)
                 return version.case_id
             return svc.create(data, who.user.id, note).case_id
 

@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 
-from decidua.adapters.casefile import case_schema, read_case
-from decidua.adapters.cli.common import input_errors, out_console, print_json
-from decidua.adapters.render import assessment_data, assessment_text
+from decidua.adapters.render import assessment_text
+from decidua.app.casefile import case_schema, read_case
+from decidua.app.presenters import assessment_data
 from decidua.engines.assess import assess
+from decidua.entrypoints.cli.common import input_errors, out_console, print_json
 from decidua.knowledge.loader import load_kb
 
 

@@ -3,7 +3,7 @@ its access checks, the error handlers, and the case service."""
 
 from __future__ import annotations
 
-from decidua.adapters.http.app import create_app
-from decidua.adapters.http.settings import Settings
+from decidua.entrypoints.http.app import create_app
+from decidua.entrypoints.http.settings import Settings
 
 __all__ = ["Settings", "create_app"]

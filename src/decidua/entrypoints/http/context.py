@@ -12,8 +12,6 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.templating import Jinja2Templates
 
-from decidua.adapters.http.service import CaseService
-from decidua.adapters.http.settings import Settings
 from decidua.adapters.store import CaseStore, Role
 from decidua.app.accounts import (
     ADMIN_ONLY,
@@ -27,6 +25,8 @@ from decidua.app.accounts import (
     same,
 )
 from decidua.app.audit import AuditAction, Outcome, record
+from decidua.app.cases import CaseService
+from decidua.entrypoints.http.settings import Settings
 from decidua.knowledge.loader import KnowledgeBase
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -11,11 +11,11 @@ import typer
 import yaml
 
 from decidua.adapters.batchio import atomic_path
-from decidua.adapters.casefile import case_to_data, load_data, read_case
-from decidua.adapters.cli.assess import KbOverride
-from decidua.adapters.cli.common import err_console, input_errors
 from decidua.adapters.fhir import export_bundle, import_bundle
+from decidua.app.casefile import case_to_data, load_data, read_case
 from decidua.engines.assess import assess
+from decidua.entrypoints.cli.assess import KbOverride
+from decidua.entrypoints.cli.common import err_console, input_errors
 from decidua.knowledge.loader import load_kb
 
 app = typer.Typer(no_args_is_help=True)

@@ -25,11 +25,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from decidua.adapters.http.context import AppContext, render
 from decidua.adapters.report import PdfUnavailable
 from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFound, StoreError
 from decidua.app.accounts import Forbidden, LoginThrottled, NotAuthenticated
 from decidua.core.errors import MAX_SHOWN, CaseInvalid, InputError, InputInvalid, Problem, shown
+from decidua.entrypoints.http.context import AppContext, render
 
 log = logging.getLogger("decidua.web")
 access_log = logging.getLogger("decidua.web.access")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from decidua.adapters.cli import assess as assess_cli
-from decidua.adapters.cli import batch as batch_cli
-from decidua.adapters.cli import fhir, hla, kir
-from decidua.adapters.cli import kb as kb_cli
-from decidua.adapters.cli import match as match_cli
-from decidua.adapters.cli import report as report_cli
-from decidua.adapters.cli import serve as serve_cli
-from decidua.adapters.cli import users as users_cli
+from decidua.entrypoints.cli import assess as assess_cli
+from decidua.entrypoints.cli import batch as batch_cli
+from decidua.entrypoints.cli import fhir, hla, kir
+from decidua.entrypoints.cli import kb as kb_cli
+from decidua.entrypoints.cli import match as match_cli
+from decidua.entrypoints.cli import report as report_cli
+from decidua.entrypoints.cli import serve as serve_cli
+from decidua.entrypoints.cli import users as users_cli
 
 app = typer.Typer(
     name="decidua",
@@ -46,5 +46,5 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":  # python -m decidua.adapters.cli.main
+if __name__ == "__main__":  # python -m decidua.entrypoints.cli.main
     main()

@@ -10,16 +10,16 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from decidua.adapters.api.routes import build_api_router
-from decidua.adapters.http.context import AppContext
-from decidua.adapters.http.errors import AccessLog, HeadAsGet, SafeErrors, SecurityHeaders, install_error_handlers
-from decidua.adapters.http.service import CaseService
-from decidua.adapters.http.settings import Settings
-from decidua.adapters.render import SCOPE
 from decidua.adapters.store import CaseStore, LoginPolicy
-from decidua.adapters.web.routes import build_web_router
 from decidua.app.accounts import Passwords, Sessions
+from decidua.app.cases import CaseService
+from decidua.app.presenters import SCOPE
 from decidua.core.errors import shown
+from decidua.entrypoints.http.api.routes import build_api_router
+from decidua.entrypoints.http.context import AppContext
+from decidua.entrypoints.http.errors import AccessLog, HeadAsGet, SafeErrors, SecurityHeaders, install_error_handlers
+from decidua.entrypoints.http.pages.routes import build_web_router
+from decidua.entrypoints.http.settings import Settings
 from decidua.knowledge.loader import KnowledgeBase
 
 
@@ -29,7 +29,7 @@ def utcnow() -> dt.datetime:
 
 def _templates() -> Jinja2Templates:
     env = Environment(
-        loader=PackageLoader("decidua.adapters.web", "templates"),
+        loader=PackageLoader("decidua.entrypoints.http.pages", "templates"),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -79,7 +79,7 @@ def create_app(
         settings=settings,
         store=store,
         kb=kb,
-        service=CaseService(store, kb, clock),
+        service=CaseService(store, kb),
         sessions=Sessions(
             store,
             clock,
@@ -106,7 +106,7 @@ def create_app(
     install_error_handlers(app, ctx)
     app.include_router(build_api_router(ctx))
     app.include_router(build_web_router(ctx))
-    app.mount("/static", StaticFiles(packages=[("decidua.adapters.web", "static")]), name="static")
+    app.mount("/static", StaticFiles(packages=[("decidua.entrypoints.http.pages", "static")]), name="static")
     app.add_middleware(HeadAsGet)  # innermost: the routes see a GET, the access log still a HEAD
     app.add_middleware(SafeErrors)  # inside the access log, which sees its 500
     app.add_middleware(AccessLog)

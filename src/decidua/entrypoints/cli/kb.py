@@ -8,10 +8,18 @@ import typer
 from rich.console import RenderableType
 from rich.text import Text
 
-from decidua.adapters.cli.assess import KbOverride
-from decidua.adapters.cli.common import input_errors, out_console, print_json
-from decidua.adapters.render import BEARING_LABELS, SOURCE_LABELS, UNVERIFIED_CITATION, UNVERIFIED_STANCE, Block
-from decidua.app.presenters import PATHWAY_GATE, kb_data, rule_parameters
+from decidua.adapters.render import Block
+from decidua.app.presenters import (
+    BEARING_LABELS,
+    PATHWAY_GATE,
+    SOURCE_LABELS,
+    UNVERIFIED_CITATION,
+    UNVERIFIED_STANCE,
+    kb_data,
+    rule_parameters,
+)
+from decidua.entrypoints.cli.assess import KbOverride
+from decidua.entrypoints.cli.common import input_errors, out_console, print_json
 from decidua.knowledge.compile import describe_trigger
 from decidua.knowledge.loader import KnowledgeBase, load_kb
 from decidua.knowledge.schema import StanceSpec, StatementSpec

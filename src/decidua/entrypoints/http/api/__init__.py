@@ -1,2 +1,2 @@
 """The web application's JSON API under ``/api`` (its routes and schemas); the app factory is in
-``decidua.adapters.http``, the pages in ``decidua.adapters.web``."""
+``decidua.entrypoints.http``, the pages in ``decidua.entrypoints.http.pages``."""

@@ -10,11 +10,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from decidua.adapters.casefile import parse_case, read_case
-from decidua.adapters.cli.assess import KbOverride
-from decidua.adapters.cli.common import fail, input_errors, out_console, print_json, split_csv
+from decidua.app.casefile import parse_case, read_case
 from decidua.app.presenters import citation_data
 from decidua.engines.compat import MatchResult, match
+from decidua.entrypoints.cli.assess import KbOverride
+from decidua.entrypoints.cli.common import fail, input_errors, out_console, print_json, split_csv
 from decidua.immunogenetics.compatibility import ResolvedC, genotype_label
 from decidua.knowledge.loader import KnowledgeBase, load_kb
 

@@ -13,11 +13,11 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from decidua.adapters.cli.common import fail, out_console
-from decidua.adapters.cli.serve import DatabaseUrl, database_url_or_default, describe, open_store_or_exit
 from decidua.adapters.store import DuplicateUser, LastAdmin, Role, User
 from decidua.app import users as user_admin
 from decidua.app.accounts import Passwords, check_email
+from decidua.entrypoints.cli.common import fail, out_console
+from decidua.entrypoints.cli.serve import DatabaseUrl, database_url_or_default, describe, open_store_or_exit
 
 if TYPE_CHECKING:
     from decidua.adapters.store.sql import SqlCaseStore

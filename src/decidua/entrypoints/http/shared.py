@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from decidua.adapters.http.context import AppContext
-from decidua.adapters.http.service import PLOT_LOCK
+from decidua.adapters import fhir
 from decidua.adapters.report import render_html, render_pdf
+from decidua.adapters.report.plots import PLOT_LOCK
 from decidua.app.accounts import Login
 from decidua.app.audit import AuditAction, audited
+from decidua.entrypoints.http.context import AppContext
 
 
 def client_of(request: Request) -> str | None:
@@ -47,7 +48,8 @@ def report_response(ctx: AppContext, login: Login, case_id: int, fmt: str) -> Re
 
 def fhir_response(ctx: AppContext, login: Login, case_id: int) -> Response:
     with audited(ctx.store, login.user.id, AuditAction.CASE_FHIR_EXPORT, case_id):
-        bundle = ctx.service.export_bundle(case_id)
+        v = ctx.service.view(case_id)
+        bundle = fhir.export_bundle(v.case, v.assessment, ctx.kb)
     filename = f"decidua-case-{case_id}.fhir.json"
     return JSONResponse(
         bundle,

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from decidua.adapters.batchio import atomic_path
-from decidua.adapters.cli.common import err_console, input_errors, out_console, print_json
+from decidua.entrypoints.cli.common import err_console, input_errors, out_console, print_json
 from decidua.immunogenetics.ligand_table import derive, render
 from decidua.immunogenetics.ligands import TABLE_FILE, ligand_of
 

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from decidua.adapters.api.schemas import (
+from decidua.adapters import fhir
+from decidua.adapters.store import AuditEntry, CaseSummary, CaseVersion, StoredAssessment, User
+from decidua.app import users as user_admin
+from decidua.app.accounts import Login, NotAuthenticated, change_own_password, log_in, log_out
+from decidua.app.audit import AuditAction, audited
+from decidua.app.casefile import case_schema
+from decidua.app.cases import CaseView
+from decidua.app.presenters import kb_data
+from decidua.entrypoints.http.api.schemas import (
     AssessmentPublic,
     AuditPublic,
     CaseCreate,
@@ -27,8 +35,7 @@ from decidua.adapters.api.schemas import (
     UserPatch,
     UserPublic,
 )
-from decidua.adapters.casefile import case_schema
-from decidua.adapters.http.context import (
+from decidua.entrypoints.http.context import (
     ADMIN,
     LOGGED_IN,
     MAX_ID,
@@ -39,13 +46,7 @@ from decidua.adapters.http.context import (
     VersionNo,
     patient,
 )
-from decidua.adapters.http.service import CaseView
-from decidua.adapters.http.shared import client_of, fhir_response, report_response, set_session_cookie
-from decidua.adapters.store import AuditEntry, CaseSummary, CaseVersion, StoredAssessment, User
-from decidua.app import users as user_admin
-from decidua.app.accounts import Login, NotAuthenticated, change_own_password, log_in, log_out
-from decidua.app.audit import AuditAction, audited
-from decidua.app.presenters import kb_data
+from decidua.entrypoints.http.shared import client_of, fhir_response, report_response, set_session_cookie
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorPublic, "description": "Not logged in, or the session timed out."},
@@ -283,7 +284,7 @@ def build_api_router(ctx: AppContext) -> APIRouter:
         """A case from a FHIR Bundle: a new case (201), the next version of the case with the same case id
         (201), or nothing when it equals that case's latest version (200)."""
         with audited(ctx.store, who.user.id, AuditAction.CASE_FHIR_IMPORT) as note:
-            version, created = svc.import_bundle(bundle, who.user.id, note)
+            version, created = svc.import_case(fhir.import_bundle(bundle), who.user.id, note)
             if note.detail == "unchanged":
                 response.status_code = 200
             return FhirImportPublic(created=created, case=case_public(svc.view(version.case_id)))

@@ -21,10 +21,10 @@ from decidua.adapters.batchio import (
     scan_input,
     write_frame,
 )
-from decidua.adapters.cli.assess import KbOverride
-from decidua.adapters.cli.common import err_console, fail, input_errors, out_console, print_json
 from decidua.core.findings import Status
 from decidua.engines.batch import DEFAULT_KEY, HLA_COLUMNS, INPUT_FEATURES, summary
+from decidua.entrypoints.cli.assess import KbOverride
+from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json
 from decidua.knowledge.loader import load_kb
 
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from decidua.adapters.cli.assess import KbOverride
-from decidua.adapters.cli.common import err_console, input_errors, out_console
+from decidua.entrypoints.cli.assess import KbOverride
+from decidua.entrypoints.cli.common import err_console, input_errors, out_console
 
 if TYPE_CHECKING:
     from decidua.adapters.store import SqlCaseStore
@@ -28,7 +28,7 @@ DatabaseUrl = Annotated[
 
 
 def database_url_or_default(url: str | None) -> str:
-    from decidua.adapters.http.settings import default_database_url
+    from decidua.entrypoints.http.settings import default_database_url
 
     url = url or default_database_url()
     # "postgresql://" means the psycopg 3 driver (the 'postgres' extra), not SQLAlchemy's psycopg2 default.
@@ -84,7 +84,7 @@ def serve_command(
     """Run the web application: cases, assessments, reports, FHIR import/export (prints the URL)."""
     import uvicorn
 
-    from decidua.adapters.http import Settings, create_app
+    from decidua.entrypoints.http import Settings, create_app
     from decidua.knowledge.loader import load_kb
 
     url = database_url_or_default(database_url)

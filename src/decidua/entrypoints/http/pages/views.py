@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from decidua.adapters.render import GROUP_TITLES
 from decidua.adapters.report import plots_for
+from decidua.app.presenters import GROUP_TITLES
 from decidua.core.case import Case
 from decidua.core.findings import Assessment
 from decidua.engines.compat import match

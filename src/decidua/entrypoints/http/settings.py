@@ -15,7 +15,7 @@ def default_database_url() -> str:
 
 
 class Settings(BaseSettings):
-    """Passed into :func:`decidua.adapters.http.app.create_app`; nothing reads settings from a module global."""
+    """Passed into :func:`decidua.entrypoints.http.app.create_app`; nothing reads settings from a module global."""
 
     model_config = SettingsConfigDict(env_prefix="DECIDUA_", extra="forbid")
 

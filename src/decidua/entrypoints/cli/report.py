@@ -10,10 +10,10 @@ import typer
 from rich.markup import escape
 
 from decidua.adapters.batchio import atomic_path
-from decidua.adapters.casefile import read_case
-from decidua.adapters.cli.assess import KbOverride
-from decidua.adapters.cli.common import EXIT_INTERNAL, err_console, fail, input_errors
+from decidua.app.casefile import read_case
 from decidua.engines.assess import assess
+from decidua.entrypoints.cli.assess import KbOverride
+from decidua.entrypoints.cli.common import EXIT_INTERNAL, err_console, fail, input_errors
 from decidua.knowledge.loader import load_kb
 
 FORMATS = (".html", ".pdf")
