@@ -40,13 +40,14 @@ def citation_data(kb: KnowledgeBase, key: str) -> dict[str, Any]:
 
 PATHWAY_GATE = (
     "The pathway gate decides first whether the work-up applies: RPL met under the RPL definition in force, or RIF "
-    "met under the RIF definition in force. Met: the steps and options meant for that pathway are listed as relevant "
-    "to discuss ('indicated'), each with the guidelines' verdict (which may be against it). Neither met: they are "
-    "listed apart as not indicated, with the reason, and the results are shown for information. A history that is "
-    "not recorded is 'cannot tell', never 'not met'. Immunomodulatory and anticoagulant options for unexplained "
-    "losses or a high NK result are held back while a finding that may explain the losses is flagged or the "
-    "recommended work-up is incomplete. RPL is unexplained when none of the findings that explain losses is flagged "
-    "and the investigations every woman with RPL should have are done."
+    "met under the RIF definition in force. Met: the steps meant for that pathway are listed as indicated and the "
+    "options as relevant to discuss, each with the guidelines' verdict (which may be against it). Neither met: they "
+    "are listed apart as not indicated, with the reason, and the results are shown for information. A history that "
+    "is not recorded is 'cannot tell', never 'not met'. Immunomodulatory and anticoagulant options for unexplained "
+    "losses or a high NK result are held back while a finding that may explain the losses is flagged or the work-up "
+    "before immune causes (antiphospholipid antibodies, uterine anatomy, TSH) is incomplete, and the "
+    "immunomodulators also while an NK result is low and none is high. RPL is unexplained when none of the findings "
+    "that may explain losses is flagged and the investigations every woman with RPL should have are done."
 )
 
 
