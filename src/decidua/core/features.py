@@ -78,6 +78,16 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _count("n_miscarriages", "Intrauterine pregnancy losses before 24 weeks", _PREGNANCIES),
     _count("n_first_trimester_miscarriages", "Miscarriages before 14 weeks (week recorded)", _PREGNANCIES),
     _count("n_miscarriages_week_unknown", "Miscarriages whose gestational week is not recorded", _PREGNANCIES),
+    _count(
+        "n_miscarriages_from_10_weeks",
+        "Miscarriages at 10 weeks or later (before 24; week recorded)",
+        _PREGNANCIES,
+    ),
+    _count(
+        "n_donor_oocyte_pregnancies",
+        "Pregnancies conceived with donor oocytes or a donor embryo",
+        _PREGNANCIES,
+    ),
     _count("n_ectopic", "Ectopic pregnancies", _PREGNANCIES),
     _count("n_molar", "Molar pregnancies", _PREGNANCIES),
     _count("n_terminations", "Terminations of pregnancy", _PREGNANCIES),
@@ -158,6 +168,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
         categories=_INVESTIGATION,
         label="TSH, laboratory reading",
     ),
+    FeatureSpec("thyroid_tsh_value_recorded", "bool", "A TSH value is recorded (whatever its reading)", label="TSH"),
     FeatureSpec("thyroid_tpo_positive", "bool", "TPO antibodies positive (null: not done)", label="TPO antibodies"),
     _measured(
         "pb_nk_percent",

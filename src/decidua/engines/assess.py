@@ -271,7 +271,8 @@ def _gate(pathways: tuple[PathwayName, ...], pathway: Pathway) -> tuple[bool, st
     if all(values[p] is False for p in pathways):
         return False, "not_met", f"not indicated: the patient does not meet the {names} definition in force"
     parts = [
-        f"{p.upper()} {'not met' if values[p] is False else 'cannot be told (history not recorded)'}" for p in pathways
+        f"{p.upper()} {'not met' if values[p] is False else 'cannot be told from the history recorded'}"
+        for p in pathways
     ]
     return False, "cannot_tell", "cannot tell whether indicated: " + "; ".join(parts)
 
@@ -335,31 +336,39 @@ def _indication(
     return f"{gate_reason}; {why}" if gate_reason else why
 
 
-def _prognosis(spec: PrognosisSpec, row: Row, classification: Classification, pathway: Pathway) -> Prognosis:
+def _prognosis(spec: PrognosisSpec, row: Row, pathway: Pathway) -> Prognosis:
     age = row.get("age_years")
-    losses, most = classification.losses_counted, classification.losses_counted_max
+    clinical = row.get("n_miscarriages")  # the table counts miscarriages, not biochemical losses
+    losses = clinical if isinstance(clinical, int) else None
     cells = {(c.age, c.losses): c.percent for c in spec.cells}
     table_age = table_losses = None
     percent = None
     bracket: tuple[tuple[int, float | None], ...] = ()
     span = f"ages {min(spec.ages)}-{max(spec.ages)}, {min(spec.losses)}-{max(spec.losses)} previous losses"
-    late = row.get("n_second_trimester_miscarriages")
+    late, stillbirths = row.get("n_second_trimester_miscarriages"), row.get("n_stillbirths")
+    donor = row.get("n_donor_oocyte_pregnancies")
     if not isinstance(age, int) or losses is None:
-        explanation = "Age or number of losses not recorded: no value from the table."
-    elif row.get("oocytes_donor") is True:
+        explanation = "Age or number of miscarriages not recorded: no value from the table."
+    elif row.get("oocytes_donor") is True or (isinstance(donor, int) and donor > 0):
         explanation = (
             "The table is for women who conceive with their own oocytes (its age is the mother's): no value from "
             "the table with donor oocytes."
         )
-    elif isinstance(late, int) and late > 0:
-        explanation = "The table's cohort excluded women with mid-trimester losses: no value from the table."
-    elif most is not None and most != losses:
+    elif (isinstance(late, int) and late > 0) or (isinstance(stillbirths, int) and stillbirths > 0):
         explanation = (
-            f"The number of losses is between {losses} and {most} (a biochemical loss without a recorded conception "
-            "may or may not be a transfer's own): no value from the table until its conception is recorded."
+            "The table's cohort excluded women with mid-trimester losses: no value from the table after a "
+            "mid-trimester loss, nor after a stillbirth (a later loss still)."
+        )
+    elif pathway.rif is True:
+        explanation = (
+            "The table is for recurrent miscarriage, not for implantation failure after embryo transfers: no value "
+            "from the table with RIF."
         )
     elif losses not in spec.losses or not min(spec.ages) <= age <= max(spec.ages):
-        explanation = f"Age {age} with {losses} losses is outside the table ({span}): no value from the table."
+        explanation = (
+            f"Age {age} with {losses} miscarriage(s) is outside the table ({span}; biochemical losses are not "
+            "counted): no value from the table."
+        )
     elif age in spec.ages:
         table_age, table_losses = age, losses
         percent = cells.get((age, losses))
@@ -435,8 +444,9 @@ def _warnings(row: Row) -> tuple[str, ...]:
         out.append(
             f"{listed - known} biochemical loss(es) under pregnancies have no recorded conception: each may be "
             "the biochemical pregnancy of a transfer (counted once) or another event. Record the conception to "
-            "count them exactly; meanwhile the lower count is used, and a definition or a threshold on the number of "
-            "losses (antiphospholipid syndrome with two, or three or more) it decides is 'cannot tell'."
+            "count them exactly. Meanwhile, under a definition that counts biochemical losses, the count is a range: a "
+            "threshold it decides (the definition, antiphospholipid syndrome with two, or three or more losses) "
+            "is 'cannot tell' unless the lower count settles it."
         )
     negative = all(row.get(c) is False for c in _APL_CORE) and not any(row.get(c) is True for c in _APL_OPTIONAL)
     if row.get("cond_antiphospholipid_syndrome") is True and negative:
@@ -550,7 +560,7 @@ def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
         next_steps=tuple(steps),
         options=tuple(options),
         pathway=pathway,
-        prognosis=tuple(_prognosis(p, row, classification, pathway) for p in kb.prognosis if triggered(p.id)),
+        prognosis=tuple(_prognosis(p, row, pathway) for p in kb.prognosis if triggered(p.id)),
         warnings=_warnings(row),
     )
 

@@ -60,6 +60,11 @@ CONSISTENCY: tuple[tuple[str, str, str], ...] = (
         "n_miscarriages_week_unknown must not exceed n_miscarriages",
     ),
     (
+        "n_miscarriages_from_10_weeks",
+        "n_miscarriages",
+        "n_miscarriages_from_10_weeks must not exceed n_miscarriages",
+    ),
+    (
         "n_euploid_transfers_failed",
         "n_transfers_failed",
         "n_euploid_transfers_failed must not exceed n_transfers_failed",

@@ -35,6 +35,8 @@ FROM_A_TRANSFER = frozenset(
     {ConceptionMode.IVF, ConceptionMode.ICSI, ConceptionMode.DONOR_OOCYTE, ConceptionMode.DONOR_EMBRYO}
 )
 FIRST_TRIMESTER_WEEKS = 14.0  # a loss before 14 completed weeks is a first-trimester loss
+FETAL_WEEKS = 10.0  # from 10 weeks a loss is a fetal death (the antiphospholipid syndrome criteria)
+DONOR_OOCYTES = frozenset({ConceptionMode.DONOR_OOCYTE, ConceptionMode.DONOR_EMBRYO})
 
 
 def _result(r: TestResult | None) -> str | None:
@@ -68,6 +70,8 @@ def extract(case: Case) -> Row:
                 "n_biochemical_losses_art_known",
                 "n_first_trimester_miscarriages",
                 "n_miscarriages_week_unknown",
+                "n_miscarriages_from_10_weeks",
+                "n_donor_oocyte_pregnancies",
             )
         )
     else:
@@ -80,6 +84,10 @@ def extract(case: Case) -> Row:
             1 for p in miscarriages if p.gestational_week is not None and p.gestational_week < FIRST_TRIMESTER_WEEKS
         )
         row["n_miscarriages_week_unknown"] = sum(1 for p in miscarriages if p.gestational_week is None)
+        row["n_miscarriages_from_10_weeks"] = sum(
+            1 for p in miscarriages if p.gestational_week is not None and p.gestational_week >= FETAL_WEEKS
+        )
+        row["n_donor_oocyte_pregnancies"] = sum(1 for p in case.pregnancies if p.conception in DONOR_OOCYTES)
     for name, outcome in (
         ("n_biochemical_losses", PregnancyOutcome.BIOCHEMICAL_LOSS),
         ("n_miscarriages", PregnancyOutcome.MISCARRIAGE),
@@ -127,6 +135,7 @@ def extract(case: Case) -> Row:
     row["thrombophilia"] = None if inv.thrombophilia is None else _result(inv.thrombophilia.result)
     thyroid = inv.thyroid or Thyroid()  # not recorded: TSH and TPO antibodies not done
     row["thyroid_tsh"] = _result(thyroid.tsh_interpretation)
+    row["thyroid_tsh_value_recorded"] = thyroid.tsh is not None
     row["thyroid_tpo_positive"] = _antibody(thyroid.tpo_antibodies)
 
     pb = case.nk.peripheral

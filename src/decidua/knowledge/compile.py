@@ -361,8 +361,11 @@ def compile_pathway(
         out["unexplained_rpl"] = NULL
         out["explained"] = NULL
         return out
-    # any explaining finding flagged (unknown ones unknown): whatever the definitions, a cause to deal with first
-    out["explained"] = Or(tuple(compiled[rule_id].flag for rule_id in unexplained.explained_by))
+    # a finding that may explain the losses is flagged (one not assessed is not flagged): whatever the definitions,
+    # a cause to deal with first. Never unknown, so that it reads like unexplained_rpl beside it.
+    out["explained"] = Or(
+        tuple(When(IsNull(compiled[r].flag), Lit(False), compiled[r].flag) for r in unexplained.explained_by)
+    )
     terms: list[Expr] = []
     for rule_id in unexplained.explained_by:
         flag = compiled[rule_id].flag

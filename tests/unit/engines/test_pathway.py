@@ -75,7 +75,7 @@ def test_rpl_known_not_met_and_rif_unknown_says_which(kb: KnowledgeBase) -> None
     steroid = next(o for o in a.options if o.id == "option.corticosteroids")
     assert not steroid.relevant
     assert "RPL not met" in steroid.indication
-    assert "RIF cannot be told" in steroid.indication
+    assert "RIF cannot be told from the history recorded" in steroid.indication
 
 
 def test_transfer_failures_only_open_the_rif_work_up_not_the_rpl_one(kb: KnowledgeBase) -> None:
@@ -428,8 +428,10 @@ def test_a_late_loss_lists_the_antibody_test_once_and_names_the_loss(kb: Knowled
     assert ids == ["next.antiphospholipid_late_loss"]  # not beside the RPL step too
     step = next(s for s in a.next_steps if s.id == "next.antiphospholipid_late_loss")
     assert step.indicated
-    assert "Miscarriages at 14 weeks or later (before 24): 1" in step.indication
-    assert "10 to 13 weeks" in step.text  # what the trigger cannot see is said, not implied
+    assert "Miscarriages at 10 weeks or later (before 24; week recorded): 1" in step.indication
+    assert "whether hers was one is for the clinician to judge" in step.text  # what the record cannot tell
+    twelve = run(kb, pregnancies=[{"outcome": "miscarriage", "gestational_week": 12}], transfers=[])
+    assert "next.antiphospholipid_late_loss" in {s.id for s in twelve.next_steps}  # a fetal death from 10 weeks
     stillbirth = run(kb, pregnancies=[MISCARRIAGE, STILLBIRTH], transfers=[])
     assert stillbirth.pathway.rpl is False
     ids = [s.id for s in stillbirth.next_steps if "antiphospholipid" in s.id]
@@ -470,15 +472,11 @@ def test_a_low_nk_result_holds_back_the_immunomodulators_not_the_anticoagulants(
     assert "below its reference range" in steroid.indication
     assert "(low)" in steroid.indication
     assert options["option.heparin_modulators"].relevant  # raised by unexplained RPL, not by the NK result
-    # a high result elsewhere wins over a low one: the clinic protocol's reason holds
-    both = run(
-        kb,
-        pregnancies=[MISCARRIAGE] * 3,
-        transfers=[],
-        nk=low_unk | nk(30),
-        investigations=WORKUP_DONE,
-    )
-    assert next(o for o in both.options if o.id == "option.corticosteroids").relevant
+    # a high peripheral result does not override a low uterine one: the results disagree, and it is said
+    both = run(kb, pregnancies=[MISCARRIAGE] * 3, transfers=[], nk=low_unk | nk(30), investigations=WORKUP_DONE)
+    steroid = next(o for o in both.options if o.id == "option.corticosteroids")
+    assert (steroid.relevant, steroid.gate) == (False, "held_back")
+    assert "the results disagree" in steroid.indication
 
 
 def test_immunotherapy_within_research_is_held_back_like_the_others(kb: KnowledgeBase) -> None:
@@ -500,10 +498,6 @@ def test_an_uncertain_loss_count_leaves_the_aps_thresholds_and_the_prognosis_und
         assert f.status is Status.NOT_ASSESSED, rule_id
         assert "cannot be told" in f.summary
     assert not {"option.aps_aspirin_heparin", "option.aps_two_losses_research"} & {o.id for o in a.options}
-    unexplained = run(kb, pregnancies=pregnancies, transfers=transfers, investigations=WORKUP_DONE, conditions=[])
-    (prognosis,) = unexplained.prognosis
-    assert prognosis.percent is None
-    assert "between 2 and 3" in prognosis.explanation
     certain = run(kb, conditions=APS, pregnancies=[MISCARRIAGE] * 2, transfers=[], investigations=WORKUP_DONE)
     assert certain.finding("autoimmune.aps_two_losses").status is Status.FLAGGED
     assert certain.classification.losses_shown == "2"
@@ -567,3 +561,56 @@ def test_one_abnormal_pregnancy_tissue_does_not_explain_the_rpl(kb: KnowledgeBas
     assert "not necessarily of the others" in a.finding("investigation.poc_genetics").summary
     assert a.pathway.unexplained_rpl is True
     assert a.prognosis
+
+
+def test_the_prognosis_table_reads_clinical_miscarriages_in_its_own_cohort_only(kb: KnowledgeBase) -> None:
+    def explanation(**fields: Any) -> str:
+        case = {"case_id": "T-1", "woman": {"age_years": 30}, "transfers": [], "conditions": []}
+        a = assess(parse_case(case | {"investigations": WORKUP_DONE} | fields), kb)
+        (p,) = a.prognosis
+        assert p.percent is None
+        return p.explanation
+
+    biochemical = {"outcome": "biochemical_loss", "conception": "spontaneous"}
+    assert "biochemical losses are not counted" in explanation(pregnancies=[biochemical] * 2)
+    assert "stillbirth" in explanation(pregnancies=[MISCARRIAGE, MISCARRIAGE, STILLBIRTH])
+    donor = {"outcome": "miscarriage", "gestational_week": 8, "conception": "donor_oocyte"}
+    assert "donor oocytes" in explanation(pregnancies=[donor, donor])  # the history says so, not only genotypes
+    failed = [{"embryos": 2, "outcome": "negative"}] * 3
+    assert "implantation failure" in explanation(pregnancies=[MISCARRIAGE] * 2, transfers=failed)
+
+
+def test_aps_after_a_fetal_death_from_10_weeks_has_one_aspirin_with_heparin_option(kb: KnowledgeBase) -> None:
+    twelve = {"outcome": "miscarriage", "gestational_week": 12}
+    a = run(kb, conditions=APS, pregnancies=[twelve], transfers=[])
+    assert [o.id for o in a.options if "aps" in o.id] == ["option.aps_obstetric"]
+    both = run(kb, conditions=APS, pregnancies=[MISCARRIAGE] * 3 + [STILLBIRTH], transfers=[])
+    (option,) = [o for o in both.options if "aps" in o.id]  # never two with different timings
+    assert option.id == "option.aps_aspirin_heparin"
+    assert [s.source.split(" ")[0] for s in option.stances] == ["ESHRE", "EULAR"]
+
+
+def test_with_sle_the_disease_drugs_are_held_back_as_options_for_losses_saying_why(kb: KnowledgeBase) -> None:
+    a = run(kb, conditions=["sle"], pregnancies=[MISCARRIAGE] * 3, transfers=[], nk=nk(30), investigations=WORKUP_DONE)
+    hcq = next(o for o in a.options if o.id == "option.hydroxychloroquine")
+    assert hcq.title == "Hydroxychloroquine for unexplained losses or a high NK result"
+    assert (hcq.relevant, hcq.gate) == (False, "held_back")
+    assert "rheumatologist" in hcq.indication
+    assert "EULAR emphasises hydroxychloroquine in SLE" in hcq.indication
+
+
+def test_thyroid_results_say_what_is_known(kb: KnowledgeBase) -> None:
+    value_only = WORKUP_DONE | {"thyroid": {"tsh": {"value": 6.8, "unit": "mIU/L"}, "tpo_antibodies": "positive"}}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 2, transfers=[], investigations=value_only)
+    f = a.finding("investigation.thyroid")
+    assert f.status is Status.NOT_ASSESSED
+    assert "A TSH value is recorded, but not the laboratory's reading" in f.summary
+    ids = {s.id for s in a.next_steps}
+    assert "care.thyroid_autoimmunity_tsh" in ids
+    assert "care.thyroid_autoimmunity" not in ids  # the euthyroid trial text waits for a normal TSH
+
+
+def test_explained_is_never_unknown_beside_unexplained(kb: KnowledgeBase) -> None:
+    investigations = {k: v for k, v in WORKUP_DONE.items() if not k.startswith("karyotype")}
+    a = run(kb, pregnancies=[MISCARRIAGE] * 3, transfers=[], conditions=[], investigations=investigations)
+    assert (a.pathway.unexplained_rpl, a.pathway.explained) == (True, False)
