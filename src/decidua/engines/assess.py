@@ -300,7 +300,7 @@ _PATHWAY_WORDS = {Status.FLAGGED: "yes", Status.WITHIN_RANGE: "no", Status.NOT_A
 _DEFINITION_WORDS = {Status.FLAGGED: "met", Status.WITHIN_RANGE: "not met", Status.NOT_ASSESSED: "cannot tell"}
 
 
-_INTERPRETATION_WORDS = {Interpretation.HIGH: " (high)", Interpretation.LOW: " (low)"}
+_INTERPRETATION_WORDS: dict[Interpretation | None, str] = {Interpretation.HIGH: " (high)", Interpretation.LOW: " (low)"}
 
 
 def _why(
@@ -310,7 +310,7 @@ def _why(
     for ref in because:
         f = findings.get(ref)
         if f is not None:
-            words.append(f"{f.title}: {f.status_label}" + _INTERPRETATION_WORDS.get(f.interpretation, ""))  # type: ignore[arg-type]
+            words.append(f"{f.title}: {f.status_label}" + _INTERPRETATION_WORDS.get(f.interpretation, ""))
         elif ref in statuses:
             vocabulary = _DEFINITION_WORDS if ref in ("rpl", "rif") else _PATHWAY_WORDS
             words.append(f"{_PATHWAY_NAMES.get(ref, ref)}: {vocabulary[statuses[ref]]}")
@@ -336,7 +336,9 @@ def _indication(
     return f"{gate_reason}; {why}" if gate_reason else why
 
 
-def _prognosis(spec: PrognosisSpec, row: Row, pathway: Pathway) -> Prognosis:
+def _prognosis(
+    spec: PrognosisSpec, kb: KnowledgeBase, row: Row, status_row: Mapping[str, Scalar], pathway: Pathway
+) -> Prognosis:
     age = row.get("age_years")
     clinical = row.get("n_miscarriages")  # the table counts miscarriages, not biochemical losses
     losses = clinical if isinstance(clinical, int) else None
@@ -345,25 +347,14 @@ def _prognosis(spec: PrognosisSpec, row: Row, pathway: Pathway) -> Prognosis:
     percent = None
     bracket: tuple[tuple[int, float | None], ...] = ()
     span = f"ages {min(spec.ages)}-{max(spec.ages)}, {min(spec.losses)}-{max(spec.losses)} previous losses"
-    late, stillbirths = row.get("n_second_trimester_miscarriages"), row.get("n_stillbirths")
-    donor = row.get("n_donor_oocyte_pregnancies")
+    outside = next(
+        (e.reason for i, e in enumerate(spec.excluded) if evaluate(kb.triggers[held_back_key(spec.id, i)], status_row)),
+        None,
+    )
     if not isinstance(age, int) or losses is None:
         explanation = "Age or number of miscarriages not recorded: no value from the table."
-    elif row.get("oocytes_donor") is True or (isinstance(donor, int) and donor > 0):
-        explanation = (
-            "The table is for women who conceive with their own oocytes (its age is the mother's): no value from "
-            "the table with donor oocytes."
-        )
-    elif (isinstance(late, int) and late > 0) or (isinstance(stillbirths, int) and stillbirths > 0):
-        explanation = (
-            "The table's cohort excluded women with mid-trimester losses: no value from the table after a "
-            "mid-trimester loss, nor after a stillbirth (a later loss still)."
-        )
-    elif pathway.rif is True:
-        explanation = (
-            "The table is for recurrent miscarriage, not for implantation failure after embryo transfers: no value "
-            "from the table with RIF."
-        )
+    elif outside is not None:
+        explanation = f"{outside}: no value from the table."
     elif losses not in spec.losses or not min(spec.ages) <= age <= max(spec.ages):
         explanation = (
             f"Age {age} with {losses} miscarriage(s) is outside the table ({span}; biochemical losses are not "
@@ -560,7 +551,7 @@ def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
         next_steps=tuple(steps),
         options=tuple(options),
         pathway=pathway,
-        prognosis=tuple(_prognosis(p, row, pathway) for p in kb.prognosis if triggered(p.id)),
+        prognosis=tuple(_prognosis(p, kb, row, status_row, pathway) for p in kb.prognosis if triggered(p.id)),
         warnings=_warnings(row),
     )
 

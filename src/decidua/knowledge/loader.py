@@ -267,8 +267,8 @@ def _assemble(kb: KnowledgeBase) -> KnowledgeBase:
     for item in items:
         kind = type(item).__name__.removesuffix("Spec").lower()
         conditions = [(item.id, "when", item.when)]
-        if not isinstance(item, PrognosisSpec):
-            conditions += [(held_back_key(item.id, i), "held_back", h.when) for i, h in enumerate(item.held_back)]
+        guards = item.excluded if isinstance(item, PrognosisSpec) else item.held_back
+        conditions += [(held_back_key(item.id, i), "held_back", h.when) for i, h in enumerate(guards)]
         for key, name, cond in conditions:
             where = f"{kind} {item.id}: {name}"
             try:

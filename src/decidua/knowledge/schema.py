@@ -263,7 +263,8 @@ Pathway = Literal["rpl", "rif"]
 
 
 class HoldBack(Strict):
-    """While ``when`` holds (a trigger), an item is listed but not indicated, with ``reason``."""
+    """While ``when`` holds (a trigger), an item is listed but not indicated (a prognosis: gives no value), with
+    ``reason``."""
 
     when: Condition
     reason: str
@@ -314,6 +315,8 @@ class PrognosisSpec(Strict):
     losses: tuple[int, ...] = Field(min_length=1)  # its columns (number of previous losses)
     cells: tuple[PrognosisCell, ...] = ()  # the cells checked against a copy of the source (others are not shipped)
     validity: str  # the population the table was derived from and the range it covers
+    # patients outside the table's cohort: while one entry's `when` holds, no value, with its reason (the first)
+    excluded: tuple[HoldBack, ...] = ()
     overall: tuple[StatementSpec, ...] = Field(min_length=1)  # cohort-level figures, always shown
     cites: tuple[CiteKey, ...] = Field(min_length=1)
 

@@ -116,6 +116,9 @@ def kb_text(kb: KnowledgeBase) -> list[RenderableType]:
             shipped = f"{len(spec.cells)} cells shipped [{', '.join(spec.cites)}]"
             prognosis.add(Text(f"{spec.title}: {spec.measure}; {shipped}"), indent=2)
             prognosis.add(Text(f"valid for: {spec.validity}", style="dim"), indent=2)
+            for e in spec.excluded:
+                prognosis.add(Text(f"no value when: {describe_trigger(e.when)}", style="dim"), indent=2)
+                prognosis.add(Text(f"because: {e.reason}", style="dim"), indent=2)
         blocks.append(prognosis)
 
     refs = Block().add(Text("\nCitations", style="bold underline"))
