@@ -1,19 +1,25 @@
-"""The case use cases, written once for the API, the web pages and the command line: validate, assess, store,
-read, import.
+"""The case use cases, written once for the API and the web pages: list, create, edit, read, import, export.
 
-Every read and write of a patient record runs inside :func:`decidua.app.audit.audited` (in the entry point, which
-knows the user and the action), which writes exactly one audit row with the outcome; the note passed here says
-which case was touched and how. Audit rows never hold patient data.
+Each one writes exactly one audit row (:func:`decidua.app.audit.audited`, the action from
+:class:`~decidua.app.audit.AuditAction`) with its outcome, failures included: the entry points only parse the
+request, call one method and render what it returns. Audit rows never hold patient data.
+
+Formats that need an adapter (a FHIR Bundle in, a report or a Bundle out) come in as functions: the reader is given
+to the service when it is built, and a renderer is passed to :meth:`CaseService.export`, so that a render that
+fails is audited as the failed read it is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from decidua.app.audit import AuditNote
-from decidua.app.casefile import case_to_data, parse_case
+from decidua.app.audit import AuditAction, AuditNote, audited
+from decidua.app.casefile import case_to_data, load_text, parse_case
 from decidua.app.ports import (
     CaseStore,
+    CaseSummary,
     CaseVersion,
     NewAssessment,
     StaleVersion,
@@ -21,10 +27,14 @@ from decidua.app.ports import (
 )
 from decidua.app.presenters import assessment_data
 from decidua.core.case import Case
-from decidua.core.errors import CaseInvalid, Problem
+from decidua.core.errors import CaseInvalid, InputError, Problem
 from decidua.core.findings import Assessment
 from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase
+
+T = TypeVar("T")
+BundleReader = Callable[[object], Case]
+"""Reads a FHIR Bundle (already parsed JSON) into a case; raises :class:`~decidua.core.errors.InputError`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,27 +46,129 @@ class CaseView:
     stored: StoredAssessment
     assessment: Assessment
     versions: list[CaseVersion] = field(default_factory=list)
+    history: list[tuple[int, StoredAssessment]] = field(default_factory=list)  # filled when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    """A case version as it was entered, and every version of the case (numbers and dates for links)."""
+
+    version: CaseVersion
+    versions: list[CaseVersion]
+
+
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    """A page of the case list: its cases, how many match in all, and where the page starts."""
+
+    cases: list[CaseSummary]
+    total: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """What a create, edit or import did: the case as now stored, whether it is a new case, and whether anything
+    was stored (an edit equal to the latest version stores nothing)."""
+
+    view: CaseView
+    created: bool
+    changed: bool = True
 
 
 class CaseService:
-    """The case use cases over a :class:`~decidua.app.ports.CaseStore` and the knowledge base in force."""
+    """The case use cases over a :class:`~decidua.app.ports.CaseStore` and the knowledge base in force.
 
-    def __init__(self, store: CaseStore, kb: KnowledgeBase) -> None:
+    ``by`` is always the number of the logged-in user (``None`` for the command line's own work).
+    """
+
+    def __init__(self, store: CaseStore, kb: KnowledgeBase, read_bundle: BundleReader | None = None) -> None:
         self.store = store
         self.kb = kb
+        self.read_bundle = read_bundle
 
-    def _assess(self, case: Case) -> tuple[Assessment, NewAssessment]:
-        result = assess(case, self.kb)
-        return result, NewAssessment(self.kb.kb_version, assessment_data(result, self.kb))
+    # --- reading -------------------------------------------------------------------------------------------
 
-    def create(self, data: object, by: int | None, note: AuditNote | None = None) -> CaseVersion:
-        """Validate, assess and store a new case (version 1 with its assessment, in one transaction)."""
-        case = parse_case(data)
-        _, new = self._assess(case)
-        version = self.store.create_case(case.case_id, case_to_data(case), by, new)
-        if note is not None:
-            note.case_id = version.case_id
-        return version
+    def list_cases(
+        self, by: int | None, search: str | None, limit: int, offset: int = 0, *, clamp: bool = False
+    ) -> CasePage:
+        """``limit`` cases (newest first) from ``offset`` matching ``search`` in their case id, and how many match
+        in all. With ``clamp`` an offset past the end shows the last page instead of nothing (the pages' links)."""
+        with audited(self.store, by, AuditAction.CASE_LIST):
+            total = self.store.count_cases(search)
+            if clamp:
+                offset = min(offset, max(0, (total - 1) // limit * limit))
+            return CasePage(self.store.list_cases(search, limit, offset), total, offset)
+
+    def view(self, case_id: int, by: int | None, version: int | None = None, *, history: bool = False) -> CaseView:
+        """A version (the latest by default) with its assessment under the knowledge base in force; with
+        ``history``, every assessment stored for the case too.
+
+        An assessment made under another knowledge-base version is kept; a new one is stored next to it.
+        """
+        with audited(self.store, by, AuditAction.CASE_READ, case_id) as note:
+            if version is not None:
+                note.detail = f"version {version}"
+            return self._view(case_id, version, history=history)
+
+    def assessment(self, case_id: int, by: int | None, version: int | None = None) -> CaseView:
+        """The assessment of a version (the latest by default), as :meth:`view` (audited as an assessment read)."""
+        with audited(self.store, by, AuditAction.CASE_ASSESSMENT, case_id):
+            return self._view(case_id, version)
+
+    def version(
+        self,
+        case_id: int,
+        by: int | None,
+        number: int | None = None,
+        *,
+        action: AuditAction = AuditAction.CASE_READ,
+        purpose: str | None = None,
+    ) -> VersionView:
+        """One stored version as it was entered (the latest by default), without assessing it, and the list of
+        versions. ``purpose`` goes into the audit row (e.g. ``edit form``); ``action`` is a read unless it is an
+        export of the case file."""
+        with audited(self.store, by, action, case_id) as note:
+            note.detail = purpose or (f"version {number}" if number is not None else None)
+            return VersionView(self.store.get_version(case_id, number), self.store.list_versions(case_id))
+
+    def versions(self, case_id: int, by: int | None) -> list[CaseVersion]:
+        """Every version of a case, oldest first."""
+        with audited(self.store, by, AuditAction.CASE_VERSIONS, case_id):
+            return self.store.list_versions(case_id)
+
+    def assessments(self, case_id: int, by: int | None) -> list[tuple[int, StoredAssessment]]:
+        """Every stored assessment of a case with the version number it assessed."""
+        with audited(self.store, by, AuditAction.CASE_ASSESSMENTS, case_id):
+            self.store.get_case(case_id)
+            return self.store.list_assessments(case_id)
+
+    def export(
+        self,
+        case_id: int,
+        by: int | None,
+        action: AuditAction,
+        render: Callable[[CaseView], T],
+        *,
+        history: bool = False,
+    ) -> T:
+        """The latest version (as :meth:`view`) rendered by ``render`` (a report, a FHIR Bundle, a page with
+        plots), audited as ``action``: a render that fails leaves a failed row."""
+        with audited(self.store, by, action, case_id):
+            return render(self._view(case_id, history=history))
+
+    # --- writing -------------------------------------------------------------------------------------------
+
+    def create(self, data: object, by: int | None, problems: Iterable[Problem] = ()) -> CaseView:
+        """Validate, assess and store a new case (version 1 with its assessment, in one transaction).
+
+        ``problems`` found while reading the input (a form's fields) refuse it before anything else.
+        """
+        with audited(self.store, by, AuditAction.CASE_CREATE) as note:
+            found = list(problems)
+            if found:
+                raise CaseInvalid(found)
+            return self._create(data, by, note)
 
     def update(
         self,
@@ -64,55 +176,96 @@ class CaseService:
         data: object,
         by: int | None,
         base_version: int | None = None,
-        note: AuditNote | None = None,
-    ) -> CaseVersion:
+        problems: Iterable[Problem] = (),
+    ) -> Saved:
         """Validate, assess and store the next version of a case; the earlier versions stay as they were.
 
         With ``base_version`` (the version the edit started from) the edit is refused if another one came first.
-        A case equal to the latest version is not stored again: the latest version is returned (and the audit
-        note says ``unchanged``).
+        A case equal to the latest version is not stored again (``changed`` is false; the audit row says
+        ``unchanged``). ``problems`` found while reading the input refuse it, once the case is known to exist.
         """
+        with audited(self.store, by, AuditAction.CASE_UPDATE, case_id) as note:
+            found = list(problems)
+            if found:
+                self.store.get_case(case_id)
+                raise CaseInvalid(found)
+            return self._update(case_id, data, by, note, base_version)
+
+    def import_bundle(self, bundle: object, by: int | None) -> Saved:
+        """A case from a FHIR Bundle: a new case, or the next version of the case with the same case id."""
+        with audited(self.store, by, AuditAction.CASE_FHIR_IMPORT) as note:
+            return self._upsert(self._read_bundle(bundle), by, note)
+
+    def import_text(self, text: str, by: int | None) -> Saved:
+        """A pasted or uploaded file: a case file (YAML or JSON; a new case) or a FHIR Bundle (JSON with
+        ``resourceType: Bundle``; a new case or the next version of the case with its case id)."""
+        with audited(self.store, by, AuditAction.CASE_IMPORT) as note:
+            data = load_text(text, "yaml", "the import") if text.strip() else None  # YAML reads JSON too
+            if data is None:
+                raise InputError("paste a case file or a FHIR Bundle, or choose a file")
+            if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+                note.detail = "fhir"
+                return self._upsert(self._read_bundle(data), by, note)
+            return Saved(self._create(data, by, note), created=True)
+
+    # --- the steps ------------------------------------------------------------------------------------------
+
+    def _assess(self, case: Case) -> tuple[Assessment, NewAssessment]:
+        result = assess(case, self.kb)
+        return result, NewAssessment(self.kb.kb_version, assessment_data(result, self.kb))
+
+    def _stored(self, version: CaseVersion, new: NewAssessment) -> StoredAssessment:
+        stored = self.store.get_assessment(version.id, self.kb.kb_version)
+        return stored if stored is not None else self.store.add_assessment(version.id, new)
+
+    def _view(self, case_id: int, version: int | None = None, *, history: bool = False) -> CaseView:
+        stored_version = self.store.get_version(case_id, version)
+        case = parse_case(stored_version.data)
+        result, new = self._assess(case)
+        stored = self._stored(stored_version, new)
+        versions = self.store.list_versions(case_id)
+        past = self.store.list_assessments(case_id) if history else []
+        return CaseView(stored_version, case, stored, result, versions, past)
+
+    def _create(self, data: object, by: int | None, note: AuditNote) -> CaseView:
+        case = parse_case(data)
+        result, new = self._assess(case)
+        version = self.store.create_case(case.case_id, case_to_data(case), by, new)
+        note.case_id = version.case_id
+        return CaseView(version, case, self._stored(version, new), result, [version])
+
+    def _update(
+        self, case_id: int, data: object, by: int | None, note: AuditNote, base_version: int | None = None
+    ) -> Saved:
         current = self.store.get_version(case_id)
         if base_version is not None and base_version != current.version:
             raise StaleVersion(base_version, current.version)
         case = parse_case(data)
         if case.case_id != current.reference:
-            raise CaseInvalid(
-                [
-                    Problem(
-                        "case_id", case.case_id, f"the case id of this case is {current.reference!r}; it cannot change"
-                    )
-                ]
+            problem = Problem(
+                "case_id", case.case_id, f"the case id of this case is {current.reference!r}; it cannot change"
             )
+            raise CaseInvalid([problem])
         stored = case_to_data(case)
         if stored == current.data:
-            if note is not None:
-                note.detail = "unchanged"
-            return current
-        _, new = self._assess(case)
-        return self.store.add_version(case_id, stored, by, new, base_version)
-
-    def view(self, case_id: int, version: int | None = None) -> CaseView:
-        """A version (the latest by default) with its assessment under the knowledge base in force.
-
-        An assessment made under another knowledge-base version is kept; a new one is stored next to it.
-        """
-        stored_version = self.store.get_version(case_id, version)
-        case = parse_case(stored_version.data)
+            note.detail = "unchanged"
+            return Saved(self._view(case_id), created=False, changed=False)
         result, new = self._assess(case)
-        stored = self.store.get_assessment(stored_version.id, self.kb.kb_version)
-        if stored is None:
-            stored = self.store.add_assessment(stored_version.id, new)
-        return CaseView(stored_version, case, stored, result, self.store.list_versions(case_id))
+        version = self.store.add_version(case_id, stored, by, new, base_version)
+        view = CaseView(version, case, self._stored(version, new), result, self.store.list_versions(case_id))
+        return Saved(view, created=False)
 
-    def import_case(self, case: Case, by: int | None, note: AuditNote) -> tuple[CaseVersion, bool]:
-        """A case read from another format (a FHIR Bundle): a new case, or the next version of the case with the
-        same case id. ``True`` when it created the case."""
+    def _upsert(self, case: Case, by: int | None, note: AuditNote) -> Saved:
         existing = self.store.find_case(case.case_id)
         if existing is None:
-            return self.create(case_to_data(case), by, note), True
+            return Saved(self._create(case_to_data(case), by, note), created=True)
         note.case_id = existing.id
-        return self.update(existing.id, case_to_data(case), by, note=note), False
+        return self._update(existing.id, case_to_data(case), by, note)
+
+    def _read_bundle(self, bundle: object) -> Case:
+        if self.read_bundle is None:
+            raise InputError("this service was built without a FHIR reader; FHIR Bundles cannot be imported")
+        return self.read_bundle(bundle)
 
 
-__all__ = ["CaseService", "CaseView"]
+__all__ = ["BundleReader", "CasePage", "CaseService", "CaseView", "Saved", "VersionView"]

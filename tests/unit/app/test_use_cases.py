@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -23,11 +24,12 @@ from decidua.app.accounts import (
     log_in,
     set_up_first_admin,
 )
-from decidua.app.audit import AuditAction, AuditNote, Outcome, audited
+from decidua.app.audit import AuditAction, Outcome, audited
 from decidua.app.casefile import parse_case
 from decidua.app.cases import CaseService
 from decidua.app.ports import CaseNotFound, DuplicateCase, LastAdmin, LoginPolicy, NotFirstUser, Role, StaleVersion
-from decidua.core.errors import CaseInvalid, InputInvalid
+from decidua.core.case import Case
+from decidua.core.errors import CaseInvalid, InputError, InputInvalid, Problem
 from decidua.knowledge.loader import KnowledgeBase
 
 PASSWORD = "correct horse battery staple"
@@ -189,46 +191,118 @@ def test_the_only_active_admin_can_be_neither_demoted_nor_deactivated(store: Mem
 
 def test_a_case_is_stored_with_its_assessment_and_edits_add_versions(store: MemoryCaseStore, kb: KnowledgeBase) -> None:
     svc = CaseService(store, kb)
-    note = AuditNote(None)
-    v1 = svc.create(CASE, by=1, note=note)
-    assert (v1.version, note.case_id) == (1, v1.case_id)
-    assert store.get_assessment(v1.id, kb.kb_version) is not None
-    same = svc.update(v1.case_id, CASE, by=1, base_version=1, note=(unchanged := AuditNote(v1.case_id)))
-    assert (same.version, unchanged.detail) == (1, "unchanged")  # nothing stored twice
+    v1 = svc.create(CASE, by=1)
+    number = v1.version.case_id
+    assert (v1.version.version, [v.version for v in v1.versions]) == (1, [1])
+    assert v1.stored == store.get_assessment(v1.version.id, kb.kb_version)
+    same = svc.update(number, CASE, by=1, base_version=1)
+    assert (same.view.version.version, same.changed, same.created) == (1, False, False)  # nothing stored twice
     edited = CASE | {"woman": {"age_years": 37}}
-    v2 = svc.update(v1.case_id, edited, by=1, base_version=1)
-    assert v2.version == 2
+    v2 = svc.update(number, edited, by=1, base_version=1)
+    assert (v2.view.version.version, v2.changed, [v.version for v in v2.view.versions]) == (2, True, [1, 2])
     with pytest.raises(StaleVersion):  # an edit opened on version 1 would undo version 2
-        svc.update(v1.case_id, CASE | {"woman": {"age_years": 38}}, by=1, base_version=1)
+        svc.update(number, CASE | {"woman": {"age_years": 38}}, by=1, base_version=1)
     with pytest.raises(CaseInvalid, match="cannot change"):
-        svc.update(v1.case_id, CASE | {"case_id": "UC-2"}, by=1)
+        svc.update(number, CASE | {"case_id": "UC-2"}, by=1)
     with pytest.raises(DuplicateCase):
         svc.create(CASE, by=1)
     with pytest.raises(CaseNotFound):
-        svc.view(99)
-    assert [v.version for v in store.list_versions(v1.case_id)] == [1, 2]
+        svc.view(99, by=2)
+    assert [v.version for v in store.list_versions(number)] == [1, 2]
+    # Each use case wrote one audit row, refusals included; "unchanged" says the edit stored nothing.
+    rows = [(e.user_id, e.action, e.case_id, e.outcome, e.detail) for e in reversed(store.list_audit())]
+    assert rows == [
+        (1, "case.create", number, "ok", None),
+        (1, "case.update", number, "ok", "unchanged"),
+        (1, "case.update", number, "ok", None),
+        (1, "case.update", number, "conflict", None),
+        (1, "case.update", number, "invalid", None),
+        (1, "case.create", None, "conflict", None),
+        (2, "case.read", 99, "not_found", None),
+    ]
+
+
+def test_problems_found_in_a_form_refuse_it_and_an_edit_of_a_missing_case_is_not_found_first(
+    store: MemoryCaseStore, kb: KnowledgeBase
+) -> None:
+    svc = CaseService(store, kb)
+    problem = Problem("nk.peripheral.nk_percent", "abc", "a number from 0 to 100")
+    with pytest.raises(CaseInvalid):
+        svc.create(CASE, by=1, problems=[problem])
+    with pytest.raises(CaseNotFound):
+        svc.update(42, CASE, by=1, problems=[problem])
+    assert store.count_cases() == 0
+    assert audit(store) == [(1, "case.create", None, "invalid"), (1, "case.update", 42, "not_found")]
 
 
 def test_a_case_read_under_another_knowledge_base_keeps_the_old_assessment(
     store: MemoryCaseStore, kb: KnowledgeBase
 ) -> None:
-    v1 = CaseService(store, kb).create(CASE, by=1)
+    v1 = CaseService(store, kb).create(CASE, by=1).version
     newer = replace(kb, kb_version=kb.kb_version + "+clinic")
-    view = CaseService(store, newer).view(v1.case_id)
+    view = CaseService(store, newer).view(v1.case_id, by=1, history=True)
     assert view.stored.kb_version == newer.kb_version
+    assert [a.kb_version for _, a in view.history] == [kb.kb_version, newer.kb_version]
     assert [a.kb_version for _, a in store.list_assessments(v1.case_id)] == [kb.kb_version, newer.kb_version]
 
 
 def test_an_imported_case_is_new_or_the_next_version_of_the_same_case_id(
     store: MemoryCaseStore, kb: KnowledgeBase
 ) -> None:
+    def read_bundle(bundle: Any) -> Case:  # a case file in a "Bundle" stands in for the FHIR adapter here
+        return parse_case({k: v for k, v in bundle.items() if k != "resourceType"})
+
+    svc = CaseService(store, kb, read_bundle=read_bundle)
+    first = svc.import_bundle(CASE, by=1)
+    assert (first.view.version.version, first.created) == (1, True)
+    second = svc.import_bundle(CASE | {"woman": {"age_years": 40}}, by=1)
+    assert (second.view.version.case_id, second.view.version.version, second.created) == (
+        first.view.version.case_id,
+        2,
+        False,
+    )
+    again = svc.import_text(json.dumps({"resourceType": "Bundle"} | CASE), by=1)  # pasted: a Bundle is read
+    assert (again.changed, again.view.version.version) == (True, 3)
+    with pytest.raises(DuplicateCase):  # a case file (not a Bundle) always makes a new case
+        svc.import_text(json.dumps(CASE), by=1)
+    with pytest.raises(InputError, match="paste a case file"):
+        svc.import_text("  ", by=1)
+    n = first.view.version.case_id
+    assert audit(store) == [
+        (1, "case.fhir_import", n, "ok"),
+        (1, "case.fhir_import", n, "ok"),
+        (1, "case.import", n, "ok"),
+        (1, "case.import", None, "conflict"),
+        (1, "case.import", None, "invalid"),
+    ]
+
+
+def test_an_export_that_fails_to_render_is_audited_as_an_error_without_its_message(
+    store: MemoryCaseStore, kb: KnowledgeBase
+) -> None:
     svc = CaseService(store, kb)
-    first, created = svc.import_case(parse_case(CASE), by=1, note=AuditNote(None))
-    assert (first.version, created) == (1, True)
-    changed = parse_case(CASE | {"woman": {"age_years": 40}})
-    note = AuditNote(None)
-    second, created = svc.import_case(changed, by=1, note=note)
-    assert (second.case_id, second.version, created, note.case_id) == (first.case_id, 2, False, first.case_id)
+    n = svc.create(CASE, by=1).version.case_id
+    assert svc.export(n, 2, AuditAction.CASE_REPORT_HTML, lambda v: v.case.case_id) == "UC-1"
+
+    def broken(view: object) -> str:
+        raise RuntimeError("UC-1 could not be drawn")
+
+    with pytest.raises(RuntimeError):
+        svc.export(n, 2, AuditAction.CASE_REPORT_PDF, broken)
+    rows = [(e.action, e.outcome, e.detail) for e in reversed(store.list_audit())][1:]
+    assert rows == [("case.report_html", "ok", None), ("case.report_pdf", "error", "RuntimeError")]
+
+
+def test_the_case_list_pages_and_a_page_past_the_end_shows_the_last_one(
+    store: MemoryCaseStore, kb: KnowledgeBase
+) -> None:
+    svc = CaseService(store, kb)
+    for i in range(5):
+        svc.create(CASE | {"case_id": f"UC-{i}"}, by=1)
+    page = svc.list_cases(1, None, 2, 2)
+    assert (page.total, page.offset, len(page.cases)) == (5, 2, 2)
+    assert (svc.list_cases(1, None, 2, 40).cases, svc.list_cases(1, None, 2, 40, clamp=True).offset) == ([], 4)
+    assert svc.list_cases(1, "UC-3", 2).total == 1
 
 
 # --- the audit wrapper ----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from decidua.app.casefile import parse_case, read_case
 from decidua.app.presenters import citation_data
-from decidua.engines.compat import MatchResult, match
+from decidua.engines.matching import MatchResult, match
 from decidua.entrypoints.cli.assess import KbOverride
 from decidua.entrypoints.cli.common import fail, input_errors, out_console, print_json, split_csv
 from decidua.immunogenetics.compatibility import ResolvedC, genotype_label

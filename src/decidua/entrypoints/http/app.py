@@ -10,15 +10,15 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.templating import Jinja2Templates
 
+from decidua.adapters import fhir
 from decidua.adapters.store import CaseStore, LoginPolicy
 from decidua.app.accounts import Passwords, Sessions
 from decidua.app.cases import CaseService
 from decidua.app.presenters import SCOPE
 from decidua.core.errors import shown
-from decidua.entrypoints.http.api.routes import build_api_router
-from decidua.entrypoints.http.context import AppContext
+from decidua.entrypoints.http import api, pages
+from decidua.entrypoints.http.deps import AppContext
 from decidua.entrypoints.http.errors import AccessLog, HeadAsGet, SafeErrors, SecurityHeaders, install_error_handlers
-from decidua.entrypoints.http.pages.routes import build_web_router
 from decidua.entrypoints.http.settings import Settings
 from decidua.knowledge.loader import KnowledgeBase
 
@@ -79,7 +79,7 @@ def create_app(
         settings=settings,
         store=store,
         kb=kb,
-        service=CaseService(store, kb),
+        service=CaseService(store, kb, read_bundle=fhir.import_bundle),
         sessions=Sessions(
             store,
             clock,
@@ -104,8 +104,8 @@ def create_app(
     )
     app.state.context = ctx
     install_error_handlers(app, ctx)
-    app.include_router(build_api_router(ctx))
-    app.include_router(build_web_router(ctx))
+    app.include_router(api.router)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("decidua.entrypoints.http.pages", "static")]), name="static")
     app.add_middleware(HeadAsGet)  # innermost: the routes see a GET, the access log still a HEAD
     app.add_middleware(SafeErrors)  # inside the access log, which sees its 500

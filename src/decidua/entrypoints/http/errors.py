@@ -29,7 +29,7 @@ from decidua.adapters.report import PdfUnavailable
 from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFound, StoreError
 from decidua.app.accounts import Forbidden, LoginThrottled, NotAuthenticated
 from decidua.core.errors import MAX_SHOWN, CaseInvalid, InputError, InputInvalid, Problem, shown
-from decidua.entrypoints.http.context import AppContext, render
+from decidua.entrypoints.http.deps import AppContext, render
 
 log = logging.getLogger("decidua.web")
 access_log = logging.getLogger("decidua.web.access")

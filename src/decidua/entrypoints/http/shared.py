@@ -9,8 +9,9 @@ from decidua.adapters import fhir
 from decidua.adapters.report import render_html, render_pdf
 from decidua.adapters.report.plots import PLOT_LOCK
 from decidua.app.accounts import Login
-from decidua.app.audit import AuditAction, audited
-from decidua.entrypoints.http.context import AppContext
+from decidua.app.audit import AuditAction
+from decidua.app.cases import CaseView
+from decidua.entrypoints.http.deps import AppContext
 
 
 def client_of(request: Request) -> str | None:
@@ -31,25 +32,29 @@ def set_session_cookie(ctx: AppContext, response: Response, token: str) -> None:
 
 def report_response(ctx: AppContext, login: Login, case_id: int, fmt: str) -> Response:
     """The report of the latest version (shared by the API and the pages)."""
-    action = AuditAction.CASE_REPORT_PDF if fmt == "pdf" else AuditAction.CASE_REPORT_HTML
-    with audited(ctx.store, login.user.id, action, case_id):
-        v = ctx.service.view(case_id)
-        filename = f"decidua-case-{case_id}-v{v.version.version}.{fmt}"
+
+    def render(v: CaseView) -> tuple[int, bytes | str]:
         with PLOT_LOCK:
             if fmt == "pdf":
-                pdf = render_pdf(v.case, v.assessment, ctx.kb)
-            else:
-                html = render_html(v.case, v.assessment, ctx.kb)
+                return v.version.version, render_pdf(v.case, v.assessment, ctx.kb)
+            return v.version.version, render_html(v.case, v.assessment, ctx.kb)
+
+    action = AuditAction.CASE_REPORT_PDF if fmt == "pdf" else AuditAction.CASE_REPORT_HTML
+    version, body = ctx.service.export(case_id, login.user.id, action, render)
+    filename = f"decidua-case-{case_id}-v{version}.{fmt}"
     if fmt == "pdf":
         disposition = {"content-disposition": f'attachment; filename="{filename}"'}
-        return Response(pdf, media_type="application/pdf", headers=disposition)
-    return HTMLResponse(html, headers={"content-disposition": f'inline; filename="{filename}"'})
+        return Response(body, media_type="application/pdf", headers=disposition)
+    return HTMLResponse(body, headers={"content-disposition": f'inline; filename="{filename}"'})
 
 
 def fhir_response(ctx: AppContext, login: Login, case_id: int) -> Response:
-    with audited(ctx.store, login.user.id, AuditAction.CASE_FHIR_EXPORT, case_id):
-        v = ctx.service.view(case_id)
-        bundle = fhir.export_bundle(v.case, v.assessment, ctx.kb)
+    bundle = ctx.service.export(
+        case_id,
+        login.user.id,
+        AuditAction.CASE_FHIR_EXPORT,
+        lambda v: fhir.export_bundle(v.case, v.assessment, ctx.kb),
+    )
     filename = f"decidua-case-{case_id}.fhir.json"
     return JSONResponse(
         bundle,

@@ -8,7 +8,7 @@ from decidua.adapters.report import plots_for
 from decidua.app.presenters import GROUP_TITLES
 from decidua.core.case import Case
 from decidua.core.findings import Assessment
-from decidua.engines.compat import match
+from decidua.engines.matching import match
 from decidua.knowledge.loader import KnowledgeBase
 
 STATUS_LABELS = {"flagged": "flagged", "within_range": "within range", "not_assessed": "not assessed"}

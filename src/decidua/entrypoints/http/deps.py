@@ -1,4 +1,5 @@
-"""What the routers share (built once by the app factory) and the access check every protected route uses."""
+"""What every route depends on: the application's context (built once by the app factory and kept in
+``app.state``), the logged-in user with the access check, and the path parameters."""
 
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ class AppContext:
     clock: Callable[[], dt.datetime]
     database: str  # "sqlite", "postgresql": shown on the pages, never the URL (it may hold a password)
     setup_token: str | None = None  # the first start's one-time setup link (``/setup?token=...``); None: no setup
+
+
+async def context(request: Request) -> AppContext:
+    """The application's context, set by :func:`decidua.entrypoints.http.app.create_app`."""
+    ctx: AppContext = request.app.state.context
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(context)]
 
 
 def _case_id(request: Request) -> int | None:

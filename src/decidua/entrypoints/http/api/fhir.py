@@ -1,0 +1,50 @@
+"""A case as an HL7 FHIR R4 Bundle: export, and import as a new case or the next version of one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from decidua.app.accounts import Login
+from decidua.app.audit import AuditAction
+from decidua.entrypoints.http.api.public import CASE_ERRORS, CONFLICT, case_public
+from decidua.entrypoints.http.api.schemas import FhirImportPublic
+from decidua.entrypoints.http.deps import CaseId, Ctx, patient
+from decidua.entrypoints.http.shared import fhir_response
+
+router = APIRouter(tags=["fhir"])
+
+
+@router.get(
+    "/cases/{case_id}/fhir",
+    responses={**CASE_ERRORS, 200: {"content": {"application/fhir+json": {}}, "description": "A FHIR Bundle."}},
+    response_class=JSONResponse,
+)
+def fhir_export(case_id: CaseId, ctx: Ctx, who: Annotated[Login, patient(AuditAction.CASE_FHIR_EXPORT)]) -> Response:
+    """The case and its assessment as an HL7 FHIR R4 Bundle (type collection)."""
+    return fhir_response(ctx, who, case_id)
+
+
+@router.post(
+    "/fhir/import",
+    status_code=201,
+    responses={
+        **CASE_ERRORS,
+        200: {"model": FhirImportPublic, "description": "Unchanged: nothing stored."},
+        409: CONFLICT,
+    },
+)
+def fhir_import(
+    bundle: dict[str, Any],
+    response: Response,
+    ctx: Ctx,
+    who: Annotated[Login, patient(AuditAction.CASE_FHIR_IMPORT)],
+) -> FhirImportPublic:
+    """A case from a FHIR Bundle: a new case (201), the next version of the case with the same case id
+    (201), or nothing when it equals that case's latest version (200)."""
+    saved = ctx.service.import_bundle(bundle, who.user.id)
+    if not saved.changed:
+        response.status_code = 200
+    return FhirImportPublic(created=saved.created, case=case_public(saved.view))
