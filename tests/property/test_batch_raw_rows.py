@@ -13,7 +13,7 @@ from decidua.core.expr import evaluate
 from decidua.core.features import DERIVED, FEATURES, FeatureSpec
 from decidua.engines.assess import assess_row, status_of
 from decidua.engines.batch import INPUT_FEATURES, KIR_COLUMNS, assess_lazy, plan_layout, prepare
-from decidua.engines.features import kir_features
+from decidua.engines.extract import kir_features
 from decidua.knowledge.loader import apply_override, load_kb, parse_override
 
 KB = load_kb()

@@ -15,7 +15,8 @@ import polars as pl
 
 from decidua.adapters.batchio import BatchResult, row_count, scan_input
 from decidua.core.errors import InputError
-from decidua.engines.batch import DEFAULT_KEY, REASON, STATUS_DTYPE, assess_lazy, output_columns, plan_layout, prepare
+from decidua.engines.batch import DEFAULT_KEY, REASON, assess_lazy, output_columns, plan_layout, prepare
+from decidua.engines.columnar import STATUS_DTYPE
 from decidua.knowledge.loader import KnowledgeBase
 
 

@@ -1,6 +1,6 @@
 """The flat feature row: one column per fact a rule may read.
 
-A case is reduced to this row (``decidua.engines.features.extract``) before rules are evaluated, and the
+A case is reduced to this row (``decidua.engines.extract.extract``) before rules are evaluated, and the
 batch engine reads cohorts in exactly this layout. A missing value is ``None`` (null), never a default.
 """
 
@@ -221,12 +221,12 @@ FEATURES: tuple[FeatureSpec, ...] = (
         label="HLA-C, woman",
     ),
     FeatureSpec(
-        "oocyte_c2_count",
+        "oocyte_donor_c2_count",
         "int",
-        "HLA-C2 haplotypes of the oocyte source (the woman or a donor)",
+        "HLA-C2 haplotypes of the oocyte donor of the cycle (null: own oocytes, or no one donor chosen)",
         low=0,
         high=2,
-        label="HLA-C, woman, or of the oocyte donor used",
+        label="Oocyte donors: HLA-C of the oocyte donor used",
     ),
     FeatureSpec(
         "sperm_c2_count",
@@ -237,6 +237,14 @@ FEATURES: tuple[FeatureSpec, ...] = (
         label="HLA-C, partner (or sperm donor)",
     ),
     # derived from the columns above by DERIVED (below); never read from an input
+    FeatureSpec(
+        "oocyte_c2_count",
+        "int",
+        "HLA-C2 haplotypes of the oocyte source (the woman or a donor)",
+        low=0,
+        high=2,
+        label="HLA-C, woman, or of the oocyte donor used",
+    ),
     FeatureSpec(
         "n_nonvisualised_losses",
         "int",
@@ -325,7 +333,9 @@ _LOWER = Arith(
     _beyond(_TB, _coalesce(Col("n_biochemical_losses_art"), Col("n_biochemical_losses"))),
 )
 _UPPER = Arith("+", Col("n_biochemical_losses"), _beyond(_TB, _coalesce(Col("n_biochemical_losses_art_known"), Lit(0))))
+# Evaluated in this order (an expression may read the ones before it).
 DERIVED: dict[str, Expr] = {
+    "oocyte_c2_count": When(Col("oocytes_donor"), Col("oocyte_donor_c2_count"), Col("woman_c2_count")),
     "n_nonvisualised_losses": _LOWER,
     "n_pregnancy_losses": Arith("+", _LOWER, Col("n_miscarriages")),
     "n_pregnancy_losses_max": Arith("+", _UPPER, Col("n_miscarriages")),

@@ -18,6 +18,16 @@ class Status(StrEnum):
     NOT_ASSESSED = "not_assessed"
 
 
+FLAG_STATUS: dict[bool | None, Status] = {True: Status.FLAGGED, False: Status.WITHIN_RANGE, None: Status.NOT_ASSESSED}
+"""A rule's three-valued flag -> its status: the one mapping both engines use (the batch engine as an
+expression, :func:`decidua.engines.columnar.status_expr`)."""
+
+
+def status_of(flag: object) -> Status:
+    """Three-valued flag (true, false, null) -> status."""
+    return FLAG_STATUS[None if flag is None else bool(flag)]
+
+
 class Interpretation(StrEnum):
     """HL7 v3 ObservationInterpretation codes used on results (subset)."""
 

@@ -31,8 +31,9 @@ from decidua.core.findings import (
     Statement,
     Status,
     Threshold,
+    status_of,
 )
-from decidua.engines.features import Row, extract
+from decidua.engines.extract import Row, extract
 from decidua.knowledge.compile import (
     TRIGGER_KEYS,
     because_key,
@@ -57,13 +58,6 @@ from decidua.knowledge.schema import (
 from decidua.knowledge.schema import (
     Pathway as PathwayName,
 )
-
-
-def status_of(flag: Scalar) -> Status:
-    """Three-valued flag -> status."""
-    if flag is None:
-        return Status.NOT_ASSESSED
-    return Status.FLAGGED if flag else Status.WITHIN_RANGE
 
 
 def _fmt(value: Scalar) -> str:

@@ -16,12 +16,13 @@ from typing import Any
 import polars as pl
 
 from decidua.core.case import Case
+from decidua.core.cells import CELL_HELP_SHORT, NOT_TESTED, WORDS
 from decidua.core.errors import InputError
 from decidua.core.expr import Scalar
 from decidua.core.features import DERIVED, FEATURES, FeatureSpec
 from decidua.core.findings import Status
-from decidua.engines.columnar import FEATURE_SCHEMA, to_polars
-from decidua.engines.features import KIR_FEATURES, extract, gamete_sources, kir_features
+from decidua.engines.columnar import FEATURE_SCHEMA, status_expr, to_polars
+from decidua.engines.extract import KIR_FEATURES, extract, gamete_sources, kir_features
 from decidua.immunogenetics.compatibility import CLigand, c2_count, c_ligand, resolve_hla_c
 from decidua.immunogenetics.kir import LOCI, KirCalls, KirGene, calls_from_typing, classify
 from decidua.immunogenetics.ligands import genotype_side
@@ -29,7 +30,6 @@ from decidua.knowledge.loader import KnowledgeBase
 
 DEFAULT_KEY = "case_id"
 REASON = "reason"
-STATUS_DTYPE = pl.Enum([s.value for s in Status])
 
 # Cross-column consistency of a row (each: a condition that must hold, and what it means).
 CONSISTENCY: tuple[tuple[str, str, str], ...] = (
@@ -81,7 +81,7 @@ HLA_COLUMNS: dict[str, str] = {
     "oocyte_donor_hla_c": "HLA-C genotype of the oocyte donor, in a donation cycle",
 }
 _GENOTYPE_FEATURES = frozenset(
-    {*KIR_FEATURES, "woman_c2_count", "oocyte_c2_count", "sperm_c2_count", "oocytes_donor", *DERIVED}
+    {*KIR_FEATURES, "woman_c2_count", "oocyte_donor_c2_count", "sperm_c2_count", "oocytes_donor", *DERIVED}
 )
 INPUT_FEATURES: tuple[FeatureSpec, ...] = (
     *(f for f in FEATURES if f.name not in _GENOTYPE_FEATURES),
@@ -132,17 +132,14 @@ def plan_layout(columns: Sequence[str], key: str = DEFAULT_KEY, allow_extra: boo
     return Layout(key, present, absent, tuple(c for c in HLA_COLUMNS if c in columns))
 
 
-_WORDS: dict[str, bool] = {
-    **dict.fromkeys(("true", "t", "yes", "y", "1", "positive", "pos", "+"), True),
-    **dict.fromkeys(("false", "f", "no", "n", "0", "negative", "neg", "-"), False),
-}
-ValueMap = dict[str, bool | str]
+ValueMap = dict[str, bool | str | None]
 
 
 def value_maps(frame: pl.DataFrame, layout: Layout) -> dict[str, ValueMap]:
     """For text cells of boolean and categorical columns: each distinct spelling -> its value.
 
-    Labs write "Normal", " abnormal" or "Yes"; these are read case- and space-insensitively. Working on the
+    Labs write "Normal", " abnormal", "Yes" or "ND"; these are read case- and space-insensitively, yes/no and
+    not-tested words as every table decidua reads (:mod:`decidua.core.cells`); not tested is null. Working on the
     distinct values (a handful per column) instead of every cell keeps the cost per row to one hash lookup.
     Spellings that mean nothing allowed are left out, so they are rejected with their row.
     """
@@ -151,8 +148,8 @@ def value_maps(frame: pl.DataFrame, layout: Layout) -> dict[str, ValueMap]:
     maps: dict[str, ValueMap] = {}
     for name, values in zip(text, distinct, strict=True):
         spec = INPUT_INDEX[name]
-        vocabulary: dict[str, bool | str] = (
-            dict(_WORDS) if spec.dtype == "bool" else {c.lower(): c for c in spec.categories}
+        vocabulary: dict[str, bool | str | None] = (
+            dict(WORDS) if spec.dtype == "bool" else {c.lower(): c for c in spec.categories} | dict.fromkeys(NOT_TESTED)
         )
         maps[name] = {raw: vocabulary[raw.strip().lower()] for raw in values if raw.strip().lower() in vocabulary}
     return maps
@@ -173,15 +170,18 @@ def _cast(spec: FeatureSpec, col: pl.Expr, source: pl.DataType, mapping: ValueMa
     return col.cast(target, strict=False)
 
 
-def _check(spec: FeatureSpec, raw: pl.Expr, value: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def _check(spec: FeatureSpec, raw: pl.Expr, value: pl.Expr, mapping: ValueMap | None) -> tuple[pl.Expr, pl.Expr]:
     """(is this column's value bad?, the message saying why) for one feature column."""
     if spec.dtype == "bool":
-        allowed = "true/false (also yes/no, 1/0, positive/negative)"
+        allowed = CELL_HELP_SHORT
     elif spec.dtype == "str":
         allowed = "one of " + ", ".join(spec.categories)
     else:
         allowed = f"{'an integer' if spec.dtype == 'int' else 'a number'} from {spec.low:g} to {spec.high:g}"
     bad = raw.is_not_null() & value.is_null()  # present but not of the column's type or vocabulary
+    blank = [text for text, meant in (mapping or {}).items() if meant is None]
+    if blank:  # ... unless it says "not tested"
+        bad = bad & ~raw.is_in(blank)
     if spec.dtype not in ("bool", "str") and spec.low is not None and spec.high is not None:
         bad = bad | ((value < spec.low) | (value > spec.high)).fill_null(False)
     message = pl.format(f"{spec.name}: got '{{}}'; allowed: {allowed}", raw.cast(pl.String).fill_null(""))
@@ -365,7 +365,7 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
         *(_cast(INPUT_INDEX[n], pl.col(_raw(n)), schema[n], maps.get(n)).alias(n) for n in layout.present),
         *(pl.lit(None, INPUT_SCHEMA[n]).alias(n) for n in layout.absent),
     )
-    checks = [_check(INPUT_INDEX[n], pl.col(_raw(n)), pl.col(n)) for n in layout.present]
+    checks = [_check(INPUT_INDEX[n], pl.col(_raw(n)), pl.col(n), maps.get(n)) for n in layout.present]
     checks += [
         ((pl.col(a) > pl.col(b)).fill_null(False), pl.lit(msg))
         for a, b, msg in CONSISTENCY
@@ -395,31 +395,22 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
         if ("oocyte_donor_hla_c" in layout.hla)
         else (pl.col("oocytes") == "donor").fill_null(False)
     )
-    valid = (
-        flagged.filter(~pl.col(REASON))
-        .with_columns(
-            c2("woman_hla_c").alias("woman_c2_count"),
-            pl.when(donor_oocytes).then(c2("oocyte_donor_hla_c")).otherwise(c2("woman_hla_c")).alias("oocyte_c2_count"),
-            c2("partner_hla_c").alias("sperm_c2_count"),
-            donor_oocytes.alias("oocytes_donor"),
-        )
-        .with_columns(to_polars(expr).alias(name) for name, expr in DERIVED.items())
-        .select(layout.key, *(f.name for f in FEATURES))
+    valid = flagged.filter(~pl.col(REASON)).with_columns(
+        c2("woman_hla_c").alias("woman_c2_count"),
+        pl.when(donor_oocytes).then(c2("oocyte_donor_hla_c")).alias("oocyte_donor_c2_count"),
+        c2("partner_hla_c").alias("sperm_c2_count"),
+        donor_oocytes.alias("oocytes_donor"),
     )
-    return valid, rejected
+    return derive_lazy(valid, layout.key), rejected
 
 
-def _status(flag: pl.Expr) -> pl.Expr:
-    def lit(status: Status) -> pl.Expr:
-        return pl.lit(status.value, STATUS_DTYPE)
-
-    return (
-        pl.when(flag.is_null())
-        .then(lit(Status.NOT_ASSESSED))
-        .when(flag)
-        .then(lit(Status.FLAGGED))
-        .otherwise(lit(Status.WITHIN_RANGE))
-    )
+def derive_lazy(frame: pl.LazyFrame, key: str = DEFAULT_KEY) -> pl.LazyFrame:
+    """The key and every feature column, the derived ones (``DERIVED``, in order: one may read another)
+    computed from the others by the expressions the one-patient engine evaluates
+    (:func:`decidua.engines.extract.derive`)."""
+    for name, expr in DERIVED.items():
+        frame = frame.with_columns(to_polars(expr).alias(name))
+    return frame.select(key, *(f.name for f in FEATURES))
 
 
 # The pathway values, as status columns like rpl and rif: flagged = yes (the work-up applies; the RPL is
@@ -435,7 +426,7 @@ def output_columns(kb: KnowledgeBase) -> list[str]:
 def assess_lazy(valid: pl.LazyFrame, kb: KnowledgeBase, key: str = DEFAULT_KEY) -> pl.LazyFrame:
     """Key, classification, pathway and one status column per active rule, for every valid row."""
     rpl, rif = kb.selected["rpl_definition"], kb.selected["rif_definition"]
-    statuses = {r.id: _status(to_polars(kb.compiled[r.id].flag)) for r in kb.active_rules}
+    statuses = {r.id: status_expr(to_polars(kb.compiled[r.id].flag)) for r in kb.active_rules}
     rpl_measure = kb.compiled[rpl].measure
     losses = to_polars(rpl_measure).cast(pl.Int64) if rpl_measure is not None else pl.lit(None, pl.Int64)
     return valid.select(
@@ -443,7 +434,7 @@ def assess_lazy(valid: pl.LazyFrame, kb: KnowledgeBase, key: str = DEFAULT_KEY) 
         statuses[rpl].alias("rpl"),
         losses.alias("rpl_losses_counted"),
         statuses[rif].alias("rif"),
-        *(_status(to_polars(kb.pathway[name])).alias(name) for name in PATHWAY_COLUMNS),
+        *(status_expr(to_polars(kb.pathway[name])).alias(name) for name in PATHWAY_COLUMNS),
         *(expr.alias(rule_id) for rule_id, expr in statuses.items()),
     )
 

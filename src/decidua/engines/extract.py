@@ -154,6 +154,12 @@ def extract(case: Case) -> Row:
     row["unk_lh_day"] = None if u is None else lh_day(u.cycle_day)
     row |= kir_features(None if case.genotypes.woman_kir is None else classify_typing(case.genotypes.woman_kir))
     row |= hla_c_features(case)
+    return derive(row)
+
+
+def derive(row: Row) -> Row:
+    """Add the derived features (``DERIVED``, in order) to a row of the others; the batch engine derives them
+    from the same expressions (:func:`decidua.engines.batch.derive_lazy`)."""
     for name, expr in DERIVED.items():
         row[name] = evaluate(expr, row)
     return row
@@ -181,11 +187,13 @@ def gamete_sources(case: Case) -> tuple[str | None, str | None]:
 
 
 def hla_c_features(case: Case) -> Row:
-    """C2 counts of the woman (uterus), the oocyte source and the sperm source (null when undetermined)."""
+    """C2 counts of the woman (uterus), the oocyte donor (with donor oocytes) and the sperm source (null when
+    undetermined); the oocyte source's count is derived from them (``DERIVED``), in the batch engine too."""
+    g = case.genotypes
     oocyte, sperm = gamete_sources(case)
     return {
-        "woman_c2_count": _c2(case.genotypes.woman_hla_c),
-        "oocyte_c2_count": _c2(oocyte),
+        "woman_c2_count": _c2(g.woman_hla_c),
+        "oocyte_donor_c2_count": _c2(oocyte) if g.oocytes == "donor" else None,
         "sperm_c2_count": _c2(sperm),
     }
 

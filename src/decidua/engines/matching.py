@@ -13,7 +13,7 @@ from fractions import Fraction
 from decidua.core.case import Case
 from decidua.core.findings import Finding, Status
 from decidua.engines.assess import assess
-from decidua.engines.features import gamete_sources
+from decidua.engines.extract import gamete_sources
 from decidua.immunogenetics.compatibility import (
     CGenotype,
     DonorRank,

@@ -33,6 +33,20 @@ def cohort(tmp_path: Path) -> Path:
     return path
 
 
+def test_yes_no_and_not_tested_cells_are_read_with_the_words_of_every_table(tmp_path: Path, kb: KnowledgeBase) -> None:
+    path = tmp_path / "words.csv"
+    path.write_text(
+        f"{HEADER},cond_vasculitis,kir_2dl1\n"
+        "f,39,20,2,0,ND,Absent, Present ,P\n"  # not tested, no, yes; P: KIR2DL1 present
+        "g,39,20,2,0,not done,n,NT,a\n"
+    )
+    result = run_local(scan_input(path), kb)
+    assert result.rejects.height == 0
+    f, g = result.results.iter_rows(named=True)
+    assert f["autoimmune.systemic"] == "flagged"  # vasculitis: " Present "
+    assert g["autoimmune.systemic"] == "not_assessed"  # SLE and vasculitis not tested, arthritis no
+
+
 def test_invalid_rows_go_to_rejects_with_every_reason_and_valid_rows_are_assessed(
     cohort: Path, kb: KnowledgeBase
 ) -> None:
@@ -41,7 +55,8 @@ def test_invalid_rows_go_to_rejects_with_every_reason_and_valid_rows_are_assesse
     rejects = dict(result.rejects.iter_rows())
     assert rejects == {
         "c": "age_years: got 'x'; allowed: an integer from 10 to 70",
-        "d": "cond_sle: got 'maybe'; allowed: true/false (also yes/no, 1/0, positive/negative); "
+        "d": "cond_sle: got 'maybe'; allowed: yes or no (1/0, true/false, positive/negative, present/absent; "
+        "blank, NT, ND: not tested); "
         "pb_nk_percent: got '140'; allowed: a number from 0 to 100",
     }
     a, b, e = result.results.iter_rows(named=True)
