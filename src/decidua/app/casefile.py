@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 from decidua.core.case import Case
 from decidua.core.errors import CaseInvalid, InputError, Problem
 from decidua.core.validation import check_case
-from decidua.engines.features import check_genotypes
+from decidua.engines.extract import check_genotypes
 
 SCHEMA_ID = "https://decidua.invalid/schema/case-1.json"
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from decidua.core.errors import NomenclatureError
+from decidua.immunogenetics.glstring import parse_gl_string
 
 CLASS_I_LOCI = ("A", "B", "C")
 SUFFIXES = "NLSQCA"
@@ -131,23 +132,21 @@ Genotype = tuple[AlleleList, ...]  # "+": one allele list per chromosome (haplot
 GenotypeList = tuple[Genotype, ...]  # "|": one of these genotypes
 
 
-def _strip_namespace(text: str) -> str:
-    s = text.strip()
-    if "#" in s:
-        namespace, _, rest = s.rpartition("#")
-        if not namespace.lower().startswith("hla"):
-            raise NomenclatureError(f"{text!r}: GL String namespace {namespace.split('#')[0]!r} is not 'hla'")
-        s = rest
-    return s
-
-
-def parse_allele_list(text: str) -> AlleleList:
-    """``C*07:01/C*07:02`` (or one name) -> the names; every name must be of one locus."""
-    names = tuple(parse_name(part) for part in _strip_namespace(text).split("/"))
+def _names(text: str, alleles: tuple[str, ...]) -> AlleleList:
+    names = tuple(parse_name(part) for part in alleles)
     loci = {n.locus for n in names}
     if len(loci) > 1:
         raise NomenclatureError(f"{text!r}: an allele list mixes loci {sorted(loci)}")
     return names
+
+
+def parse_allele_list(text: str) -> AlleleList:
+    """``C*07:01/C*07:02`` (or one name) -> the names; every name must be of one locus."""
+    gl = parse_gl_string(text, "hla")
+    if len(gl.loci) != 1 or len(gl.loci[0]) != 1 or len(gl.loci[0][0]) != 1 or len(gl.loci[0][0][0]) != 1:
+        parse_name(text)  # one name with a stray operator: say what is wrong with it
+        raise NomenclatureError(f"{text!r}: expected one allele or an allele list (names joined by '/')")
+    return _names(text, gl.loci[0][0][0][0])
 
 
 def parse_genotype_list(text: str) -> GenotypeList:
@@ -158,15 +157,14 @@ def parse_genotype_list(text: str) -> GenotypeList:
     >>> [[[n.key for n in al] for al in g] for g in parse_genotype_list("hla#C*07:01+C*06:02/C*06:03")]
     [[['C*07:01'], ['C*06:02', 'C*06:03']]]
     """
-    s = _strip_namespace(text)
-    if "^" in s or "~" in s:
+    gl = parse_gl_string(text, "hla")
+    if len(gl.loci) > 1 or any(len(haplotype) > 1 for genotype in gl.loci[0] for haplotype in genotype):
         raise NomenclatureError(f"{text!r}: give one locus here (no '^' multilocus or '~' haplotype operators)")
     genotypes = []
-    for g in s.split("|"):
-        parts = g.split("+")
-        if len(parts) > 2:
+    for genotype in gl.loci[0]:
+        if len(genotype) > 2:
             raise NomenclatureError(f"{text!r}: a genotype has at most two allele lists ('+' once)")
-        genotypes.append(tuple(parse_allele_list(p) for p in parts))
+        genotypes.append(tuple(_names(text, haplotype[0]) for haplotype in genotype))
     return tuple(genotypes)
 
 
@@ -178,8 +176,4 @@ def parse_gl(text: str) -> tuple[HlaName, ...]:
     >>> [n.key for n in parse_gl("hla#A*01:01~C*07:01+A*02:01~C*05:01|A*01:01~C*07:02+A*02:01~C*05:01")][:3]
     ['A*01:01', 'C*07:01', 'A*02:01']
     """
-    s = _strip_namespace(text)
-    tokens = re.split(r"[/~+|^]", s)
-    if any(not t.strip() for t in tokens):
-        raise NomenclatureError(f"{text!r}: empty name between GL String operators")
-    return tuple(parse_name(t) for t in tokens)
+    return tuple(parse_name(name) for name in parse_gl_string(text, "hla").names())

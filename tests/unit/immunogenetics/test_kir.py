@@ -250,7 +250,7 @@ def test_gl_string_ambiguity_is_untested() -> None:
     ("gl", "message"),
     [
         ("hla#3.55.0#HLA-C*07:01+HLA-C*06:02", "namespace 'hla'"),
-        ("KIR2DL1*001++KIR2DL1*002", "empty element"),
+        ("KIR2DL1*001++KIR2DL1*002", "empty name"),
         ("KIR2DL1*001,KIR2DL3*001", "malformed GL String"),
         ("", "malformed GL String"),
         ("KIR2DL1*0x1", "malformed KIR allele name"),

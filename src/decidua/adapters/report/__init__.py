@@ -48,7 +48,7 @@ from decidua.core.errors import DeciduaError
 from decidua.core.findings import Assessment, Finding, Status, Threshold
 from decidua.core.units import Quantity, to_canonical
 from decidua.core.validation import case_age, uterine_quantity
-from decidua.engines.compat import MatchResult, match
+from decidua.engines.matching import MatchResult, match
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import RangeRule, ThresholdRule
 
