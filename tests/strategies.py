@@ -157,12 +157,14 @@ def cases(draw: st.DrawFn) -> Case:
     kir = draw(
         st.none()
         | st.builds(
-            lambda present, untested: KirTyping(
+            lambda present, untested, source: KirTyping(
                 present=tuple(g for g in loci if g in present and g not in untested),
                 untested=tuple(g for g in loci if g in untested),
+                source=source,
             ),
             st.sets(st.sampled_from(loci)),
             st.sets(st.sampled_from(loci), max_size=2),
+            st.none() | st.sampled_from(["t1k S1_genotype.tsv, sample S1, quality threshold 0", "SSO kit, lot 7"]),
         )
     )
     hla = st.none() | st.builds(

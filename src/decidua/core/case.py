@@ -234,6 +234,7 @@ class KirTyping:
     untested: tuple[str, ...] = ()
     gl_string: str | None = None
     absent_unlisted: bool = True  # genes not listed anywhere count as absent (kit typed them all)
+    source: str | None = None  # where the typing came from, e.g. "t1k S1_genotype.tsv, sample S1, quality > 0"
 
 
 @closed

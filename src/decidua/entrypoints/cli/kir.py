@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.table import Table
 
-from decidua.entrypoints.cli.common import fail, input_errors, out_console, print_json, split_csv
-from decidua.immunogenetics.kir import KirProfile, calls_from_lists, classify
+from decidua.adapters.batchio import atomic_path
+from decidua.app.casefile import case_to_data, parse_case, read_case
+from decidua.core.errors import InputError
+from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, split_csv
+from decidua.immunogenetics.kir import KirProfile, calls_from_lists, calls_from_typing, classify
+from decidua.immunogenetics.kir.genotypers import (
+    DEFAULT_MIN_QUALITY,
+    SampleTyping,
+    Tool,
+    merge_samples,
+    read_genotyper,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -76,3 +89,92 @@ def classify_command(
     out_console.print(_text(profile))
     for warning in profile.warnings:
         out_console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
+
+
+def _loci_table(typing: SampleTyping) -> Table:
+    table = Table(title=f"{typing.tool.value}: sample {typing.sample}", title_justify="left")
+    for col in ("gene", "call", "alleles", "copies", "quality", "note"):
+        table.add_column(col, overflow="fold")
+    for x in typing.loci:
+        quality = "" if x.quality is None else f"{x.quality:g}"
+        copies = "" if x.copy_number is None else str(x.copy_number)
+        table.add_row(x.gene.value, x.call.value, "|".join(x.alleles), copies, quality, x.note or "")
+    return table
+
+
+_DEFAULTS = ", ".join(
+    f"{t.value} {q:g}" if q is not None else f"{t.value}: none" for t, q in DEFAULT_MIN_QUALITY.items()
+)
+
+
+@app.command("import")
+def import_command(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Output file(s) of the genotyper (kir-mapper: the copy-number table and any <GENE>.calls.txt).",
+            show_default=False,
+        ),
+    ],
+    tool: Annotated[
+        Tool, typer.Option("--format", "-f", help="The genotyper that wrote the file(s).", case_sensitive=False)
+    ],
+    sample: Annotated[
+        str | None,
+        typer.Option("--sample", help="The sample to read (T1K: the name to give it; default: the file name)."),
+    ] = None,
+    min_quality: Annotated[
+        float | None,
+        typer.Option(
+            "--min-quality",
+            help=f"Quality a call needs (T1K: above it; kir-mapper Ratio: at least it); defaults: {_DEFAULTS}.",
+        ),
+    ] = None,
+    case_file: Annotated[
+        Path | None, typer.Option("--case", help="A case file whose woman's KIR typing to set (needs --out).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to write the case file with the typing (YAML).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON: per sample, every locus, the warnings and the typing.")
+    ] = False,
+) -> None:
+    """Read a KIR genotyper's output (T1K, PING, kir-mapper) into decidua's typing, per sample.
+
+    A call below the quality threshold, a failed sample or locus, or a gene the file does not report is not tested
+    (never absent), with the reason; a missing framework gene is a warning. With --case and --out the woman's KIR
+    typing of the case is replaced by this one (one sample; name it with --sample when the file holds several).
+    """
+    if (case_file is None) != (out is None):
+        fail("--case and --out go together: the case file to read and where to write it with the typing")
+    with input_errors():
+        typings = []
+        for path in files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"{path}: cannot read: {exc}") from None
+            typings += read_genotyper(text, tool, str(path), sample=sample, min_quality=min_quality)
+        typings = merge_samples(typings)
+        profiles = [classify(calls_from_typing(t.to_typing())) for t in typings]
+        if case_file is not None and out is not None:
+            if len(typings) != 1:
+                names = ", ".join(t.sample for t in typings)
+                raise InputError(f"the file(s) hold {len(typings)} samples ({names}): choose one with --sample")
+            case = read_case(case_file)
+            genotypes = dataclasses.replace(case.genotypes, woman_kir=typings[0].to_typing())
+            data = case_to_data(dataclasses.replace(case, genotypes=genotypes))
+            parse_case(data)  # the case as written must read back
+            with atomic_path(out) as tmp:
+                tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    if as_json:
+        print_json([t.to_record() | {"profile": p.to_record()} for t, p in zip(typings, profiles, strict=True)])
+    else:
+        for t, p in zip(typings, profiles, strict=True):
+            out_console.print(_loci_table(t))
+            out_console.print(_text(p))
+            for warning in (*t.warnings, *p.warnings):
+                out_console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
+    if out is not None:
+        err_console.print(f"{out}: case {case_file} with the KIR typing of sample {typings[0].sample}")

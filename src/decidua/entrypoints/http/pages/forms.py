@@ -195,6 +195,7 @@ SECTIONS: tuple[Section, ...] = (
             Field("genotypes.woman_kir.absent", "KIR genes absent", "list"),
             Field("genotypes.woman_kir.untested", "KIR genes not tested", "list"),
             Field("genotypes.woman_kir.gl_string", "KIR GL String"),
+            Field("genotypes.woman_kir.source", "KIR typing source", hint="e.g. the genotyper, file and sample"),
             Field(
                 "genotypes.woman_kir.absent_unlisted",
                 "Genes not listed count as absent",
