@@ -3,8 +3,11 @@
 GL String (Milius RP et al., Hum Immunol 2013;74:1325; GL Service namespaces and releases: Milius RP et al.,
 BMC Bioinformatics 2015) joins names with operators, by precedence from loosest: ``^`` (loci), ``|``
 (genotype list: one of these genotypes), ``+`` (genotype: one per chromosome), ``~`` (haplotype: in phase),
-``/`` (allele list: one of these alleles). A namespace may come first, with a release: ``hla#3.58.0#...``,
-``hla3.58.0#...``, ``kir#2.13.0#...`` or just ``kir#...``.
+``/`` (allele list: one of these alleles). GL String 1.1 (Mack SJ et al., HLA 2023;102:206-212) adds ``?``:
+the sequences could belong to one gene location or another (ambiguity between paralogues); it is read here as
+the loosest operator, below ``^``, as the Society for Immune Polymorphism's ``glstring`` library lists it (the
+paper's own precedence statement was not available to check). A namespace may come first, with a release:
+``hla#3.58.0#...``, ``hla3.58.0#...``, ``kir#2.13.0#...`` or just ``kir#...``.
 
 This module knows the structure only; what a name means is for :mod:`decidua.immunogenetics.hla` and
 :mod:`decidua.immunogenetics.kir`, which parse the names they find.
@@ -31,21 +34,41 @@ Genotype = tuple[Haplotype, ...]  # "+": one per chromosome
 GenotypeList = tuple[Genotype, ...]  # "|": one of these
 
 
+Loci = tuple[GenotypeList, ...]  # "^": one genotype list per locus
+
+
 @dataclass(frozen=True, slots=True)
 class GlString:
-    """A GL String split at its operators: ``loci`` ("^") of genotype lists ("|") of genotypes ("+") of
-    haplotypes ("~") of allele lists ("/") of names, each name stripped of surrounding spaces."""
+    """A GL String split at its operators: ``locations`` ("?", GL String 1.1: one of these gene assignments; a
+    single one without "?") of loci ("^") of genotype lists ("|") of genotypes ("+") of haplotypes ("~") of
+    allele lists ("/") of names, each name stripped of surrounding spaces."""
 
     text: str
     namespace: str | None
     release: str | None
-    loci: tuple[GenotypeList, ...]
+    locations: tuple[Loci, ...]
+
+    @property
+    def loci(self) -> Loci:
+        """The loci of a GL String without ``?``.
+
+        Raises
+        ------
+        NomenclatureError
+            When the GL String leaves the gene location open (``?``): read :attr:`locations` instead.
+        """
+        if len(self.locations) > 1:
+            raise NomenclatureError(
+                f"GL String {self.text!r} leaves the gene location open ('?', GL String 1.1); give one location here"
+            )
+        return self.locations[0]
 
     def names(self) -> tuple[str, ...]:
         """Every name, in order."""
         return tuple(
             name
-            for genotypes in self.loci
+            for loci in self.locations
+            for genotypes in loci
             for genotype in genotypes
             for haplotype in genotype
             for alleles in haplotype
@@ -82,11 +105,14 @@ def parse_gl_string(text: str, namespace: str) -> GlString:
             raise NomenclatureError(f"malformed GL String {text!r}: an empty name between GL String operators")
         return out
 
-    loci = tuple(
+    locations = tuple(
         tuple(
-            tuple(tuple(names(alleles) for alleles in haplotype.split("~")) for haplotype in genotype.split("+"))
-            for genotype in genotypes.split("|")
+            tuple(
+                tuple(tuple(names(alleles) for alleles in haplotype.split("~")) for haplotype in genotype.split("+"))
+                for genotype in genotypes.split("|")
+            )
+            for genotypes in location.split("^")
         )
-        for genotypes in body.split("^")
+        for location in body.split("?")
     )
-    return GlString(text, namespace, release, loci)
+    return GlString(text, namespace, release, locations)

@@ -51,3 +51,12 @@ def test_malformed_gl_strings_and_other_namespaces_are_refused_saying_why(text: 
 def test_a_name_without_a_namespace_is_left_whole() -> None:
     assert split_namespace(" HLA-C*07:02 ", "hla") == (None, "HLA-C*07:02")
     assert split_namespace("kir2.13.0#KIR2DL1*001", "kir") == ("2.13.0", "KIR2DL1*001")
+
+
+def test_a_gene_location_left_open_by_gl_string_1_1_is_read_as_alternatives() -> None:
+    gl = parse_gl_string("kir#2.13.0#KIR2DL5A*001?KIR2DL5B*002^KIR2DL1*003", "kir")
+    first, second = gl.locations  # "?" binds loosest: KIR2DL5A*001 | KIR2DL5B*002^KIR2DL1*003
+    assert (len(first), len(second)) == (1, 2)
+    assert gl.names() == ("KIR2DL5A*001", "KIR2DL5B*002", "KIR2DL1*003")
+    with pytest.raises(NomenclatureError, match="leaves the gene location open"):
+        _ = gl.loci

@@ -353,3 +353,17 @@ def test_shipped_table_is_what_the_tool_derives(release_names: list[str]) -> Non
     shipped = (ROOT / "src" / "decidua" / "immunogenetics" / "data" / "kir_alleles.tsv").read_text(encoding="utf-8")
     assert _tool().derive(RELEASE) == shipped
     assert len(allele_table().alleles) == len(release_names)
+
+
+def test_a_gene_in_every_location_of_a_gl_string_1_1_is_present_and_one_in_some_is_not_tested() -> None:
+    calls = calls_from_gl_string("kir#2.13.0#KIR2DL5A*001^KIR2DL1*003?KIR2DL5B*002^KIR2DL1*003")
+    assert KirGene.KIR2DL1 in calls.present  # whichever location the sequences belong to
+    assert {KirGene.KIR2DL5A, KirGene.KIR2DL5B} <= calls.untested
+    assert KirGene.KIR2DL5 in calls.present  # one of the two paralogues is there either way
+
+
+def test_an_hla_c_typing_with_an_open_gene_location_is_refused_saying_why() -> None:
+    from decidua.immunogenetics.hla import parse_genotype_list
+
+    with pytest.raises(NomenclatureError, match="gene location open"):
+        parse_genotype_list("HLA-C*07:02?HLA-C*06:02")

@@ -243,31 +243,37 @@ def _collect_gl(collector: _Collector, gl_string: str) -> None:
             f"malformed GL String {gl_string!r}: expected allele names joined by ^ | + ~ /, "
             "optionally after a namespace such as 'kir#2.13.0#'"
         )
-    definite_all: set[KirGene] = set()
-    ambiguous_all: set[KirGene] = set()
-    for genotypes in gl.loci:
-        alternatives: list[tuple[set[KirGene], set[KirGene]]] = []
-        for genotype in genotypes:
-            definite: set[KirGene] = set()
-            seen: set[KirGene] = set()
-            for allele_list in (alleles for haplotype in genotype for alleles in haplotype):
-                genes: set[KirGene] = set()
-                for name in allele_list:
-                    if "*" in name:
-                        allele = parse_allele(name)
-                        collector.alleles.append(allele)
-                        collector.release = allele_table().release
-                        genes.add(allele.gene)
-                    else:
-                        genes.add(parse_gene(name))
-                seen |= genes
-                if len(genes) == 1:
-                    definite |= genes
-            alternatives.append((definite, seen))
-        present = set.intersection(*(d for d, _ in alternatives))
-        named = set.union(*(s for _, s in alternatives))
-        definite_all |= present
-        ambiguous_all |= named - present
+    # Per gene location ("?", GL String 1.1): the genes every alternative genotype names, and those some name.
+    per_location: list[tuple[set[KirGene], set[KirGene]]] = []
+    for loci in gl.locations:
+        definite_all: set[KirGene] = set()
+        named_all: set[KirGene] = set()
+        for genotypes in loci:
+            alternatives: list[tuple[set[KirGene], set[KirGene]]] = []
+            for genotype in genotypes:
+                definite: set[KirGene] = set()
+                seen: set[KirGene] = set()
+                for allele_list in (alleles for haplotype in genotype for alleles in haplotype):
+                    genes: set[KirGene] = set()
+                    for name in allele_list:
+                        if "*" in name:
+                            allele = parse_allele(name)
+                            collector.alleles.append(allele)
+                            collector.release = allele_table().release
+                            genes.add(allele.gene)
+                        else:
+                            genes.add(parse_gene(name))
+                    seen |= genes
+                    if len(genes) == 1:
+                        definite |= genes
+                alternatives.append((definite, seen))
+            definite_all |= set.intersection(*(d for d, _ in alternatives))
+            named_all |= set.union(*(s for _, s in alternatives))
+        per_location.append((definite_all, named_all))
+    definite_all = set.intersection(*(d for d, _ in per_location))  # present whichever location holds
+    if all(d & set(DL5_PARTS) for d, _ in per_location):  # e.g. KIR2DL5A?KIR2DL5B: a KIR2DL5 either way
+        definite_all.add(KirGene.KIR2DL5)
+    ambiguous_all = set.union(*(n for _, n in per_location)) - definite_all
     for gene in sorted(definite_all):
         collector.add(gene, Call.PRESENT, "GL String")
     for gene in sorted(ambiguous_all - definite_all):
