@@ -195,7 +195,10 @@ def assessment_text(a: Assessment, kb: KnowledgeBase) -> RenderableType:
     parts: list[RenderableType] = []
     head = Text()
     head.append(f"Case {a.case_id}", style="bold")
-    head.append(f"   knowledge base {a.kb_version}\n")
+    head.append(f"   knowledge base {a.kb_version}")
+    if a.reference_data:
+        head.append(f"\nreference data {', '.join(a.reference_data)}", style="dim")
+    head.append("\n")
     for line in a.kb_overrides:
         head.append(f"local override: {line}\n", style="magenta")
     parts.append(head)

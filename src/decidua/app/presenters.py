@@ -29,6 +29,7 @@ from decidua.core.findings import (
     Statement,
     Status,
 )
+from decidua.immunogenetics.releases import releases
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import CountRule, RangeRule, Rule, ThresholdRule
 
@@ -373,6 +374,15 @@ def pathway_data(p: Pathway) -> dict[str, Any]:
     }
 
 
+def reference_data(a: Assessment) -> list[dict[str, Any]]:
+    """The reference-data releases the assessment interpreted allele names with, and how to cite them."""
+    cited = {r.label: r for r in releases()}
+    return [
+        {"release": label, "citations": list(cited[label].citations) if label in cited else []}
+        for label in a.reference_data
+    ]
+
+
 def assessment_data(a: Assessment, kb: KnowledgeBase) -> dict[str, Any]:
     """The assessment as JSON-ready data (the ``--format json`` output)."""
     c = a.classification
@@ -381,6 +391,7 @@ def assessment_data(a: Assessment, kb: KnowledgeBase) -> dict[str, Any]:
         "case_id": a.case_id,
         "kb_version": a.kb_version,
         "kb_overrides": list(a.kb_overrides),
+        "reference_data": reference_data(a),
         "scope": SCOPE,
         "pathway": pathway_data(a.pathway),
         "classification": {

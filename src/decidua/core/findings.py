@@ -252,6 +252,7 @@ class Assessment:
     pathway: Pathway
     prognosis: tuple[Prognosis, ...] = ()
     warnings: tuple[str, ...] = ()
+    reference_data: tuple[str, ...] = ()  # releases allele names were interpreted with, e.g. "IPD-KIR 2.13.0"
 
     def finding(self, rule_id: str) -> Finding:
         for f in self.findings:

@@ -34,6 +34,7 @@ from decidua.core.findings import (
     status_of,
 )
 from decidua.engines.extract import Row, extract
+from decidua.immunogenetics.releases import releases
 from decidua.knowledge.compile import (
     TRIGGER_KEYS,
     because_key,
@@ -547,6 +548,7 @@ def assess_row(row: Row, kb: KnowledgeBase, case_id: str) -> Assessment:
         pathway=pathway,
         prognosis=tuple(_prognosis(p, kb, row, status_row, pathway) for p in kb.prognosis if triggered(p.id)),
         warnings=_warnings(row),
+        reference_data=tuple(r.label for r in releases()),
     )
 
 

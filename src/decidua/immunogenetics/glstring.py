@@ -1,7 +1,7 @@
 """GL String structure, one parser for HLA and KIR.
 
-GL String (Milius RP et al., Hum Immunol 2013;74:1325; GL Service namespaces and releases: Milius RP et al.,
-BMC Bioinformatics 2015) joins names with operators, by precedence from loosest: ``^`` (loci), ``|``
+GL String (Milius RP et al., Tissue Antigens 2013;82:106-112, PMID 23849068; namespaces and releases as in the GL
+String Code syntax, glstring.org) joins names with operators, by precedence from loosest: ``^`` (loci), ``|``
 (genotype list: one of these genotypes), ``+`` (genotype: one per chromosome), ``~`` (haplotype: in phase),
 ``/`` (allele list: one of these alleles). GL String 1.1 (Mack SJ et al., HLA 2023;102:206-212) adds ``?``:
 the sequences could belong to one gene location or another (ambiguity between paralogues); it is read here as

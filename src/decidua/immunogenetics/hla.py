@@ -6,9 +6,10 @@ change in the coding region, change outside it) and an optional expression suffi
 Q questionable, C cytoplasm, A aberrant). ``C*07:01:01G`` names a G group (same exon 2-3 nucleotides) and
 ``C*07:01P`` a P group (same exon 2-3 protein).
 
-GL Strings (Milius RP et al., Hum Immunol 2013) combine names with ``/`` (allele list: one of these alleles),
-``~`` (haplotype), ``+`` (genotype: one from each chromosome), ``|`` (genotype list: one of these genotypes) and
-``^`` (multilocus), from tightest to loosest binding. An optional namespace prefix (``hla#3.58.0#``) is accepted.
+GL Strings (Milius RP et al., Tissue Antigens 2013;82:106-112) combine names with ``/`` (allele list: one of
+these alleles), ``~`` (haplotype), ``+`` (genotype: one from each chromosome), ``|`` (genotype list: one of these
+genotypes) and ``^`` (multilocus), from tightest to loosest binding. An optional namespace prefix
+(``hla#3.58.0#``) is accepted.
 
 Messy forms are normalised only where they are unambiguous: ``Cw7`` (a serological antigen: every allele of
 group C*07), ``C0702`` and ``C*0702`` (the pre-2010 colon-less form: two-digit fields), ``C*070201``.

@@ -51,15 +51,20 @@ class LigandTable:
     release: str
     rows: dict[str, tuple[str, str, str, str]]  # name -> (kind, ligand, motif, note)
     prefixes: dict[tuple[str, ...], list[str]] = field(repr=False)  # (locus, *fields) -> allele names under it
+    citations: tuple[str, ...] = ()  # how the release asks to be cited
 
 
 def parse_table(text: str) -> LigandTable:
     release = "unknown release"
     rows: dict[str, tuple[str, str, str, str]] = {}
     prefixes: dict[tuple[str, ...], list[str]] = {}
+    citations: list[str] = []
     for line in text.splitlines():
         if line.startswith("# source: "):
             release = line.removeprefix("# source: ").split(" (")[0]
+            continue
+        if line.startswith("# cite: "):
+            citations.append(line.removeprefix("# cite: "))
             continue
         if not line or line.startswith(("#", "name\t")):
             continue
@@ -70,7 +75,7 @@ def parse_table(text: str) -> LigandTable:
             fields = rest.rstrip("NLSQCA").split(":")
             for n in range(1, len(fields) + 1):
                 prefixes.setdefault((locus, *fields[:n]), []).append(name)
-    return LigandTable(release, rows, prefixes)
+    return LigandTable(release, rows, prefixes, tuple(citations))
 
 
 @cache

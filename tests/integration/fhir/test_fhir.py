@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from decidua.adapters.fhir import (
     import_bundle,
 )
 from decidua.app.casefile import read_case
-from decidua.core.case import Case
+from decidua.core.case import Case, Pregnancy, PregnancyOutcome
 from decidua.core.errors import InputError
 from decidua.core.units import UNITS
 from decidua.engines.assess import assess
@@ -138,10 +139,59 @@ def test_genotypes_follow_genomics_reporting_with_gl_strings() -> None:
     texts = {g["valueCodeableConcept"]["text"] for g in hla}
     assert {"C*07:01+C*03:04", "C*06:02+C*05:01"} <= texts
     gl = {g["valueCodeableConcept"]["coding"][0]["code"] for g in hla}
-    assert "HLA-C*07:01+HLA-C*03:04" in gl
+    assert "hla#3.58.0#HLA-C*07:01+HLA-C*03:04" in gl  # a GL String Code: namespace, release, GL String
     assert all(g["valueCodeableConcept"]["coding"][0]["system"] == GLSTRING for g in hla)
+    assert all(g["valueCodeableConcept"]["coding"][0]["version"] == "1.0" for g in hla)
+    studied = hla[0]["component"][0]
+    assert codes(studied["code"], LOINC) == ["48018-6"]
+    assert studied["valueCodeableConcept"]["coding"] == [
+        {"system": "http://www.genenames.org", "code": "HGNC:4933", "display": "HLA-C"}
+    ]
     (kir,) = [g for g in genotypes if "woman_kir" in codes(g["code"], CODE_SYSTEM)]
     assert kir["valueCodeableConcept"]["text"].startswith("KIR gene content; present: ")
+
+
+def test_a_kir_gl_string_exports_as_a_code_with_its_release_and_a_bundle_with_codes_only_imports() -> None:
+    case = read_case(EXAMPLES / "08-own-oocyte-ivf-kir-aa.yaml")
+    kir = replace(case.genotypes.woman_kir, gl_string="KIR2DL1*003+KIR2DL1*002")
+    case = replace(case, genotypes=replace(case.genotypes, woman_kir=kir))
+    bundle = export_bundle(case, assess(case, load_kb()), load_kb())
+    woman_kir = observation(bundle, "woman-kir")
+    assert woman_kir["valueCodeableConcept"]["coding"][0]["code"] == "kir#2.13.0#KIR2DL1*003+KIR2DL1*002"
+    for obs in resources(bundle, "Observation"):  # another system sends the GL String Codes, not our text
+        if obs.get("meta", {}).get("profile") == [GENOTYPE_PROFILE] and "valueCodeableConcept" in obs:
+            obs["valueCodeableConcept"].pop("text", None)
+    back = import_bundle(bundle)
+    assert back.genotypes.woman_kir is not None
+    assert back.genotypes.woman_kir.gl_string == "KIR2DL1*003+KIR2DL1*002"  # from its components, as given
+    assert back.genotypes.woman_hla_c == "hla#3.58.0#HLA-C*07:02+HLA-C*03:04"
+    assert assess(back, load_kb()).findings == assess(case, load_kb()).findings  # same meaning
+
+
+def test_met_rpl_and_rif_definitions_export_as_provisional_coded_conditions_the_import_skips() -> None:
+    rpl = next(
+        c for c in resources(bundle_of("01-rpl-age36-nk-high.yaml"), "Condition") if c["id"] == "classification-rpl"
+    )
+    assert [c["code"] for c in rpl["code"]["coding"]] == ["102878001", "N96", "classification.rpl.eshre2022"]
+    assert rpl["verificationStatus"]["coding"][0]["code"] == "provisional"
+    assert rpl["code"]["text"] == (
+        "Recurrent pregnancy loss (4 losses counted): Recurrent pregnancy loss (ESHRE definition), "
+        "knowledge base 2026.11.2"
+    )
+    pregnant = read_case(EXAMPLES / "01-rpl-age36-nk-high.yaml")
+    pregnant = replace(pregnant, pregnancies=(*(pregnant.pregnancies or ()), Pregnancy(PregnancyOutcome.ONGOING)))
+    exported = export_bundle(pregnant, assess(pregnant, load_kb()), load_kb())
+    rpl_now = next(c for c in resources(exported, "Condition") if c["id"] == "classification-rpl")
+    assert "N96" not in [c["code"] for c in rpl_now["code"]["coding"]]  # ICD-10-CM sends a current pregnancy to O26.2
+    bundle = bundle_of("06-sle-rif-uterine-nk.yaml")
+    classified = {c["id"]: c for c in resources(bundle, "Condition") if c["id"].startswith("classification-")}
+    rif = classified["classification-rif"]
+    assert "Recurrent implantation failure" in rif["code"]["text"]
+    assert rif["evidence"][0]["detail"][0]["reference"].startswith("Observation/finding-")
+    report = next(iter(resources(bundle, "DiagnosticReport")))
+    assert [c["text"] for c in report["conclusionCode"]] == [c["code"]["text"] for c in classified.values()]
+    assert "Reference data: IPD-IMGT/HLA 3.58.0, IPD-KIR 2.13.0." in report["conclusion"]
+    assert import_bundle(bundle) == read_case(EXAMPLES / "06-sle-rif-uterine-nk.yaml")
 
 
 def test_every_unit_spelling_has_a_ucum_code() -> None:

@@ -23,6 +23,15 @@ CONDITION_SYSTEMS = {
 }
 
 # LOINC codes used (checked against LOINC's published names, release 2.82; see the README):
+HGNC = "http://www.genenames.org"  # the HL7 Genomics Reporting IG's system for HGNC gene ids (since 2023)
+HGNC_GENES = {"HLA-C": "HGNC:4933"}  # checked against the NMDP HLA Reporting IG's value set; KIR ids not yet
+ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
+# Codes of the RPL classification, written on a Condition when the definition in force is met: SNOMED CT
+# 102878001 "Recurrent miscarriage (disorder)" (display as in a published FHIR value set; ClinVar maps MedGen
+# C0000809 "Recurrent abortion" to it); ICD-10-CM N96 "Recurrent pregnancy loss" (for a woman not pregnant now:
+# its Excludes1 sends a current pregnancy to O26.2-).
+RPL_SNOMED = ("102878001", "Recurrent miscarriage (disorder)")
+RPL_ICD10_CM = ("N96", "Recurrent pregnancy loss")
 GENOTYPE_DISPLAY_NAME = ("84413-4", "Genotype display name")  # as in the HL7 Genomics Reporting IG
 GENE_STUDIED = ("48018-6", "Gene studied [ID]")
 

@@ -16,11 +16,16 @@ from decidua.adapters.fhir.codes import (
     GENOTYPE_DISPLAY_NAME,
     GENOTYPE_PROFILE,
     GLSTRING,
+    HGNC,
+    HGNC_GENES,
+    ICD10_CM,
     INTERPRETATION,
     KB_SYSTEM,
     LAB_RESULTS,
     LABORATORY,
     LOINC,
+    RPL_ICD10_CM,
+    RPL_SNOMED,
     RULE_SYSTEM,
     lab_concept,
     make_coding,
@@ -40,10 +45,13 @@ from decidua.core.case import (
     Case,
     KirTyping,
     Measurement,
+    PregnancyOutcome,
 )
-from decidua.core.findings import Assessment, Finding
+from decidua.core.findings import Assessment, Finding, Status
 from decidua.core.units import Quantity
 from decidua.core.validation import uterine_quantity
+from decidua.immunogenetics.glstring import split_namespace
+from decidua.immunogenetics.releases import hla_release, kir_release
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import RangeRule, ThresholdRule
 
@@ -101,22 +109,37 @@ def _section(
 _GL_ALLELE = re.compile(r"(^|[\^|+~/])(?!HLA-)(?=[A-Z0-9]+\*)")
 
 
+def gl_string_code(gl: str, namespace: str) -> tuple[str, str]:
+    """(GL String Code, its GLSC version) of a typing: ``namespace#release#GL String`` (glstring.org), the release
+    the typing names or else the one decidua interprets it with; HLA names get their ``HLA-`` prefix."""
+    release, body = split_namespace(gl, namespace)
+    if release is None:
+        release = (hla_release() if namespace == "hla" else kir_release()).version
+    if namespace == "hla":
+        body = _GL_ALLELE.sub(r"\1HLA-", body)
+    return f"{namespace}#{release}#{body}", "1.1" if "?" in body else "1.0"
+
+
 def _genotype(ident: str, code: str, gl: str | None, text: str, gene: str | None) -> dict[str, Any]:
-    """A genotype Observation in the HL7 Genomics Reporting style (GL String as the value)."""
+    """A genotype Observation in the HL7 Genomics Reporting style: a GL String Code as the value, the gene
+    studied with its HGNC id."""
     obs = _observation(ident, code, [])
     obs["meta"] = {"profile": [GENOTYPE_PROFILE]}
     obs["category"] = LABORATORY
     obs["code"]["coding"].insert(0, make_coding(GENOTYPE_DISPLAY_NAME[0], LOINC, GENOTYPE_DISPLAY_NAME[1]))
     value: dict[str, Any] = {"text": text}
     if gl is not None:
-        full = _GL_ALLELE.sub(r"\1HLA-", gl) if gene == "HLA-C" else gl
-        value["coding"] = [{"system": GLSTRING, "version": "1.0", "code": full}]
+        glsc, version = gl_string_code(gl, "hla" if gene == "HLA-C" else "kir")
+        value["coding"] = [{"system": GLSTRING, "version": version, "code": glsc}]
     obs["valueCodeableConcept"] = value
     if gene is not None:
+        studied: dict[str, Any] = {"text": gene}
+        if gene in HGNC_GENES:
+            studied["coding"] = [make_coding(HGNC_GENES[gene], HGNC, gene)]
         obs["component"] = [
             {
                 "code": {"coding": [make_coding(GENE_STUDIED[0], LOINC, GENE_STUDIED[1])]},
-                "valueCodeableConcept": {"text": gene},
+                "valueCodeableConcept": studied,
             }
         ]
     return obs
@@ -273,7 +296,55 @@ def _annotate_labs(
                 obs["referenceRange"] = [{"text": "the laboratory's own reference interval"}]
 
 
-def _assessment_resources(assessment: Assessment, kb: KnowledgeBase, result_ids: list[str]) -> list[dict[str, Any]]:
+_CLASSIFICATION_NOTE = "Computed by decidua from the recorded history; decision support, for the clinician to confirm."
+
+
+def _classification_conditions(case: Case, assessment: Assessment) -> list[dict[str, Any]]:
+    """RPL and RIF, when the definition in force is met, as provisional Conditions naming the definition (the
+    import skips them: they are the assessment's, not the case's)."""
+    c = assessment.classification
+    pregnant = any(p.outcome is PregnancyOutcome.ONGOING for p in case.pregnancies or ())
+    out = []
+    for name, status, definition, label in (
+        ("rpl", c.rpl, c.rpl_definition, f"Recurrent pregnancy loss ({c.losses_shown} losses counted)"),
+        ("rif", c.rif, c.rif_definition, f"Recurrent implantation failure ({c.failed_transfers} failed transfers)"),
+    ):
+        if status is not Status.FLAGGED:
+            continue
+        finding = assessment.finding(definition)
+        codings = [make_coding(definition, RULE_SYSTEM, finding.title)]
+        if name == "rpl":
+            codings.insert(0, make_coding(RPL_SNOMED[0], CONDITION_SYSTEMS["snomed"], RPL_SNOMED[1]))
+            if not pregnant:
+                codings.insert(1, make_coding(RPL_ICD10_CM[0], ICD10_CM, RPL_ICD10_CM[1]))
+        out.append(
+            {
+                "resourceType": "Condition",
+                "id": f"classification-{name}",
+                "verificationStatus": {
+                    "coding": [
+                        make_coding(
+                            "provisional",
+                            "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                            "Provisional",
+                        )
+                    ]
+                },
+                "code": {
+                    "coding": codings,
+                    "text": f"{label}: {finding.title}, knowledge base {assessment.kb_version}",
+                },
+                "subject": {"reference": "Patient/patient"},
+                "evidence": [{"detail": [{"reference": f"Observation/finding-{assessment.findings.index(finding)}"}]}],
+                "note": [{"text": _CLASSIFICATION_NOTE}],
+            }
+        )
+    return out
+
+
+def _assessment_resources(
+    case: Case, assessment: Assessment, kb: KnowledgeBase, result_ids: list[str]
+) -> list[dict[str, Any]]:
     out = []
     for i, f in enumerate(assessment.findings):
         obs = _observation(f"finding-{i}", "finding", [])
@@ -292,6 +363,7 @@ def _assessment_resources(assessment: Assessment, kb: KnowledgeBase, result_ids:
         obs["note"] = notes
         out.append(obs)
     c = assessment.classification
+    conditions = _classification_conditions(case, assessment)
     report = {
         "resourceType": "DiagnosticReport",
         "id": "assessment",
@@ -303,9 +375,13 @@ def _assessment_resources(assessment: Assessment, kb: KnowledgeBase, result_ids:
         + [{"reference": f"Observation/{i}"} for i in result_ids],
         "conclusion": (
             f"RPL {c.rpl.value} ({c.rpl_definition}, {c.losses_shown} losses counted); "
-            f"RIF {c.rif.value} ({c.rif_definition}). Decision support, not a diagnosis or a prescription."
+            f"RIF {c.rif.value} ({c.rif_definition}). Reference data: {', '.join(assessment.reference_data)}. "
+            "Decision support, not a diagnosis or a prescription."
         ),
     }
+    if conditions:
+        report["conclusionCode"] = [r["code"] for r in conditions]
+    out += conditions
     return [*out, report]
 
 
@@ -319,7 +395,7 @@ def export_bundle(case: Case, assessment: Assessment, kb: KnowledgeBase) -> dict
     result_ids = [
         r["id"] for r in resources if r["resourceType"] == "Observation" and local_code(r["code"]) not in _NOT_RESULTS
     ]
-    resources += _assessment_resources(assessment, kb, result_ids)
+    resources += _assessment_resources(case, assessment, kb, result_ids)
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",

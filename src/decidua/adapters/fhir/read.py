@@ -12,7 +12,14 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
-from decidua.adapters.fhir.codes import CASE_ID_SYSTEM, CODE_SYSTEM, CONDITION_SYSTEMS, GLSTRING, LAB_RESULTS
+from decidua.adapters.fhir.codes import (
+    CASE_ID_SYSTEM,
+    CODE_SYSTEM,
+    CONDITION_SYSTEMS,
+    GLSTRING,
+    LAB_RESULTS,
+    RULE_SYSTEM,
+)
 from decidua.adapters.fhir.components import (
     INVESTIGATIONS,
     LIST_SECTIONS,
@@ -166,6 +173,8 @@ def _read_bundle(data: dict[str, Any]) -> Case:
                     case["woman"]["date_of_birth"] = r["birthDate"]
                 origin.append(_Origin("woman.date_of_birth", f"{where}.birthDate"))
             elif kind == "Condition":
+                if any(c.get("system") == RULE_SYSTEM for c in r.get("code", {}).get("coding") or []):
+                    continue  # the assessment's RPL/RIF classification, not a condition of the case
                 coding = (r.get("code", {}).get("coding") or [{}])[0]
                 system = {v: k for k, v in CONDITION_SYSTEMS.items()}.get(coding.get("system", ""))
                 conditions.append(f"{system}:{coding.get('code')}" if system else str(coding.get("code")))

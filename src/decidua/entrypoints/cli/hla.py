@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.table import Table
 
 from decidua.adapters.batchio import atomic_path
-from decidua.entrypoints.cli.common import err_console, input_errors, out_console, print_json
+from decidua.adapters.hml import HmlTyping, read_hml
+from decidua.app.casefile import case_to_data, parse_case, read_case
+from decidua.core.case import Case, KirTyping, Person
+from decidua.core.errors import InputError
+from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json
 from decidua.immunogenetics.ligand_table import derive, render
 from decidua.immunogenetics.ligands import TABLE_FILE, ligand_of
 
@@ -62,3 +68,85 @@ def build_table_command(
         with atomic_path(target) as tmp:
             tmp.write_bytes(render(version, date, rows, "decidua hla build-table"))
     err_console.print(f"{target}: {len(rows)} rows from {version} ({date})")
+
+
+_ROLES = "woman, partner, sperm-donor, oocyte-donor=ID or embryo=ID"
+
+
+def _with_typings(case: Case, role: str, typings: list[HmlTyping], source: str) -> Case:
+    """The case with one sample's typings set for ``role`` (HLA-C; for the woman her KIR typing too)."""
+    hla_c = [t.gl_string for t in typings if t.locus == "HLA-C"]
+    kir = [t.gl_string for t in typings if t.gene_family == "KIR"]
+    if len(hla_c) > 1 or len(kir) > 1:
+        raise InputError(f"sample {typings[0].sample}: more than one HLA-C or KIR typing; keep one in the file")
+    g = case.genotypes
+    kind, _, person = role.partition("=")
+    if kind == "woman":
+        changes: dict[str, object] = {}
+        if hla_c:
+            changes["woman_hla_c"] = hla_c[0]
+        if kir:
+            changes["woman_kir"] = KirTyping(gl_string=kir[0], source=source)
+        if not changes:
+            raise InputError(f"sample {typings[0].sample}: no HLA-C or KIR typing for the woman")
+        return dataclasses.replace(case, genotypes=dataclasses.replace(g, **changes))  # type: ignore[arg-type]
+    if not hla_c:
+        raise InputError(f"sample {typings[0].sample}: no HLA-C typing (the {kind}'s is the one a case holds)")
+    if kind in ("partner", "sperm-donor") and not person:
+        field = "partner_hla_c" if kind == "partner" else "sperm_donor_hla_c"
+        return dataclasses.replace(case, genotypes=dataclasses.replace(g, **{field: hla_c[0]}))  # type: ignore[arg-type]
+    if kind in ("oocyte-donor", "embryo") and person:
+        attr = "oocyte_donors" if kind == "oocyte-donor" else "embryos"
+        people = [p for p in getattr(g, attr) if p.id != person] + [Person(person, hla_c[0])]
+        return dataclasses.replace(case, genotypes=dataclasses.replace(g, **{attr: tuple(people)}))  # type: ignore[arg-type]
+    raise InputError(f"--as: got {role!r}; allowed: {_ROLES}")
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="An HML 1.0.x file (NMDP Histoimmunogenetics Markup Language).")],
+    sample: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    case_file: Annotated[
+        Path | None, typer.Option("--case", help="A case file to set the sample's typings in (needs --as and --out).")
+    ] = None,
+    role: Annotated[str | None, typer.Option("--as", help=f"Whose typing it is in the case: {_ROLES}.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the case file (YAML).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one object per typing.")] = False,
+) -> None:
+    """Read HLA-A/B/C and KIR typings from an HML file, per sample, as GL Strings with the release it names.
+
+    With --case, --as and --out the sample's HLA-C (and, for the woman, KIR) typing is set in a new case file.
+    """
+    if (case_file, role, out).count(None) not in (0, 3):
+        fail("--case, --as and --out go together: the case to read, whose typing this is, where to write it")
+    with input_errors():
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{file}: cannot read: {exc.strerror}") from None
+        typings = read_hml(data, str(file))
+        if sample is not None:
+            typings = [t for t in typings if t.sample == sample]
+            if not typings:
+                raise InputError(f"{file}: no sample {sample!r}")
+        if case_file is not None and role is not None and out is not None:
+            samples = sorted({t.sample for t in typings})
+            if len(samples) != 1:
+                raise InputError(f"{file}: {len(samples)} samples ({', '.join(samples)}): choose one with --sample")
+            case = _with_typings(read_case(case_file), role, typings, f"HML {file}, sample {samples[0]}")
+            written = case_to_data(case)
+            parse_case(written)  # the case as written must read back
+            with atomic_path(out) as tmp:
+                tmp.write_text(yaml.safe_dump(written, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    if as_json:
+        print_json([t.to_record() for t in typings])
+    else:
+        table = Table(title=f"HML typings ({file.name})", title_justify="left")
+        for col in ("sample", "locus", "GL String", "release (file)"):
+            table.add_column(col, overflow="fold")
+        for t in typings:
+            release = " ".join(x for x in (t.allele_db, t.allele_version) if x)
+            table.add_row(t.sample, t.locus or "KIR", t.gl_string.split("#")[-1], release)
+        out_console.print(table)
+    if out is not None:
+        err_console.print(f"{out}: case {case_file} with the typings of sample {typings[0].sample} as {role}")
