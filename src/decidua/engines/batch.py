@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from decidua.core.case import Case
-from decidua.core.cells import CELL_HELP_SHORT, NOT_TESTED, WORDS
+from decidua.core.cells import CELL_HELP_SHORT, GENE_CELL_HELP_SHORT, GENE_WORDS, WORDS
 from decidua.core.errors import InputError
 from decidua.core.expr import Scalar
 from decidua.core.features import DERIVED, FEATURES, FeatureSpec
@@ -138,8 +138,9 @@ ValueMap = dict[str, bool | str | None]
 def value_maps(frame: pl.DataFrame, layout: Layout) -> dict[str, ValueMap]:
     """For text cells of boolean and categorical columns: each distinct spelling -> its value.
 
-    Labs write "Normal", " abnormal", "Yes" or "ND"; these are read case- and space-insensitively, yes/no and
-    not-tested words as every table decidua reads (:mod:`decidua.core.cells`); not tested is null. Working on the
+    Labs write "Normal", " abnormal" or "Yes"; these are read case- and space-insensitively with the words of
+    every table decidua reads (:mod:`decidua.core.cells`): yes/no columns only unambiguous yes/no words, KIR gene
+    columns also present/absent, P/A and the not-tested words (null). Working on the
     distinct values (a handful per column) instead of every cell keeps the cost per row to one hash lookup.
     Spellings that mean nothing allowed are left out, so they are rejected with their row.
     """
@@ -148,9 +149,13 @@ def value_maps(frame: pl.DataFrame, layout: Layout) -> dict[str, ValueMap]:
     maps: dict[str, ValueMap] = {}
     for name, values in zip(text, distinct, strict=True):
         spec = INPUT_INDEX[name]
-        vocabulary: dict[str, bool | str | None] = (
-            dict(WORDS) if spec.dtype == "bool" else {c.lower(): c for c in spec.categories} | dict.fromkeys(NOT_TESTED)
-        )
+        vocabulary: dict[str, bool | str | None]
+        if name in KIR_COLUMNS:
+            vocabulary = dict(GENE_WORDS)  # present / absent / not tested, as a KIR sheet says them
+        elif spec.dtype == "bool":
+            vocabulary = dict(WORDS)  # yes / no only: "A" or "ND" on a lab sheet are not guessed
+        else:
+            vocabulary = {c.lower(): c for c in spec.categories}
         maps[name] = {raw: vocabulary[raw.strip().lower()] for raw in values if raw.strip().lower() in vocabulary}
     return maps
 
@@ -172,7 +177,9 @@ def _cast(spec: FeatureSpec, col: pl.Expr, source: pl.DataType, mapping: ValueMa
 
 def _check(spec: FeatureSpec, raw: pl.Expr, value: pl.Expr, mapping: ValueMap | None) -> tuple[pl.Expr, pl.Expr]:
     """(is this column's value bad?, the message saying why) for one feature column."""
-    if spec.dtype == "bool":
+    if spec.name in KIR_COLUMNS:
+        allowed = GENE_CELL_HELP_SHORT
+    elif spec.dtype == "bool":
         allowed = CELL_HELP_SHORT
     elif spec.dtype == "str":
         allowed = "one of " + ", ".join(spec.categories)

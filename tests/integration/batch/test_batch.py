@@ -33,18 +33,22 @@ def cohort(tmp_path: Path) -> Path:
     return path
 
 
-def test_yes_no_and_not_tested_cells_are_read_with_the_words_of_every_table(tmp_path: Path, kb: KnowledgeBase) -> None:
+def test_kir_columns_read_gene_words_while_yes_no_columns_refuse_ambiguous_letters(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
     path = tmp_path / "words.csv"
     path.write_text(
-        f"{HEADER},cond_vasculitis,kir_2dl1\n"
-        "f,39,20,2,0,ND,Absent, Present ,P\n"  # not tested, no, yes; P: KIR2DL1 present
-        "g,39,20,2,0,not done,n,NT,a\n"
+        f"{HEADER},cond_vasculitis,apl_lupus_anticoagulant,kir_2dl1,kir_2dl2\n"
+        "f,39,20,2,0,no,No, Yes ,negative,P,ND\n"  # KIR2DL1 present, KIR2DL2 not tested
+        "g,39,20,2,0,no,no,no,A,A,absent\n"  # "A" on a lab sheet may mean abnormal: refused, not read as no
+        "h,39,20,2,0,ND,no,no,neg,present,a\n"  # "ND" may mean not detected: refused in a yes/no column
     )
     result = run_local(scan_input(path), kb)
-    assert result.rejects.height == 0
-    f, g = result.results.iter_rows(named=True)
-    assert f["autoimmune.systemic"] == "flagged"  # vasculitis: " Present "
-    assert g["autoimmune.systemic"] == "not_assessed"  # SLE and vasculitis not tested, arthritis no
+    (f,) = result.results.iter_rows(named=True)
+    assert (f["case_id"], f["autoimmune.systemic"]) == ("f", "flagged")  # vasculitis: " Yes "
+    rejects = dict(result.rejects.iter_rows())
+    assert rejects["g"] == ("apl_lupus_anticoagulant: got 'A'; allowed: yes or no (1/0, true/false, positive/negative)")
+    assert rejects["h"].startswith("cond_sle: got 'ND'; allowed: yes or no")
 
 
 def test_invalid_rows_go_to_rejects_with_every_reason_and_valid_rows_are_assessed(
@@ -55,8 +59,7 @@ def test_invalid_rows_go_to_rejects_with_every_reason_and_valid_rows_are_assesse
     rejects = dict(result.rejects.iter_rows())
     assert rejects == {
         "c": "age_years: got 'x'; allowed: an integer from 10 to 70",
-        "d": "cond_sle: got 'maybe'; allowed: yes or no (1/0, true/false, positive/negative, present/absent; "
-        "blank, NT, ND: not tested); "
+        "d": "cond_sle: got 'maybe'; allowed: yes or no (1/0, true/false, positive/negative); "
         "pb_nk_percent: got '140'; allowed: a number from 0 to 100",
     }
     a, b, e = result.results.iter_rows(named=True)

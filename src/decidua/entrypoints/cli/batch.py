@@ -21,8 +21,9 @@ from decidua.adapters.batchio import (
     scan_input,
     write_frame,
 )
+from decidua.core.cells import CELL_HELP_SHORT, GENE_CELL_HELP_SHORT
 from decidua.core.findings import Status
-from decidua.engines.batch import DEFAULT_KEY, HLA_COLUMNS, INPUT_FEATURES, summary
+from decidua.engines.batch import DEFAULT_KEY, HLA_COLUMNS, INPUT_FEATURES, KIR_COLUMNS, summary
 from decidua.entrypoints.cli.assess import KbOverride
 from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json
 from decidua.knowledge.loader import load_kb
@@ -43,6 +44,9 @@ def row_schema(key: str = DEFAULT_KEY) -> dict[str, Any]:
         prop: dict[str, Any] = {"type": [types[f.dtype], "null"], "description": f.description}
         if f.unit:
             prop["description"] += f" [{f.unit}]"
+        if f.dtype == "bool":
+            words = GENE_CELL_HELP_SHORT if f.name in KIR_COLUMNS else CELL_HELP_SHORT
+            prop["description"] += f"; in a text file (CSV, Excel text cells): {words}"
         if f.categories:
             prop["enum"] = [*f.categories, None]
         if f.low is not None:
@@ -73,7 +77,8 @@ def _print_columns() -> None:
         elif f.low is not None:
             allowed = f"{f.low:g} to {f.high:g}"
         else:
-            allowed = "true/false" if f.dtype == "bool" else ""
+            words = GENE_CELL_HELP_SHORT if f.name in KIR_COLUMNS else CELL_HELP_SHORT
+            allowed = words if f.dtype == "bool" else ""
         table.add_row(f.name, f.dtype, f.unit or "", allowed, f.description)
     out_console.print(table)
 

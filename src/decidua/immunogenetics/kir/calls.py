@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from decidua.core.cells import CELL_HELP, read_cell
+from decidua.core.cells import GENE_CELL_HELP, read_gene_cell
 from decidua.core.errors import CaseInvalid, NomenclatureError, Problem
 from decidua.immunogenetics.glstring import parse_gl_string
 from decidua.immunogenetics.kir.nomenclature import (
@@ -284,7 +284,7 @@ def _collect_gl(collector: _Collector, gl_string: str) -> None:
 # --- a CSV row ------------------------------------------------------------------------------------------------
 
 _CELL_CALLS = {True: Call.PRESENT, False: Call.ABSENT, None: Call.UNTESTED}
-CELL_VALUES_HELP = CELL_HELP
+CELL_VALUES_HELP = GENE_CELL_HELP
 
 
 def calls_from_csv_row(row: Mapping[str, object], *, absent_unlisted: bool = False) -> KirCalls:
@@ -292,7 +292,7 @@ def calls_from_csv_row(row: Mapping[str, object], *, absent_unlisted: bool = Fal
 
     Columns named after a KIR gene (``KIR2DL1``, ``2DL1``, ``kir_2dl1``; also ``KIR2DS4FL``/``KIR2DS4del``)
     are read; other columns are ignored, except that a column starting with ``KIR`` must name a gene. Cell
-    values: :data:`decidua.core.cells.CELL_HELP` (1/0, +/-, P/A, pos/neg, present/absent, yes/no, true/false;
+    values: :data:`decidua.core.cells.GENE_CELL_HELP` (1/0, +/-, P/A, pos/neg, present/absent, yes/no, true/false;
     blank, NT, ND, NA or ``not tested`` mean not tested, ``None`` too). By default a locus without a column is
     not tested.
 
@@ -317,7 +317,7 @@ def calls_from_csv_row(row: Mapping[str, object], *, absent_unlisted: bool = Fal
                 raise NomenclatureError(f"CSV column {column!r} is not a KIR gene; {GENE_HINT}")
             continue
         try:
-            call = _CELL_CALLS[read_cell(cell)]
+            call = _CELL_CALLS[read_gene_cell(cell)]
         except ValueError as exc:
             raise NomenclatureError(f"CSV column {column!r}: {exc}") from None
         collector.add(parse_key(column), call, f"column {column!r}")
