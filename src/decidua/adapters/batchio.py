@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,12 +161,41 @@ def run_to_files(
     )
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux), else by setting it back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """A temporary path beside ``final`` that replaces it only if the block completes."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+def atomic_path(final: Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path]:
+    """A temporary path beside ``final`` that replaces it only if the block completes.
+
+    The file gets the permissions a new file gets (the umask), not the temporary file's 0600.
+
+    Raises
+    ------
+    InputError
+        When ``final`` is a directory, its parent is not one, or it is one of ``inputs`` (an input would be lost).
+    """
+    if final.is_dir():
+        raise InputError(f"{final}: is a directory; give a file name to write")
+    if any(final.resolve() == Path(p).resolve() for p in inputs):
+        raise InputError(f"{final}: is also an input; write the result to another file")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+        raise InputError(f"{final}: cannot write there: {exc.strerror or exc}") from None
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield Path(tmp)
         os.replace(tmp, final)

@@ -19,7 +19,7 @@ from typing import Any
 from hl7apy.exceptions import HL7apyException
 from hl7apy.parser import parse_message
 
-from decidua.core.cells import read_cell
+from decidua.core.cells import WORDS
 from decidua.core.errors import InputError, UnitError
 from decidua.core.units import Quantity, to_canonical
 
@@ -84,6 +84,8 @@ LOINC_TARGETS: dict[str, Target] = {
         name="Lupus anticoagulant two screening tests W Reflex [interpretation]",
     ),
 }
+MAX_MESSAGE = 1_000_000  # characters: a result message is a few kilobytes
+MAX_OBX = 500
 NOT_CONFIRMED = {
     "3181-7": "anticardiolipin IgG",
     "3182-5": "anticardiolipin IgM",
@@ -91,7 +93,20 @@ NOT_CONFIRMED = {
 }
 _POSITIVE_FLAGS = frozenset({"H", "HH", "A", "AA", ">"})
 _TSH_FLAGS = {"N": "normal", "H": "abnormal", "HH": "abnormal", "L": "abnormal", "LL": "abnormal", "A": "abnormal"}
-_ANSWERS = {"detected": True, "not detected": False, "reactive": True, "nonreactive": False, "non-reactive": False}
+# A coded or text answer is read only from these words, in the identifier or the text of the answer; the two must
+# agree. No digits, letters or signs: "1" may be a titre, "N" a code of any table.
+_ANSWERS = {
+    "pos": True,
+    "positive": True,
+    "detected": True,
+    "reactive": True,
+    "neg": False,
+    "negative": False,
+    "not detected": False,
+    "nonreactive": False,
+    "non-reactive": False,
+}
+_ESCAPES = {"\\F\\": "|", "\\S\\": "^", "\\T\\": "&", "\\R\\": "~", "\\E\\": "\\"}
 _FINAL = {"F": "final", "C": "corrected"}
 
 
@@ -106,6 +121,7 @@ class ObxResult:
     value: Any = None  # JSON-ready: a measurement {"value", "unit"} or "positive"/"negative"
     reading: str | None = None  # TSH: the laboratory's reading from its flag (normal/abnormal)
     problem: str | None = None  # why it was not read
+    date: str | None = None  # when the specimen was observed (OBX-14, else OBR-7), ISO
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -116,6 +132,7 @@ class ObxResult:
             "value": self.value,
             "reading": self.reading,
             "problem": self.problem,
+            "date": self.date,
         }
 
 
@@ -153,10 +170,19 @@ def read_oru(text: str, source: str) -> LabMessage:
     InputError
         For a message that is not HL7 v2 (naming what hl7apy said), not an ORU^R01, or with no OBX segment.
     """
-    message = text.strip().strip("\x0b\x1c").strip()
+    message = text.lstrip("\ufeff").strip().strip("\x0b\x1c").strip()
     message = re.sub(r"\r\n|\n|\r", "\r", message)
     if not message.startswith("MSH"):
         raise InputError(f"{source}: not an HL7 v2 message (it must start with an MSH segment)")
+    if len(message) > MAX_MESSAGE:
+        raise InputError(f"{source}: {len(message):,} characters; a result message up to {MAX_MESSAGE:,} is read")
+    segments_named = [seg[:3] for seg in message.split("\r")]
+    if segments_named.count("MSH") > 1:
+        raise InputError(f"{source}: {segments_named.count('MSH')} messages (MSH segments); give one message per file")
+    if segments_named.count("PID") > 1:
+        raise InputError(
+            f"{source}: results of {segments_named.count('PID')} patients (PID segments); give one patient's message"
+        )
     try:
         parsed = parse_message(message, find_groups=False)
     except HL7apyException as exc:
@@ -168,11 +194,26 @@ def read_oru(text: str, source: str) -> LabMessage:
     segments = list(parsed.obx)
     if not segments:
         raise InputError(f"{source}: no OBX segment (no results)")
-    results = tuple(_obx(n, obx) for n, obx in enumerate(segments, 1))
+    if len(segments) > MAX_OBX:
+        raise InputError(f"{source}: {len(segments)} OBX segments; a result message of up to {MAX_OBX} is read")
+    requested = _date(parsed.obr.obr_7.to_er7()) if parsed.obr else None
+    results = tuple(_obx(n, obx, requested) for n, obx in enumerate(segments, 1))
     return LabMessage(parsed.msh.msh_10.to_er7(), ids, results)
 
 
-def _obx(n: int, obx: Any) -> ObxResult:
+def _date(ts: str) -> str | None:
+    """An HL7 timestamp's date (YYYY-MM-DD), or None."""
+    digits = ts.split("^")[0][:8]
+    return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}" if re.fullmatch(r"\d{8}", digits) else None
+
+
+def _unescape(text: str) -> str:
+    for escaped, plain in _ESCAPES.items():
+        text = text.replace(escaped, plain)
+    return text
+
+
+def _obx(n: int, obx: Any, requested: str | None) -> ObxResult:
     ident = _components(obx.obx_3.to_er7())
     code, text = ident[0], ident[1] if len(ident) > 1 else ""
     system = ident[2] if len(ident) > 2 else ""
@@ -192,20 +233,28 @@ def _obx(n: int, obx: Any) -> ObxResult:
     if status not in _FINAL:
         return refused(f"result status {status or 'missing'!r}: only final (F) or corrected (C) results are read")
     value = obx.obx_5.to_er7()
-    unit = _components(obx.obx_6.to_er7())[0]
+    unit = _unescape(_components(obx.obx_6.to_er7())[0])
     flag = obx.obx_8.to_er7().split("^")[0]
     kind = obx.obx_2.to_er7()
+    date = _date(obx.obx_14.to_er7()) or requested
     if target.kind == "antibody":
         answer = _answer(value, kind, flag)
         if isinstance(answer, str):
             return refused(answer)
-        return ObxResult(n, shown, text, target.path, "positive" if answer else "negative")
-    if kind not in ("NM", "SN"):
-        return refused(f"value type {kind!r}: a number (NM) was expected for {target.path}")
+        return ObxResult(n, shown, text, target.path, "positive" if answer else "negative", date=date)
+    if kind == "SN":  # structured numeric: comparator^number[^separator^number]
+        parts = [*_components(value), "", "", "", ""][:4]
+        if parts[0] not in ("", "=") or parts[2] or parts[3]:
+            return refused(f"value {value!r}: a comparator or range cannot be stored as a value")
+        value = parts[1]
+    elif kind != "NM":
+        return refused(f"value type {kind!r}: a number (NM or SN) was expected for {target.path}")
     try:
-        number = float(value.lstrip("="))
+        number = float(value)
     except ValueError:
         return refused(f"value {value!r} is not a number (a comparator such as '<0.01' cannot be stored as a value)")
+    if number != number or number in (float("inf"), float("-inf")):
+        return refused(f"value {value!r} is not a finite number")
     assert target.quantity is not None
     try:
         to_canonical(number, unit, target.quantity)
@@ -215,24 +264,27 @@ def _obx(n: int, obx: Any) -> ObxResult:
     if target.kind == "tsh":
         if flag and flag not in _TSH_FLAGS:
             return refused(f"abnormal flag {flag!r}: expected N, H, HH, L, LL or A")
-        return ObxResult(n, shown, text, target.path, measured, _TSH_FLAGS.get(flag))
-    return ObxResult(n, shown, text, target.path, measured)
+        return ObxResult(n, shown, text, target.path, measured, _TSH_FLAGS.get(flag), date=date)
+    return ObxResult(n, shown, text, target.path, measured, date=date)
 
 
 def _answer(value: str, kind: str, flag: str) -> bool | str:
-    """Positive (True), negative (False), or why it cannot be told."""
-    if kind in ("CWE", "CE", "ST", "TX", "CNE", "CF"):
-        words = [w.strip().lower() for w in _components(value) if w.strip()]
-        for word in words:
-            if word in _ANSWERS:
-                return _ANSWERS[word]
-            try:
-                told = read_cell(word)
-            except ValueError:
-                continue
-            if told is not None:
-                return told
-        return f"answer {value!r}: expected positive/negative or detected/not detected"
+    """Positive (True), negative (False), or why it cannot be told.
+
+    A coded answer is read from its identifier and text: at least one must be an answer word (:data:`_ANSWERS`),
+    and neither may say otherwise, not even as a yes/no letter or digit (``N^Positive`` is refused).
+    """
+    if kind in ("CWE", "CE", "CNE", "CF", "ST", "TX", "FT"):
+        coded = kind in ("CWE", "CE", "CNE", "CF")
+        parts = _components(_unescape(value))[:2] if coded else [_unescape(value)]
+        words = [p.strip().lower() for p in parts if p.strip()]
+        answers = [_ANSWERS[w] for w in words if w in _ANSWERS]
+        meanings = set(answers) | {WORDS[w] for w in words if w in WORDS and WORDS[w] is not None}
+        if not answers:
+            return f"answer {value!r}: expected positive/negative or detected/not detected"
+        if len(meanings) > 1:
+            return f"answer {value!r}: its code and text disagree"
+        return answers[0]
     if flag == "N":
         return False
     if flag in _POSITIVE_FLAGS:

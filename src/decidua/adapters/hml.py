@@ -9,9 +9,10 @@ HML (github.com/nmdp-bioinformatics/hml, XSDs 1.0, 1.0.1, 1.0.3; namespaces ``ht
 * the deprecated ``<genotype-list><diploid-combination><locus-block><allele-list><allele>`` form.
 
 Each typing becomes a GL String in its namespace with the release the file names (``hla#3.58.0#HLA-C*07:01+...``,
-``kir#2.13.0#KIR2DL1*003+...``), split per HLA locus. Names are checked with decidua's parsers; an error names the
-sample and the element (``sample S1, typing 2 (HLA), allele-assignment 1, glstring 1: ...``). The XML is read
-with ``defusedxml`` (no entities, no external references).
+``kir#2.13.0#KIR2DL1*003+...``), split per HLA locus; loci other than HLA-A, -B and -C (class II) are left out.
+Names are checked with decidua's parsers; an error names the sample and the element (``sample S1, typing 2 (HLA),
+allele-assignment 1, glstring 1: ...``). The XML is read with ``defusedxml``: entity declarations and external
+references are refused.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from defusedxml.common import DefusedXmlException
 
 from decidua.core.errors import DeciduaError, InputError
 from decidua.immunogenetics.glstring import parse_gl_string
-from decidua.immunogenetics.hla import parse_gl
+from decidua.immunogenetics.hla import parse_genotype_list, parse_gl
 from decidua.immunogenetics.kir import calls_from_gl_string
 from decidua.immunogenetics.ligands import KirLigand, ligand_of
 
@@ -121,7 +122,7 @@ def _forms(assignment: Element, ns: dict[str, str], where: str) -> Iterator[tupl
                 f"{where}, glstring {g_no}: a GL Service URI ({gl.get('uri')}); decidua does not fetch it, give the "
                 "GL String inline"
             )
-        yield f"glstring {g_no}", (gl.text or "").strip()
+        yield f"glstring {g_no}", re.sub(r"\s+", "", gl.text or "")  # line breaks inside a long GL String
     haploids: dict[str, list[str]] = {}
     for h_no, haploid in enumerate(assignment.findall("h:haploid", ns), 1):
         found = True
@@ -133,6 +134,11 @@ def _forms(assignment: Element, ns: dict[str, str], where: str) -> Iterator[tupl
         full = locus if locus.startswith("HLA-") else f"HLA-{locus}"
         haploids.setdefault(full, []).append(f"{full}*{kind}")
     for locus, names in haploids.items():
+        if len(names) != 2:
+            raise InputError(
+                f"{where}, haploid ({locus}): {len(names)} haploid element(s); a genotype has two (repeat a "
+                "homozygous allele)"
+            )
         yield f"haploid ({locus})", "+".join(names)
     for l_no, genotypes in enumerate(assignment.findall("h:genotype-list", ns), 1):
         found = True
@@ -142,7 +148,7 @@ def _forms(assignment: Element, ns: dict[str, str], where: str) -> Iterator[tupl
                 "/".join(
                     (a.text or "").strip()
                     for a in block.findall("h:allele-list/h:allele", ns)
-                    if a.get("present", "Y") == "Y"
+                    if a.get("present", "Y") != "N"  # Y present, U unknown: kept in the list; N: not present
                 )
                 for block in combo.findall("h:locus-block", ns)
             ]
@@ -163,11 +169,15 @@ def _typings(sample: str, family: str, gl: str, db: str | None, version: str | N
             return [HmlTyping(sample, family, None, _coded(namespace, release, body), db, version, where)]
         out = []
         for block in body.split("^"):  # one genotype list per locus
+            locus_of = {name.split("*")[0].strip().upper() for name in re.split(r"[/~+|?]", block)}
+            locus_of = {x if x.startswith("HLA-") else f"HLA-{x}" for x in locus_of}
+            if len(locus_of) != 1:
+                raise InputError(f"one locus per '^' block; got {', '.join(sorted(locus_of))}")
+            (locus,) = locus_of
+            if locus not in HLA_LOCI:
+                continue  # class II and other loci: not what decidua reads, left as they are
             names = parse_gl(block)
-            loci = {f"HLA-{n.locus}" for n in names}
-            if len(loci) != 1:
-                raise InputError(f"one locus per '^' block; got {', '.join(sorted(loci))}")
-            (locus,) = loci
+            parse_genotype_list(block)  # one locus, at most two allele lists per genotype, no '?'
             for name in names:
                 call = ligand_of(name.to_string())
                 if call.ligand is KirLigand.UNKNOWN:

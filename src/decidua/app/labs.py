@@ -3,6 +3,10 @@
 The values come from a reader (HL7 v2 in :mod:`decidua.adapters.hl7`); this module only knows case paths: a
 measurement (``{"value", "unit"}``) or an antibody result (``positive``/``negative``) at a path, and for TSH the
 laboratory's reading from its flag. Two results for one field that disagree are refused, naming both.
+
+Nothing of an earlier sample stays beside a new one: a new peripheral NK result replaces the whole peripheral NK
+section (its date, method and subsets belonged to the earlier sample) and takes the observation date of the
+message; a new TSH replaces the earlier reading too (without a flag: no reading).
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ class LabValue:
     path: str
     value: Any
     reading: str | None = None
+    date: str | None = None  # when the specimen was observed (ISO), if the message says
+
+
+# Sections that describe one sample: replaced whole by a message's values, with its date.
+SAMPLE_SECTIONS = ("nk.peripheral",)
 
 
 def merge_lab_values(data: Mapping[str, Any], values: Sequence[LabValue]) -> dict[str, Any]:
@@ -43,10 +52,27 @@ def merge_lab_values(data: Mapping[str, Any], values: Sequence[LabValue]) -> dic
                 f"({first.value!r} and {v.value!r}); send one"
             )
         seen[v.path] = v
+    for section in SAMPLE_SECTIONS:
+        fresh = [v for v in seen.values() if v.path.startswith(section + ".")]
+        if fresh:
+            _put(merged, section, {"date": fresh[0].date} if fresh[0].date else {})
+    for v in seen.values():
         _put(merged, v.path, v.value)
-        if v.reading is not None and v.path in _READING:
-            _put(merged, _READING[v.path], v.reading)
+        if v.path in _READING:
+            if v.reading is not None:
+                _put(merged, _READING[v.path], v.reading)
+            else:
+                _drop(merged, _READING[v.path])
     return merged
+
+
+def _drop(target: dict[str, Any], path: str) -> None:
+    *parents, leaf = path.split(".")
+    node: Any = target
+    for name in parents:
+        node = node.get(name) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(leaf, None)
 
 
 def _put(target: dict[str, Any], path: str, value: Any) -> None:

@@ -93,3 +93,25 @@ def test_kir_mapper_files_of_one_run_merge_into_one_typing_per_sample(tmp_path: 
     assert typing is not None
     assert typing.gl_string == "kir#2.13.0#KIR2DL1*00302+KIR2DL1*00201"
     assert "KIR2DL5" in typing.absent
+
+
+def test_the_output_cannot_be_an_input_or_a_directory_and_gets_the_usual_permissions(tmp_path: Path) -> None:
+    source = tmp_path / "S1_genotype.tsv"
+    source.write_bytes((DATA / "AA1_genotype.tsv").read_bytes())
+    case = EXAMPLES / "08-own-oocyte-ivf-kir-aa.yaml"
+    code, _, err = kir(source, "-f", "t1k", "--case", case, "-o", source)
+    assert (code, "is also an input" in err) == (2, True)
+    assert source.read_bytes() == (DATA / "AA1_genotype.tsv").read_bytes()  # the lab's file is untouched
+    code, _, err = kir(source, "-f", "t1k", "--case", case, "-o", tmp_path)
+    assert (code, "is a directory" in err) == (2, True)
+    out = tmp_path / "case.yaml"
+    assert kir(source, "-f", "t1k", "--case", case, "-o", out)[0] == 0
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

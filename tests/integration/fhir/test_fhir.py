@@ -168,6 +168,17 @@ def test_a_kir_gl_string_exports_as_a_code_with_its_release_and_a_bundle_with_co
     assert assess(back, load_kb()).findings == assess(case, load_kb()).findings  # same meaning
 
 
+def test_a_serological_typing_keeps_its_text_and_gets_no_gl_string_code() -> None:
+    case = read_case(EXAMPLES / "08-own-oocyte-ivf-kir-aa.yaml")
+    case = replace(case, genotypes=replace(case.genotypes, woman_hla_c="Cw7+Cw6"))
+    bundle = export_bundle(case, assess(case, load_kb()), load_kb())
+    woman = next(
+        o for o in resources(bundle, "Observation") if o.get("valueCodeableConcept", {}).get("text") == "Cw7+Cw6"
+    )
+    assert "coding" not in woman["valueCodeableConcept"]  # a GL String Code names release alleles only
+    assert import_bundle(bundle) == case
+
+
 def test_met_rpl_and_rif_definitions_export_as_provisional_coded_conditions_the_import_skips() -> None:
     rpl = next(
         c for c in resources(bundle_of("01-rpl-age36-nk-high.yaml"), "Condition") if c["id"] == "classification-rpl"

@@ -53,6 +53,10 @@ def test_line_feeds_and_mllp_framing_are_accepted() -> None:
         ("OBX|1|NM|44448-9^B2GP1 IgG^LN||12|U/mL||L|||F", "abnormal flag 'L'"),
         ("OBX|1|CWE|75514-0^LA^LN||EQUIVOCAL^Equivocal^L||||||F", "answer 'EQUIVOCAL^Equivocal^L'"),
         ("OBX|1|NM|3016-3^TSH^LN||9.1|m[IU]/L||W|||F", "abnormal flag 'W'"),
+        ("OBX|1|CWE|75514-0^LA^LN||N^Positive^L||||||F", "its code and text disagree"),  # never read "N" as no
+        ("OBX|1|CWE|75514-0^LA^LN||1^Indeterminate^L||||||F", "expected positive/negative"),  # "1" may be a titre
+        ("OBX|1|ST|75514-0^LA^LN||-||||||F", "expected positive/negative"),
+        ("OBX|1|SN|3016-3^TSH^LN||<^0.01|m[IU]/L||L|||F", "a comparator or range cannot be stored"),
     ],
 )
 def test_each_obx_that_cannot_be_read_says_why_and_sets_nothing(obx: str, problem: str) -> None:
@@ -60,6 +64,20 @@ def test_each_obx_that_cannot_be_read_says_why_and_sets_nothing(obx: str, proble
     assert (path, value) == (None, None)
     assert said is not None
     assert problem in said
+
+
+def test_coded_answers_and_structured_numbers_are_read_when_they_say_one_thing() -> None:
+    assert one("OBX|1|CWE|75514-0^LA^LN||DET^Detected^99LAB||||||F")[1] == "positive"
+    assert one("OBX|1|SN|3016-3^TSH^LN||=^2.1|m[IU]/L||N|||F")[1] == {"value": 2.1, "unit": "m[IU]/L"}
+    assert one("OBX|1|NM|9728-7^NK^LN||0.31|10\\S\\9/L||N|||F")[1] == {"value": 0.31, "unit": "10^9/L"}  # HL7 escape
+
+
+def test_results_of_two_patients_or_two_messages_in_one_file_are_refused() -> None:
+    second_patient = MESSAGE + "PID|2||MRN-9999\rOBX|8|CWE|75514-0^LA^LN||POS^Positive^L||||||F\r"
+    with pytest.raises(InputError, match="results of 2 patients"):
+        read_oru(second_patient, "two.hl7")
+    with pytest.raises(InputError, match="2 messages"):
+        read_oru(MESSAGE + MESSAGE, "two.hl7")
 
 
 def test_a_version_2_7_message_with_coded_interpretation_is_read() -> None:
@@ -82,6 +100,23 @@ def test_a_version_2_7_message_with_coded_interpretation_is_read() -> None:
 def test_a_message_that_is_not_an_oru_is_refused(text: str, message: str) -> None:
     with pytest.raises(InputError, match=re.escape(message)):
         read_oru(text, "bad.hl7")
+
+
+def test_a_new_sample_replaces_what_belonged_to_the_earlier_one() -> None:
+    case = {
+        "nk": {"peripheral": {"nk_percent": {"value": 30, "unit": "%"}, "date": "2025-01-05", "method": "old lab"}},
+        "investigations": {"thyroid": {"tsh": {"value": 9.0, "unit": "mIU/L"}, "tsh_interpretation": "abnormal"}},
+    }
+    merged = merge_lab_values(
+        case,
+        [
+            LabValue(1, "nk.peripheral.nk_percent", {"value": 12.0, "unit": "%"}, date="2026-10-01"),
+            LabValue(2, "investigations.thyroid.tsh", {"value": 1.8, "unit": "mIU/L"}),  # no flag: no reading
+        ],
+    )
+    assert merged["nk"]["peripheral"] == {"date": "2026-10-01", "nk_percent": {"value": 12.0, "unit": "%"}}
+    assert merged["investigations"]["thyroid"] == {"tsh": {"value": 1.8, "unit": "mIU/L"}}
+    assert case["nk"]["peripheral"]["method"] == "old lab"  # the input is not changed
 
 
 def test_merging_creates_sections_and_refuses_two_different_values_for_one_field() -> None:

@@ -21,6 +21,20 @@ def hml(typing: str, sample: str = "S1", ns: str = NS, family: str = "HLA") -> s
     )
 
 
+def test_class_ii_typings_are_left_out_and_alleles_of_unknown_presence_kept() -> None:
+    text = hml(
+        "<glstring>HLA-C*07:02+HLA-C*03:04^HLA-DRB1*15:01+HLA-DRB1*03:01</glstring>"
+        "<genotype-list><diploid-combination><locus-block><allele-list><allele>HLA-B*07:02</allele>"
+        '<allele present="U">HLA-B*07:05</allele><allele present="N">HLA-B*08:01</allele></allele-list></locus-block>'
+        "<locus-block><allele-list><allele>HLA-B*44:02</allele></allele-list></locus-block>"
+        "</diploid-combination></genotype-list>"
+    )
+    assert [t.gl_string for t in read_hml(text, "c2.xml")] == [
+        "hla#3.58.0#HLA-C*07:02+HLA-C*03:04",
+        "hla#3.58.0#HLA-B*07:02/HLA-B*07:05+HLA-B*44:02",
+    ]
+
+
 def test_every_form_of_a_typing_is_read_with_the_release_the_file_names() -> None:
     typings = read_hml((DATA / "two-samples-1.0.1.xml").read_bytes(), "two.xml")
     got = {(t.sample, t.locus): t.gl_string for t in typings}
@@ -48,6 +62,8 @@ def test_every_form_of_a_typing_is_read_with_the_release_the_file_names() -> Non
         (hml('<glstring uri="http://gl.example/1"/>'), "glstring 1: a GL Service URI"),
         (hml('<haploid locus="HLA-C" method="SER" type="07"/>'), "haploid 1: method 'SER'"),
         (hml("<glstring>HLA-C*07:02+HLA-B*07:02</glstring>"), "one locus per '^' block"),
+        (hml('<haploid locus="HLA-C" method="DNA" type="07:02"/>'), "1 haploid element(s); a genotype has two"),
+        (hml("<glstring>HLA-C*07:02?HLA-C*06:02</glstring>"), "gene location open"),
         (hml("<glstring>KIR2DL1*003+KIR9DL9*001</glstring>", family="KIR"), "typing 1 (KIR), allele-assignment 1"),
         (hml("<glstring>HLA-C*07:02</glstring>", family="MICA"), "gene-family 'MICA'; decidua reads HLA and KIR"),
         (hml(""), "allele-assignment 1: no glstring, haploid or genotype-list"),

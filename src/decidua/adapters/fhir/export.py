@@ -47,10 +47,11 @@ from decidua.core.case import (
     Measurement,
     PregnancyOutcome,
 )
+from decidua.core.errors import InputError
 from decidua.core.findings import Assessment, Finding, Status
 from decidua.core.units import Quantity
 from decidua.core.validation import uterine_quantity
-from decidua.immunogenetics.glstring import split_namespace
+from decidua.immunogenetics.glstring import parse_gl_string, split_namespace
 from decidua.immunogenetics.releases import hla_release, kir_release
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import RangeRule, ThresholdRule
@@ -120,6 +121,17 @@ def gl_string_code(gl: str, namespace: str) -> tuple[str, str]:
     return f"{namespace}#{release}#{body}", "1.1" if "?" in body else "1.0"
 
 
+def _allele_names_only(gl: str, namespace: str) -> bool:
+    """Whether a typing is a GL String of allele names (a GL String Code holds nothing else: not serology such as
+    ``Cw7``, not KIR gene names without an allele)."""
+    try:
+        names = parse_gl_string(gl, namespace).names()
+    except InputError:
+        return False
+    prefix = "KIR" if namespace == "kir" else ""
+    return all("*" in n and n.upper().startswith(prefix) for n in names)
+
+
 def _genotype(ident: str, code: str, gl: str | None, text: str, gene: str | None) -> dict[str, Any]:
     """A genotype Observation in the HL7 Genomics Reporting style: a GL String Code as the value, the gene
     studied with its HGNC id."""
@@ -128,8 +140,9 @@ def _genotype(ident: str, code: str, gl: str | None, text: str, gene: str | None
     obs["category"] = LABORATORY
     obs["code"]["coding"].insert(0, make_coding(GENOTYPE_DISPLAY_NAME[0], LOINC, GENOTYPE_DISPLAY_NAME[1]))
     value: dict[str, Any] = {"text": text}
-    if gl is not None:
-        glsc, version = gl_string_code(gl, "hla" if gene == "HLA-C" else "kir")
+    namespace = "hla" if gene == "HLA-C" else "kir"
+    if gl is not None and _allele_names_only(gl, namespace):
+        glsc, version = gl_string_code(gl, namespace)
         value["coding"] = [{"system": GLSTRING, "version": version, "code": glsc}]
     obs["valueCodeableConcept"] = value
     if gene is not None:

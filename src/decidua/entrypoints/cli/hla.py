@@ -86,7 +86,8 @@ def _with_typings(case: Case, role: str, typings: list[HmlTyping], source: str) 
         if hla_c:
             changes["woman_hla_c"] = hla_c[0]
         if kir:
-            changes["woman_kir"] = KirTyping(gl_string=kir[0], source=source)
+            # genes the GL String does not name are not tested: an HML typing says what was found, not what was not
+            changes["woman_kir"] = KirTyping(gl_string=kir[0], absent_unlisted=False, source=source)
         if not changes:
             raise InputError(f"sample {typings[0].sample}: no HLA-C or KIR typing for the woman")
         return dataclasses.replace(case, genotypes=dataclasses.replace(g, **changes))  # type: ignore[arg-type]
@@ -136,7 +137,7 @@ def import_command(
             case = _with_typings(read_case(case_file), role, typings, f"HML {file}, sample {samples[0]}")
             written = case_to_data(case)
             parse_case(written)  # the case as written must read back
-            with atomic_path(out) as tmp:
+            with atomic_path(out, inputs=[file, case_file]) as tmp:
                 tmp.write_text(yaml.safe_dump(written, sort_keys=False, allow_unicode=True), encoding="utf-8")
     if as_json:
         print_json([t.to_record() for t in typings])

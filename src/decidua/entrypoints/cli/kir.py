@@ -166,7 +166,7 @@ def import_command(
             genotypes = dataclasses.replace(case.genotypes, woman_kir=typings[0].to_typing())
             data = case_to_data(dataclasses.replace(case, genotypes=genotypes))
             parse_case(data)  # the case as written must read back
-            with atomic_path(out) as tmp:
+            with atomic_path(out, inputs=[*files, case_file]) as tmp:
                 tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     if as_json:
         print_json([t.to_record() | {"profile": p.to_record()} for t, p in zip(typings, profiles, strict=True)])

@@ -165,6 +165,7 @@ def read_genotyper(
     if min_quality is not None and DEFAULT_MIN_QUALITY[tool] is None:
         raise InputError(f"--min-quality: {tool.value} writes no quality measure; leave it out")
     threshold = DEFAULT_MIN_QUALITY[tool] if min_quality is None else min_quality
+    text = text.removeprefix("\ufeff")  # a byte-order mark written by some editors
     if not text.strip():
         raise InputError(f"{file}: the file is empty")
     if tool is Tool.T1K:
@@ -182,7 +183,8 @@ def read_genotyper(
 
 def merge_samples(typings: Sequence[SampleTyping]) -> list[SampleTyping]:
     """One typing per sample from the files of one run (kir-mapper's copy-number table and its per-gene calls
-    files; one file for T1K and PING): a gene's alleles from the file that has them, its call from every file,
+    files; PING's copy numbers and final calls; one file per sample for T1K): a gene not tested in one file takes
+    the call of another; a gene's alleles from the file that has them, its call from every file,
     which must agree; then the framework genes are checked (a warning for each one absent or not typed).
 
     Raises
@@ -196,12 +198,21 @@ def merge_samples(typings: Sequence[SampleTyping]) -> list[SampleTyping]:
     by_sample: dict[str, list[SampleTyping]] = {}
     for t in typings:
         by_sample.setdefault(t.sample, []).append(t)
+    for sample, parts in by_sample.items():
+        if len(parts) > 1 and parts[0].tool is Tool.T1K:
+            files = ", ".join(p.file for p in parts)
+            raise InputError(f"sample {sample} in {files}: one {parts[0].tool.value} file per sample")
     out = []
     for sample, parts in by_sample.items():
         loci: dict[KirGene, tuple[LocusCall, str]] = {}
         for part in parts:
             for locus in part.loci:
                 known = loci.get(locus.gene)
+                if known is not None and Call.UNTESTED in (known[0].call, locus.call):
+                    if locus.call is Call.UNTESTED:  # the other file decided it: its call, this file's note
+                        locus = LocusCall(locus.gene, known[0].call, note=locus.note)
+                    else:
+                        known = (LocusCall(locus.gene, locus.call, note=known[0].note), known[1])
                 if known is not None and known[0].call is not locus.call:
                     raise InputError(
                         f"sample {sample}: {locus.gene.value} is {known[0].call.value} in {known[1]} "
@@ -224,7 +235,8 @@ def merge_samples(typings: Sequence[SampleTyping]) -> list[SampleTyping]:
         files = ", ".join(dict.fromkeys(p.file for p in parts))
         warnings = tuple(dict.fromkeys(w for p in parts for w in p.warnings))
         calls = tuple(c for c, _ in loci.values())
-        out.append(_finish(SampleTyping(parts[0].tool, sample, files, calls, parts[0].min_quality, warnings)))
+        threshold = next((p.min_quality for p in parts if p.min_quality is not None), None)
+        out.append(_finish(SampleTyping(parts[0].tool, sample, files, calls, threshold, warnings)))
     return out
 
 
@@ -301,9 +313,15 @@ def _t1k(text: str, file: str, sample: str, threshold: float | None) -> SampleTy
             raise InputError(f"{where}: the allele count, abundances and qualities must be numbers") from None
         if count not in (0, 1, 2):
             raise InputError(f"{where}: allele count {count}; T1K writes 0, 1 or 2")
-        called = [(alleles, q) for alleles, _, q in slots[:count] if alleles != "."]
+        named = [alleles != "." for alleles, _, _ in slots]
+        if named != [i < count for i in range(2)]:
+            raise InputError(
+                f"{where}: allele count {count} but {sum(named)} allele(s) named; T1K names as many as it counts"
+            )
+        called = [(alleles, q) for alleles, _, q in slots[:count]]
         if count == 0:
-            loci[gene] = LocusCall(gene, Call.ABSENT, note="no allele called")
+            absent = "no allele called (absent; or below T1K's coverage filter, or not expressed in RNA-seq input)"
+            loci[gene] = LocusCall(gene, Call.ABSENT, note=absent)
             continue
         good = [(a, q) for a, q in called if threshold is None or q > threshold]
         if not good:
@@ -417,9 +435,18 @@ def _ping_genotype(
         for gene, names in per_gene.items():
             by_gene[gene].append(names)
     out = []
+    all_null = not any(named)
     for gene in wanted:
         in_all = all(gene in p for p in named)
         in_some = any(gene in p for p in named)
+        if len(wanted) > 1 and not in_some and not all_null:
+            # a combined column names only the alleles PING called: the other gene's call may have failed
+            out.append(
+                LocusCall(
+                    gene, Call.UNTESTED, note=f"PING {name}: not called in the combined column (absent, or failed)"
+                )
+            )
+            continue
         if in_all:
             alleles = sorted({"+".join(a) for a in by_gene[gene]}) if gene not in unresolved else []
             note = "PING: unresolved (a new or unlisted allele)" if gene in unresolved else None
@@ -473,7 +500,7 @@ def _copies(value: str, where: str) -> int | None:
 
 def _kir_mapper_copies(header: list[str], rows: Iterable[tuple[int, list[str]]], file: str) -> list[SampleTyping]:
     genes = [_gene(name, f"{file} line 1, column {name!r}") for name in header[1:]]
-    out = []
+    out: list[SampleTyping] = []
     for number, cells in rows:
         where = f"{file} line {number}"
         if len(cells) != len(header):
@@ -489,12 +516,15 @@ def _kir_mapper_copies(header: list[str], rows: Iterable[tuple[int, list[str]]],
             else:
                 note = "4 or more copies" if copies == 4 else None
                 calls.append(LocusCall(one, Call.PRESENT if copies else Call.ABSENT, copy_number=copies, note=note))
-        out.append(SampleTyping(Tool.KIR_MAPPER, cells[0].strip(), file, tuple(calls), None))
+        sample = cells[0].strip()
+        if any(t.sample == sample for t in out):
+            raise InputError(f"{where}: sample {sample!r} a second time")
+        out.append(SampleTyping(Tool.KIR_MAPPER, sample, file, tuple(calls), None))
     return out
 
 
 def _kir_mapper_calls(rows: Iterable[tuple[int, list[str]]], file: str, threshold: float | None) -> list[SampleTyping]:
-    out = []
+    out: list[SampleTyping] = []
     for number, cells in rows:
         where = f"{file} line {number}"
         if len(cells) != 5:
@@ -507,6 +537,10 @@ def _kir_mapper_calls(rows: Iterable[tuple[int, list[str]]], file: str, threshol
         if gene is None or (isinstance(gene, tuple) and len(gene) != 1):
             raise InputError(f"{where}: {gene_name!r} is not one KIR gene")
         one = gene[0] if isinstance(gene, tuple) else gene
+        if one in (KirGene.KIR2DL5A, KirGene.KIR2DL5B):
+            one = KirGene.KIR2DL5  # kir-mapper's KIR2DL5AB locus holds alleles of both paralogues
+        if any(sample == t.sample and t.loci[0].gene is one for t in out):
+            raise InputError(f"{where}: sample {sample!r} a second time")
         try:
             ratio = None if ratio_text == "NA" else float(ratio_text)
         except ValueError:
@@ -523,7 +557,7 @@ def _kir_mapper_calls(rows: Iterable[tuple[int, list[str]]], file: str, threshol
             if usable:
                 for g in genotypes:
                     checked = [_allele(a, one, where, warnings) for a in g if not a.endswith("*null")]
-                    if all(checked):
+                    if checked and all(checked):
                         names.append("+".join(c for c in checked if c))
             note: str | None
             if unresolved:
