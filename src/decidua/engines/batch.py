@@ -18,7 +18,7 @@ import polars as pl
 from decidua.core.case import Case
 from decidua.core.cells import CELL_HELP_SHORT, GENE_CELL_HELP_SHORT, GENE_WORDS, WORDS
 from decidua.core.errors import InputError
-from decidua.core.expr import Scalar
+from decidua.core.expr import Scalar, columns
 from decidua.core.features import DERIVED, FEATURES, FeatureSpec
 from decidua.core.findings import Status
 from decidua.engines.columnar import FEATURE_SCHEMA, status_expr, to_polars
@@ -415,9 +415,21 @@ def derive_lazy(frame: pl.LazyFrame, key: str = DEFAULT_KEY) -> pl.LazyFrame:
     """The key and every feature column, the derived ones (``DERIVED``, in order: one may read another)
     computed from the others by the expressions the one-patient engine evaluates
     (:func:`decidua.engines.extract.derive`)."""
-    for name, expr in DERIVED.items():
-        frame = frame.with_columns(to_polars(expr).alias(name))
+    for level in _DERIVED_LEVELS:  # one projection per level, not per feature: Polars computes a level at once
+        frame = frame.with_columns(to_polars(DERIVED[name]).alias(name) for name in level)
     return frame.select(key, *(f.name for f in FEATURES))
+
+
+def _levels() -> tuple[tuple[str, ...], ...]:
+    """``DERIVED`` grouped so that each group reads only input columns and the groups before it."""
+    level_of: dict[str, int] = {}
+    for name, expr in DERIVED.items():
+        level_of[name] = max((level_of[c] + 1 for c in columns(expr) if c in level_of), default=0)
+    depth = max(level_of.values(), default=-1) + 1
+    return tuple(tuple(n for n, lv in level_of.items() if lv == d) for d in range(depth))
+
+
+_DERIVED_LEVELS = _levels()
 
 
 # The pathway values, as status columns like rpl and rif: flagged = yes (the work-up applies; the RPL is
