@@ -19,6 +19,7 @@ from typing import Any
 from hl7apy.exceptions import HL7apyException
 from hl7apy.parser import parse_message
 
+from decidua.app.labs import LabImport, LabValue
 from decidua.core.cells import WORDS
 from decidua.core.errors import InputError, UnitError
 from decidua.core.units import Quantity, to_canonical
@@ -201,6 +202,15 @@ def read_oru(text: str, source: str) -> LabMessage:
     return LabMessage(parsed.msh.msh_10.to_er7(), ids, results)
 
 
+def lab_import(text: str, source: str = "the message") -> LabImport:
+    """One ORU^R01 message as the application's lab-import use case takes it (:class:`decidua.app.labs.LabImport`)."""
+    message = read_oru(text, source)
+    return LabImport(
+        tuple(LabValue(r.segment, r.path, r.value, r.reading, r.date) for r in message.read if r.path),
+        tuple(f"OBX {r.segment} {r.code}: {r.problem}" for r in message.problems),
+    )
+
+
 def _date(ts: str) -> str | None:
     """An HL7 timestamp's date (YYYY-MM-DD), or None."""
     digits = ts.split("^")[0][:8]
@@ -294,4 +304,4 @@ def _answer(value: str, kind: str, flag: str) -> bool | str:
     return f"abnormal flag {flag!r}: expected N (negative) or H, HH, A, AA (positive)"
 
 
-__all__ = ["LOINC_TARGETS", "NOT_CONFIRMED", "LabMessage", "ObxResult", "Target", "read_oru"]
+__all__ = ["LOINC_TARGETS", "NOT_CONFIRMED", "LabMessage", "ObxResult", "Target", "lab_import", "read_oru"]

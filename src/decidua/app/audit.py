@@ -30,6 +30,7 @@ class AuditAction(StrEnum):
     CASE_IMPORT = "case.import"
     CASE_FHIR_EXPORT = "case.fhir_export"
     CASE_FHIR_IMPORT = "case.fhir_import"
+    CASE_LAB_IMPORT = "case.lab_import"
     LOGIN = "login"
     LOGOUT = "logout"
     USER_ADD = "user.add"

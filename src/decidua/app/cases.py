@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from decidua.app.audit import AuditAction, AuditNote, audited
 from decidua.app.casefile import case_to_data, load_text, parse_case
+from decidua.app.labs import LabImport, merge_lab_values
 from decidua.app.ports import (
     CaseStore,
     CaseSummary,
@@ -34,6 +35,8 @@ from decidua.knowledge.loader import KnowledgeBase
 
 T = TypeVar("T")
 BundleReader = Callable[[object], Case]
+LabReader = Callable[[str], LabImport]
+"""Reads a laboratory message (HL7 v2 ORU^R01) into values; raises :class:`~decidua.core.errors.InputError`."""
 """Reads a FHIR Bundle (already parsed JSON) into a case; raises :class:`~decidua.core.errors.InputError`."""
 
 
@@ -82,10 +85,17 @@ class CaseService:
     ``by`` is always the number of the logged-in user (``None`` for the command line's own work).
     """
 
-    def __init__(self, store: CaseStore, kb: KnowledgeBase, read_bundle: BundleReader | None = None) -> None:
+    def __init__(
+        self,
+        store: CaseStore,
+        kb: KnowledgeBase,
+        read_bundle: BundleReader | None = None,
+        read_lab: LabReader | None = None,
+    ) -> None:
         self.store = store
         self.kb = kb
         self.read_bundle = read_bundle
+        self.read_lab = read_lab
 
     # --- reading -------------------------------------------------------------------------------------------
 
@@ -208,6 +218,26 @@ class CaseService:
                 return self._upsert(self._read_bundle(data), by, note)
             return Saved(self._create(data, by, note), created=True)
 
+    def import_lab(
+        self, case_id: int, text: str, by: int | None, *, skip_unread: bool = False, base_version: int | None = None
+    ) -> tuple[Saved, LabImport]:
+        """Laboratory results merged into the next version of a case (a new peripheral NK sample replaces the
+        earlier one's section). A message with segments that could not be read is refused unless ``skip_unread``."""
+        with audited(self.store, by, AuditAction.CASE_LAB_IMPORT, case_id) as note:
+            current = self.store.get_version(case_id)
+            if self.read_lab is None:
+                raise InputError("this service was built without a laboratory-message reader")
+            read = self.read_lab(text)
+            if read.unread and not skip_unread:
+                raise InputError(
+                    f"{len(read.unread)} segment(s) not read ({'; '.join(read.unread)}); fix them, or import the "
+                    "rest with skip_unread"
+                )
+            if not read.values:
+                raise InputError("the message holds no result decidua reads")
+            merged = merge_lab_values(current.data, read.values)
+            return self._update(case_id, merged, by, note, base_version), read
+
     # --- the steps ------------------------------------------------------------------------------------------
 
     def _assess(self, case: Case) -> tuple[Assessment, NewAssessment]:
@@ -268,4 +298,4 @@ class CaseService:
         return self.read_bundle(bundle)
 
 
-__all__ = ["BundleReader", "CasePage", "CaseService", "CaseView", "Saved", "VersionView"]
+__all__ = ["BundleReader", "CasePage", "CaseService", "CaseView", "LabReader", "Saved", "VersionView"]

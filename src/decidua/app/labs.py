@@ -30,6 +30,15 @@ class LabValue:
     date: str | None = None  # when the specimen was observed (ISO), if the message says
 
 
+@dataclass(frozen=True, slots=True)
+class LabImport:
+    """What a reader made of one laboratory message: the values it read and, for each segment it did not read,
+    why (e.g. ``OBX 8 2345-7 (LN): LOINC 2345-7 is not a result decidua reads``)."""
+
+    values: tuple[LabValue, ...]
+    unread: tuple[str, ...] = ()
+
+
 # Sections that describe one sample: replaced whole by a message's values, with its date.
 SAMPLE_SECTIONS = ("nk.peripheral",)
 
@@ -87,4 +96,4 @@ def _put(target: dict[str, Any], path: str, value: Any) -> None:
     node[leaf] = value
 
 
-__all__ = ["LabValue", "merge_lab_values"]
+__all__ = ["LabImport", "LabValue", "merge_lab_values"]

@@ -758,3 +758,43 @@ def test_without_the_pdf_engine_the_pdf_is_a_503_and_html_still_works(web, monke
     assert r.status_code == 503
     assert "apt install" in r.json()["detail"]
     assert web.client.get("/api/cases/1/report.html").status_code == 200
+
+
+HL7_MESSAGE = (Path(__file__).parents[2] / "data" / "hl7" / "oru-nk-apl-thyroid.hl7").read_text()
+
+
+def test_lab_results_from_an_hl7_message_become_the_next_version(web):
+    csrf = web.login()
+    web.client.post("/api/cases", json={"case": example("05-missing-tests.yaml")}, headers={"X-CSRF-Token": csrf})
+    unread = HL7_MESSAGE + "OBX|8|NM|2345-7^Glucose^LN||5.1|mmol/L||N|||F\r"
+    r = web.client.post("/api/cases/1/lab-results", json={"message": unread}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422
+    assert "OBX 8 2345-7 (LN): LOINC 2345-7 is not a result decidua reads" in r.json()["detail"]
+    r = web.client.post(
+        "/api/cases/1/lab-results",
+        json={"message": unread, "skip_unread": True, "base_version": 1},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["read"], body["case"]["versions"]) == (7, [1, 2])
+    assert body["unread"] == ["OBX 8 2345-7 (LN): LOINC 2345-7 is not a result decidua reads"]
+    case = body["case"]["version"]["case"]
+    assert case["nk"]["peripheral"]["nk_percent"] == {"value": 21.5, "unit": "%"}
+    assert case["nk"]["peripheral"]["date"] == "2026-10-01"  # the observation date of the message (OBR-7)
+    actions = [(e.action, e.outcome) for e in web.store.list_audit(1)][:2]
+    assert actions == [("case.lab_import", "ok"), ("case.lab_import", "invalid")]
+    # the page: a form on the case, the import redirects back to the case's new version
+    page = web.client.get("/cases/1/lab")
+    assert page.status_code == 200
+    assert "HL7 v2 ORU^R01" in page.text
+    r = web.client.post(
+        "/cases/1/lab",
+        data={"csrf_token": csrf, "text": HL7_MESSAGE.replace("21.5", "14.0")},
+        follow_redirects=False,
+    )
+    assert (r.status_code, r.headers["location"]) == (303, "/cases/1")
+    assert web.client.get("/api/cases/1").json()["versions"] == [1, 2, 3]
+    r = web.client.post("/cases/1/lab", data={"csrf_token": csrf, "text": "hello"})
+    assert r.status_code == 422
+    assert "not an HL7 v2 message" in r.text

@@ -27,6 +27,7 @@ from decidua.app.accounts import (
 from decidua.app.audit import AuditAction, Outcome, audited
 from decidua.app.casefile import parse_case
 from decidua.app.cases import CaseService
+from decidua.app.labs import LabImport, LabValue
 from decidua.app.ports import CaseNotFound, DuplicateCase, LastAdmin, LoginPolicy, NotFirstUser, Role, StaleVersion
 from decidua.core.case import Case
 from decidua.core.errors import CaseInvalid, InputError, InputInvalid, Problem
@@ -321,4 +322,33 @@ def test_audited_records_each_outcome_and_never_an_unexpected_errors_message(sto
         (Outcome.CONFLICT, None),
         (Outcome.INVALID, None),
         (Outcome.ERROR, "KeyError"),  # the type only: a message may hold patient data
+    ]
+
+
+def test_lab_results_become_the_next_version_and_unread_segments_refuse_unless_skipped(
+    store: MemoryCaseStore, kb: KnowledgeBase
+) -> None:
+    nk = LabValue(1, "nk.peripheral.nk_percent", {"value": 25.0, "unit": "%"}, date="2026-10-01")
+    messages = {
+        "all read": LabImport((nk,)),
+        "one unread": LabImport((nk,), ("OBX 2 2345-7 (LN): not read",)),
+        "nothing": LabImport((), ("OBX 1 2345-7 (LN): not read",)),
+    }
+    svc = CaseService(store, kb, read_lab=messages.__getitem__)
+    n = svc.create(CASE, by=1).version.case_id
+    with pytest.raises(InputError, match="1 segment"):
+        svc.import_lab(n, "one unread", by=1)
+    with pytest.raises(InputError, match="no result decidua reads"):
+        svc.import_lab(n, "nothing", by=1, skip_unread=True)
+    saved, read = svc.import_lab(n, "one unread", by=1, skip_unread=True, base_version=1)
+    assert (saved.view.version.version, read.unread) == (2, ("OBX 2 2345-7 (LN): not read",))
+    assert saved.view.case.nk.peripheral is not None
+    assert saved.view.case.nk.peripheral.date == dt.date(2026, 10, 1)
+    with pytest.raises(StaleVersion):
+        svc.import_lab(n, "all read", by=1, base_version=1)
+    assert [r[1:4] for r in audit(store)][-4:] == [
+        ("case.lab_import", n, "invalid"),
+        ("case.lab_import", n, "invalid"),
+        ("case.lab_import", n, "ok"),
+        ("case.lab_import", n, "conflict"),
     ]

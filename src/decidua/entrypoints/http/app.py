@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from decidua.adapters import fhir
+from decidua.adapters import fhir, hl7
 from decidua.adapters.store import CaseStore, LoginPolicy
 from decidua.app.accounts import Passwords, Sessions
 from decidua.app.cases import CaseService
@@ -79,7 +79,7 @@ def create_app(
         settings=settings,
         store=store,
         kb=kb,
-        service=CaseService(store, kb, read_bundle=fhir.import_bundle),
+        service=CaseService(store, kb, read_bundle=fhir.import_bundle, read_lab=hl7.lab_import),
         sessions=Sessions(
             store,
             clock,

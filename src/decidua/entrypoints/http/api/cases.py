@@ -28,6 +28,8 @@ from decidua.entrypoints.http.api.schemas import (
     CaseSummaryPublic,
     CaseUpdate,
     CaseVersionPublic,
+    LabImportCreate,
+    LabImportPublic,
 )
 from decidua.entrypoints.http.deps import MAX_ID, CaseId, Ctx, OptionalVersion, VersionNo, patient
 from decidua.entrypoints.http.shared import report_response
@@ -124,3 +126,18 @@ def report_pdf(case_id: CaseId, ctx: Ctx, who: Annotated[Login, patient(AuditAct
 )
 def report_html(case_id: CaseId, ctx: Ctx, who: Annotated[Login, patient(AuditAction.CASE_REPORT_HTML)]) -> Response:
     return report_response(ctx, who, case_id, "html")
+
+
+@router.post("/cases/{case_id}/lab-results", status_code=201, responses={**CASE_ERRORS, 409: CONFLICT})
+def import_lab_results(
+    case_id: CaseId,
+    body: LabImportCreate,
+    ctx: Ctx,
+    who: Annotated[Login, patient(AuditAction.CASE_LAB_IMPORT)],
+) -> LabImportPublic:
+    """Laboratory results from an HL7 v2 ORU^R01 message merged into the next version of the case. A message with
+    segments decidua does not read is refused (422, each segment and why) unless ``skip_unread``."""
+    saved, read = ctx.service.import_lab(
+        case_id, body.message, who.user.id, skip_unread=body.skip_unread, base_version=body.base_version
+    )
+    return LabImportPublic(case=case_public(saved.view), read=len(read.values), unread=list(read.unread))

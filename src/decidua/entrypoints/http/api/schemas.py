@@ -81,6 +81,22 @@ class CasePublic(BaseModel):
     versions: list[int]
 
 
+class LabImportCreate(BaseModel):
+    """An HL7 v2 ORU^R01 message with the case's laboratory results (LOINC-coded; see the README)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(max_length=1_000_000, description="The message, segments separated by CR or LF.")
+    skip_unread: bool = Field(False, description="Import what was read even when some OBX segments were not.")
+    base_version: int | None = Field(None, ge=1, description="The version the import starts from (409 if older).")
+
+
+class LabImportPublic(BaseModel):
+    case: CasePublic
+    read: int = Field(description="How many results were set.")
+    unread: list[str] = Field(description="Each segment that was not read, and why.")
+
+
 class FhirImportPublic(BaseModel):
     created: bool = Field(description="True for a new case, False for a new version of an existing one.")
     case: CasePublic

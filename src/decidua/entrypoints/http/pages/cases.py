@@ -5,6 +5,7 @@ reports, FHIR and case-file downloads. Each route parses the form, calls one cas
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import yaml
@@ -192,3 +193,41 @@ def case_file(case_id: CaseId, ctx: Ctx, who: Annotated[Login, patient(AuditActi
         media_type="application/yaml",
         headers={"content-disposition": f'attachment; filename="decidua-case-{case_id}-v{v.version}.yaml"'},
     )
+
+
+@router.get("/{case_id}/lab")
+def lab_form(
+    request: Request, case_id: CaseId, ctx: Ctx, who: Annotated[Login, patient(AuditAction.CASE_READ)]
+) -> HTMLResponse:
+    v = ctx.service.version(case_id, who.user.id, purpose="lab import form").version
+    return page(ctx, request, "lab_import.html", v=v, text="", error=None, problems=[])
+
+
+@router.post("/{case_id}/lab")
+async def import_lab(
+    request: Request, case_id: CaseId, ctx: Ctx, who: Annotated[Login, patient(AuditAction.CASE_LAB_IMPORT)]
+) -> Response:
+    """An HL7 v2 ORU^R01 message, pasted or uploaded, merged into the next version of the case."""
+    form = await request.form(max_part_size=MAX_UPLOAD + 1)
+    text = str(form.get("text") or "")
+    upload = form.get("file")
+    raw = await upload.read(MAX_UPLOAD + 1) if isinstance(upload, UploadFile) and upload.filename else None
+    skip = form.get("skip_unread") == "yes"
+    await form.close()
+
+    async def again(status: int, error: str, problems: Sequence[Problem] = ()) -> HTMLResponse:
+        read = await run_in_threadpool(ctx.service.version, case_id, who.user.id, purpose="lab import form")
+        values = {"v": read.version, "text": text, "error": error, "problems": problems}
+        return page(ctx, request, "lab_import.html", status, **values)
+
+    if raw is not None and len(raw) > MAX_UPLOAD:
+        return await again(413, "The file is over 5 MB.")
+    if raw is not None:
+        text = raw.decode("utf-8", errors="replace")
+    try:
+        await run_in_threadpool(ctx.service.import_lab, case_id, text, who.user.id, skip_unread=skip)
+    except CaseInvalid as exc:
+        return await again(422, str(exc).splitlines()[0], exc.problems)
+    except InputError as exc:
+        return await again(422, str(exc))
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
