@@ -204,10 +204,10 @@ def atomic_path(final: Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def write_frame(frame: pl.DataFrame, path: Path) -> None:
+def write_frame(frame: pl.DataFrame, path: Path, *, inputs: Iterable[Path] = ()) -> None:
     """Write ``frame`` atomically as Parquet or CSV (by suffix)."""
     kind = output_kind(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, inputs=inputs) as tmp:
         if kind == "parquet":
             frame.write_parquet(tmp)
         else:

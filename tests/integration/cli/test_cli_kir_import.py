@@ -115,3 +115,23 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_batch_columns_for_every_sample_feed_the_batch_engine(tmp_path: Path) -> None:
+    import polars as pl
+
+    from decidua.adapters.batchio import run_local, scan_input
+
+    out = tmp_path / "kir.csv"
+    code, _, err = kir(DATA / "manualCopyNumberFrame.csv", "-f", "ping", "--batch", out)
+    assert code == 0, err
+    frame = pl.read_csv(out)
+    assert frame["case_id"].to_list() == ["P01", "P02", "P03"]
+    assert frame.filter(pl.col("case_id") == "P01")["kir_2dl2"].to_list() == [False]
+    assert frame.filter(pl.col("case_id") == "P03")["kir_2dl1"].to_list() == [None]  # failed: not tested
+    cohort = frame.with_columns(pl.lit(34).alias("age_years"), pl.lit(3).alias("n_miscarriages"))
+    cohort.write_parquet(tmp_path / "cohort.parquet")
+    result = run_local(scan_input(tmp_path / "cohort.parquet"), load_kb())
+    assert result.rejects.height == 0
+    statuses = dict(zip(result.results["case_id"], result.results["immunogenetics.kir.maternal_aa"], strict=True))
+    assert statuses == {"P01": "flagged", "P02": "within_range", "P03": "not_assessed"}

@@ -6,13 +6,15 @@ import dataclasses
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 import yaml
 from rich.table import Table
 
-from decidua.adapters.batchio import atomic_path
+from decidua.adapters.batchio import atomic_path, write_frame
 from decidua.app.casefile import case_to_data, parse_case, read_case
 from decidua.core.errors import InputError
+from decidua.engines.batch import DEFAULT_KEY, KIR_COLUMNS
 from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, split_csv
 from decidua.immunogenetics.kir import KirProfile, calls_from_lists, calls_from_typing, classify
 from decidua.immunogenetics.kir.genotypers import (
@@ -136,6 +138,10 @@ def import_command(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Where to write the case file with the typing (YAML).")
     ] = None,
+    batch: Annotated[
+        Path | None,
+        typer.Option("--batch", help="Also write every sample as batch-engine KIR columns (.csv or .parquet)."),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON: per sample, every locus, the warnings and the typing.")
     ] = False,
@@ -145,6 +151,8 @@ def import_command(
     A call below the quality threshold, a failed sample or locus, or a gene the file does not report is not tested
     (never absent), with the reason; a missing framework gene is a warning. With --case and --out the woman's KIR
     typing of the case is replaced by this one (one sample; name it with --sample when the file holds several).
+    With --batch every sample becomes a row of the batch engine's KIR columns (case_id = the sample; kir_2dl1 ...
+    true, false or empty for not tested), to join to a cohort file.
     """
     if (case_file is None) != (out is None):
         fail("--case and --out go together: the case file to read and where to write it with the typing")
@@ -168,6 +176,8 @@ def import_command(
             parse_case(data)  # the case as written must read back
             with atomic_path(out, inputs=[*files, case_file]) as tmp:
                 tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        if batch is not None:
+            write_frame(kir_columns(typings), batch, inputs=files)
     if as_json:
         print_json([t.to_record() | {"profile": p.to_record()} for t, p in zip(typings, profiles, strict=True)])
     else:
@@ -178,3 +188,17 @@ def import_command(
                 out_console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
     if out is not None:
         err_console.print(f"{out}: case {case_file} with the KIR typing of sample {typings[0].sample}")
+    if batch is not None:
+        err_console.print(f"{batch}: {len(typings)} sample(s) as batch KIR columns")
+
+
+def kir_columns(typings: list[SampleTyping]) -> pl.DataFrame:
+    """One row per sample in the batch engine's layout: ``case_id`` and the KIR columns (null: not tested)."""
+    rows = []
+    for t in typings:
+        calls = calls_from_typing(t.to_typing())
+        row: dict[str, object] = {DEFAULT_KEY: t.sample}
+        for name, gene in KIR_COLUMNS.items():
+            row[name] = True if gene in calls.present else False if gene in calls.absent else None
+        rows.append(row)
+    return pl.DataFrame(rows, schema={DEFAULT_KEY: pl.String, **dict.fromkeys(KIR_COLUMNS, pl.Boolean)})
