@@ -152,3 +152,28 @@ def test_roles_and_activity_from_the_command_line_keep_one_active_admin(tmp_path
     store = open_store(url)
     assert [e.action for e in store.list_audit()][:2] == ["user.inactive", "user.role"]
     store.engine.dispose()
+
+
+def test_a_password_without_a_terminal_or_stdin_flag_is_a_usage_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'd.sqlite3'}"
+    result = runner.invoke(app, ["users", "add", "a@clinic.test", "--database-url", url], input="")
+    assert result.exit_code == 2
+    assert "--password-stdin" in result.stderr
+
+
+def test_a_postgresql_url_without_its_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import decidua.adapters.store as store
+
+    def missing(url: str) -> None:
+        raise ModuleNotFoundError("No module named 'psycopg'", name="psycopg")
+
+    monkeypatch.setattr(store, "open_store", missing)
+    result = runner.invoke(app, ["users", "list", "--database-url", "postgresql://u@db.example/decidua"])
+    assert result.exit_code == 2
+    assert "needs the psycopg driver; install decidua with the 'postgres' extra" in result.stderr
+
+
+def test_version_names_the_knowledge_base_and_reference_data() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert "knowledge base 2026.11.2, reference data IPD-IMGT/HLA 3.58.0, IPD-KIR 2.13.0" in result.stdout

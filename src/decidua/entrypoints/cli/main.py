@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from decidua.entrypoints.cli import assess as assess_cli
@@ -21,6 +23,29 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(show: bool) -> None:
+    if show:
+        from decidua import __version__
+        from decidua.immunogenetics.releases import releases
+        from decidua.knowledge.loader import load_kb
+
+        data = ", ".join(r.label for r in releases())
+        typer.echo(f"decidua {__version__}, knowledge base {load_kb().kb_version}, reference data {data}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and the data in use."),
+    ] = False,
+) -> None:
+    """Decision support for NK-cell and alloimmune causes of recurrent pregnancy loss (RPL) and implantation failure
+    (RIF). Not a diagnosis, not a prescription."""
+
 
 app.command("assess")(assess_cli.assess_command)
 app.command("schema")(assess_cli.schema_command)

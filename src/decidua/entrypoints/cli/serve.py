@@ -55,6 +55,13 @@ def open_store_or_exit(url: str) -> SqlCaseStore:
 
     try:
         return open_store(url)
+    except ModuleNotFoundError as exc:  # the PostgreSQL driver is an extra
+        err_console.print(
+            f"[bold red]error:[/] --database-url: {escape(describe(url))} needs the {exc.name} driver; install "
+            "decidua with the 'postgres' extra (pip install 'decidua[postgres]')",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
     except Exception as exc:  # say which database, never its password
         err_console.print(
             f"[bold red]error:[/] --database-url: cannot open {escape(describe(url))} ({type(exc).__name__}); "

@@ -30,6 +30,8 @@ def read_password(password_stdin: bool) -> str:
     """The password from standard input (one line), or asked for twice at the terminal."""
     if password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        fail("the password is asked for at a terminal; without one, pass it on standard input with --password-stdin")
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
