@@ -103,8 +103,16 @@ _CMP: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+Evaluator = Callable[[Mapping[str, Scalar]], Scalar]
+_COMPILED: dict[int, tuple[Expr, Evaluator]] = {}  # id(expr) -> (expr kept alive, its evaluator)
+_MAX_COMPILED = 100_000
+
+
 def evaluate(expr: Expr, row: Mapping[str, Scalar]) -> Scalar:
     """Evaluate ``expr`` on one feature row (missing keys read as ``None``).
+
+    Each expression is turned into nested Python closures once (:func:`compile_expr`) and remembered by identity,
+    so a rule evaluated on many rows walks its tree only the first time.
 
     Examples
     --------
@@ -114,60 +122,103 @@ def evaluate(expr: Expr, row: Mapping[str, Scalar]) -> Scalar:
     >>> evaluate(e, {"nk": 25.0, "age": None})
     True
     """
+    hit = _COMPILED.get(id(expr))
+    if hit is None or hit[0] is not expr:
+        if len(_COMPILED) >= _MAX_COMPILED:
+            _COMPILED.clear()
+        hit = (expr, compile_expr(expr))
+        _COMPILED[id(expr)] = hit
+    return hit[1](row)
+
+
+def compile_expr(expr: Expr) -> Evaluator:
+    """The function computing ``expr`` on a row, with :func:`evaluate`'s semantics."""
     match expr:
         case Col(name):
-            return row.get(name)
+            return lambda row: row.get(name)
         case Lit(value):
-            return value
+            return lambda row: value
         case Cmp(op, left, right):
-            a, b = evaluate(left, row), evaluate(right, row)
-            if a is None or b is None:
-                return None
-            return _CMP[op](a, b)
-        case And(args):
-            seen_null = False
-            for arg in args:
-                v = evaluate(arg, row)
-                if v is None:
-                    seen_null = True
-                elif not v:
-                    return False
-            return None if seen_null else True
-        case Or(args):
-            seen_null = False
-            for arg in args:
-                v = evaluate(arg, row)
-                if v is None:
-                    seen_null = True
-                elif v:
-                    return True
-            return None if seen_null else False
-        case Not(arg):
-            v = evaluate(arg, row)
-            return None if v is None else not v
-        case IsNull(arg):
-            return evaluate(arg, row) is None
-        case IsIn(arg, values):
-            v = evaluate(arg, row)
-            return None if v is None else v in values
-        case Sum(args):
-            total: float = 0
-            for arg in args:
-                v = evaluate(arg, row)
-                if v is None:
-                    return None
-                if not isinstance(v, int | float):
-                    raise TypeError(f"Sum over non-numeric value {v!r}")
-                total += v
-            return total
+            return _binary(compile_expr(left), compile_expr(right), _CMP[op])
         case Arith(op, left, right):
-            a, b = evaluate(left, row), evaluate(right, row)
-            if a is None or b is None:
-                return None
-            return _ARITH[op](a, b)
+            return _binary(compile_expr(left), compile_expr(right), _ARITH[op])
+        case And(args):
+            parts = tuple(compile_expr(a) for a in args)
+
+            def all_of(row: Mapping[str, Scalar]) -> Scalar:
+                seen_null = False
+                for part in parts:
+                    v = part(row)
+                    if v is None:
+                        seen_null = True
+                    elif not v:
+                        return False
+                return None if seen_null else True
+
+            return all_of
+        case Or(args):
+            parts = tuple(compile_expr(a) for a in args)
+
+            def any_of(row: Mapping[str, Scalar]) -> Scalar:
+                seen_null = False
+                for part in parts:
+                    v = part(row)
+                    if v is None:
+                        seen_null = True
+                    elif v:
+                        return True
+                return None if seen_null else False
+
+            return any_of
+        case Not(arg):
+            inner = compile_expr(arg)
+
+            def negate(row: Mapping[str, Scalar]) -> Scalar:
+                v = inner(row)
+                return None if v is None else not v
+
+            return negate
+        case IsNull(arg):
+            inner = compile_expr(arg)
+            return lambda row: inner(row) is None
+        case IsIn(arg, values):
+            inner = compile_expr(arg)
+
+            def member(row: Mapping[str, Scalar]) -> Scalar:
+                v = inner(row)
+                return None if v is None else v in values
+
+            return member
+        case Sum(args):
+            parts = tuple(compile_expr(a) for a in args)
+
+            def total(row: Mapping[str, Scalar]) -> Scalar:
+                out: float = 0
+                for part in parts:
+                    v = part(row)
+                    if v is None:
+                        return None
+                    if not isinstance(v, int | float):
+                        raise TypeError(f"Sum over non-numeric value {v!r}")
+                    out += v
+                return out
+
+            return total
         case When(cond, then, otherwise):
-            return evaluate(then, row) if evaluate(cond, row) is True else evaluate(otherwise, row)
+            test, yes, no = compile_expr(cond), compile_expr(then), compile_expr(otherwise)
+            return lambda row: yes(row) if test(row) is True else no(row)
     raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - exhaustive match above
+
+
+def _binary(left: Evaluator, right: Evaluator, op: Callable[[Any, Any], Any]) -> Evaluator:
+    def apply(row: Mapping[str, Scalar]) -> Scalar:
+        a, b = left(row), right(row)
+        if a is None or b is None:
+            return None
+        result: Scalar = op(a, b)
+        return result
+
+    return apply
 
 
 def columns(expr: Expr) -> frozenset[str]:

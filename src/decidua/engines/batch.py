@@ -444,18 +444,32 @@ def output_columns(kb: KnowledgeBase) -> list[str]:
 
 def assess_lazy(valid: pl.LazyFrame, kb: KnowledgeBase, key: str = DEFAULT_KEY) -> pl.LazyFrame:
     """Key, classification, pathway and one status column per active rule, for every valid row."""
+    return valid.select(pl.col(key), *_result_columns(kb))
+
+
+_RESULT_COLUMNS: dict[int, tuple[KnowledgeBase, tuple[pl.Expr, ...]]] = {}  # id(kb) -> (kb kept alive, columns)
+
+
+def _result_columns(kb: KnowledgeBase) -> tuple[pl.Expr, ...]:
+    """The result columns of a knowledge base, translated to Polars once (every chunk of a run reuses them)."""
+    hit = _RESULT_COLUMNS.get(id(kb))
+    if hit is not None and hit[0] is kb:
+        return hit[1]
     rpl, rif = kb.selected["rpl_definition"], kb.selected["rif_definition"]
     statuses = {r.id: status_expr(to_polars(kb.compiled[r.id].flag)) for r in kb.active_rules}
     rpl_measure = kb.compiled[rpl].measure
     losses = to_polars(rpl_measure).cast(pl.Int64) if rpl_measure is not None else pl.lit(None, pl.Int64)
-    return valid.select(
-        pl.col(key),
+    result = (
         statuses[rpl].alias("rpl"),
         losses.alias("rpl_losses_counted"),
         statuses[rif].alias("rif"),
         *(status_expr(to_polars(kb.pathway[name])).alias(name) for name in PATHWAY_COLUMNS),
         *(expr.alias(rule_id) for rule_id, expr in statuses.items()),
     )
+    if len(_RESULT_COLUMNS) >= 64:  # knowledge bases of a long-running process (overrides): keep a few
+        _RESULT_COLUMNS.clear()
+    _RESULT_COLUMNS[id(kb)] = (kb, result)
+    return result
 
 
 def summary(result: pl.DataFrame, kb: KnowledgeBase) -> list[dict[str, Any]]:
