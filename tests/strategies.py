@@ -94,115 +94,105 @@ def _measure(values: st.SearchStrategy[float], unit: str) -> st.SearchStrategy[M
     return st.builds(Measurement, values, st.just(unit))
 
 
+_ANTIBODY = st.sampled_from(list(AntibodyResult))
+_KARYOTYPE = st.none() | st.builds(Karyotype, st.sampled_from(list(TestResult)))
+_PERIPHERAL = st.none() | st.builds(PeripheralNK, _measure(st.sampled_from(_EDGE_FLOATS), "%"))
+_UTERINE = st.none() | st.builds(
+    UterineNK,
+    _measure(st.sampled_from(_EDGE_FLOATS), "per 100 stromal cells")
+    | _measure(st.sampled_from(_EDGE_MM2), "cells/mm2"),
+    st.none() | st.sampled_from(["LH+5", "LH+7", "LH+9", "CD21"]),
+)
+_ANATOMY = st.none() | st.builds(UterineAssessment, st.sampled_from(list(UterineAnatomy)))
+_APL = st.none() | st.builds(AntiphospholipidPanel, _ANTIBODY, _ANTIBODY, _ANTIBODY, _ANTIBODY, _ANTIBODY)
+_THYROID = st.none() | st.builds(Thyroid, st.none(), st.sampled_from(list(TestResult)), _ANTIBODY)
+_CONDITIONS = st.none() | st.lists(
+    st.sampled_from(
+        [
+            "sle",
+            "rheumatoid_arthritis",
+            "vasculitis",
+            "antiphospholipid_syndrome",
+            "thyroid_autoimmunity",
+            "icd10:E11.9",
+        ]
+    ),
+    unique=True,
+    max_size=3,
+)
+_LOCI = [
+    "2DL1",
+    "2DL2",
+    "2DL3",
+    "2DL4",
+    "2DL5",
+    "2DS1",
+    "2DS2",
+    "2DS3",
+    "2DS4",
+    "2DS5",
+    "3DL1",
+    "3DL2",
+    "3DL3",
+    "3DS1",
+    "2DP1",
+    "3DP1",
+]
+_KIR = st.none() | st.builds(
+    lambda present, untested, source: KirTyping(
+        present=tuple(g for g in _LOCI if g in present and g not in untested),
+        untested=tuple(g for g in _LOCI if g in untested),
+        source=source,
+    ),
+    st.sets(st.sampled_from(_LOCI)),
+    st.sets(st.sampled_from(_LOCI), max_size=2),
+    st.none() | st.sampled_from(["t1k S1_genotype.tsv, sample S1, quality threshold 0", "SSO kit, lot 7"]),
+)
+_HLA = st.none() | st.builds(lambda a, b: f"{a}+{b}", st.sampled_from(HLA_C_POOL), st.sampled_from(HLA_C_POOL))
+_DONORS = st.lists(st.builds(Person, st.sampled_from(["D1", "D2", "D3"]), _HLA), max_size=3, unique_by=lambda p: p.id)
+_CASE_ID = st.from_regex(r"[A-Z]{2}-[0-9]{1,5}", fullmatch=True)
+_PREGNANCY_LISTS = st.none() | st.lists(pregnancies(), max_size=6).map(tuple)
+_TRANSFER_LISTS = st.none() | st.lists(
+    st.builds(EmbryoTransfer, st.integers(1, 3), st.sampled_from(list(TransferOutcome)), st.none() | st.booleans()),
+    max_size=5,
+).map(tuple)
+_MAYBE_BOOL = st.none() | st.booleans()
+# the strategies above are built once: building them inside every draw made case generation slow
+
+
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
     """Valid cases covering every section, each possibly missing."""
-    antibody = st.sampled_from(list(AntibodyResult))
-    karyotype = st.none() | st.builds(Karyotype, st.sampled_from(list(TestResult)))
-    nk = NKTests(
-        peripheral=draw(st.none() | st.builds(PeripheralNK, _measure(st.sampled_from(_EDGE_FLOATS), "%"))),
-        uterine=draw(
-            st.none()
-            | st.builds(
-                UterineNK,
-                _measure(st.sampled_from(_EDGE_FLOATS), "per 100 stromal cells")
-                | _measure(st.sampled_from(_EDGE_MM2), "cells/mm2"),
-                st.none() | st.sampled_from(["LH+5", "LH+7", "LH+9", "CD21"]),
-            )
-        ),
-    )
+    nk = NKTests(peripheral=draw(_PERIPHERAL), uterine=draw(_UTERINE))
     inv = Investigations(
-        karyotype_woman=draw(karyotype),
-        karyotype_partner=draw(karyotype),
-        poc_genetics=draw(karyotype),
-        uterine_anatomy=draw(st.none() | st.builds(UterineAssessment, st.sampled_from(list(UterineAnatomy)))),
-        antiphospholipid=draw(
-            st.none() | st.builds(AntiphospholipidPanel, antibody, antibody, antibody, antibody, antibody)
-        ),
-        thyroid=draw(st.none() | st.builds(Thyroid, st.none(), st.sampled_from(list(TestResult)), antibody)),
+        karyotype_woman=draw(_KARYOTYPE),
+        karyotype_partner=draw(_KARYOTYPE),
+        poc_genetics=draw(_KARYOTYPE),
+        uterine_anatomy=draw(_ANATOMY),
+        antiphospholipid=draw(_APL),
+        thyroid=draw(_THYROID),
     )
-    conditions = draw(
-        st.none()
-        | st.lists(
-            st.sampled_from(
-                [
-                    "sle",
-                    "rheumatoid_arthritis",
-                    "vasculitis",
-                    "antiphospholipid_syndrome",
-                    "thyroid_autoimmunity",
-                    "icd10:E11.9",
-                ]
-            ),
-            unique=True,
-            max_size=3,
-        )
-    )
-    loci = [
-        "2DL1",
-        "2DL2",
-        "2DL3",
-        "2DL4",
-        "2DL5",
-        "2DS1",
-        "2DS2",
-        "2DS3",
-        "2DS4",
-        "2DS5",
-        "3DL1",
-        "3DL2",
-        "3DL3",
-        "3DS1",
-        "2DP1",
-        "3DP1",
-    ]
-    kir = draw(
-        st.none()
-        | st.builds(
-            lambda present, untested, source: KirTyping(
-                present=tuple(g for g in loci if g in present and g not in untested),
-                untested=tuple(g for g in loci if g in untested),
-                source=source,
-            ),
-            st.sets(st.sampled_from(loci)),
-            st.sets(st.sampled_from(loci), max_size=2),
-            st.none() | st.sampled_from(["t1k S1_genotype.tsv, sample S1, quality threshold 0", "SSO kit, lot 7"]),
-        )
-    )
-    hla = st.none() | st.builds(
-        lambda a, b: f"{a}+{b}",
-        st.sampled_from(HLA_C_POOL),
-        st.sampled_from(HLA_C_POOL),
-    )
-    donors = draw(
-        st.lists(st.builds(Person, st.sampled_from(["D1", "D2", "D3"]), hla), max_size=3, unique_by=lambda p: p.id)
-    )
+    conditions = draw(_CONDITIONS)
+    kir = draw(_KIR)
+    donors = draw(_DONORS)
     oocytes = draw(st.sampled_from(["own", "donor"])) if donors else "own"
     genotypes = Genotypes(
         woman_kir=kir,
-        woman_hla_c=draw(hla),
-        partner_hla_c=draw(hla),
-        sperm_donor_hla_c=draw(hla),
+        woman_hla_c=draw(_HLA),
+        partner_hla_c=draw(_HLA),
+        sperm_donor_hla_c=draw(_HLA),
         sperm=draw(st.sampled_from(["partner", "donor"])),
         oocyte_donors=tuple(donors),
         oocytes=oocytes,
         oocyte_donor_id=draw(st.none() | st.sampled_from([d.id for d in donors])) if oocytes == "donor" else None,
     )
     return Case(
-        case_id=draw(st.from_regex(r"[A-Z]{2}-[0-9]{1,5}", fullmatch=True)),
+        case_id=draw(_CASE_ID),
         woman=Woman(age_years=draw(st.integers(18, 50))),
         conditions=None if conditions is None else tuple(conditions),
-        pregnancies=draw(st.none() | st.lists(pregnancies(), max_size=6).map(tuple)),
-        transfers=draw(
-            st.none()
-            | st.lists(
-                st.builds(
-                    EmbryoTransfer, st.integers(1, 3), st.sampled_from(list(TransferOutcome)), st.none() | st.booleans()
-                ),
-                max_size=5,
-            ).map(tuple)
-        ),
-        rif_judgement=draw(st.none() | st.booleans()),
+        pregnancies=draw(_PREGNANCY_LISTS),
+        transfers=draw(_TRANSFER_LISTS),
+        rif_judgement=draw(_MAYBE_BOOL),
         investigations=inv,
         nk=nk,
         genotypes=genotypes,
