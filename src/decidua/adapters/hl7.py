@@ -151,6 +151,13 @@ class LabMessage:
     def problems(self) -> tuple[ObxResult, ...]:
         return tuple(r for r in self.results if r.problem is not None)
 
+    def to_import(self) -> LabImport:
+        """What the application's lab-import use case takes: the values read, and why each other segment was not."""
+        return LabImport(
+            tuple(LabValue(r.segment, r.path, r.value, r.reading, r.date) for r in self.read if r.path),
+            tuple(f"OBX {r.segment} {r.code}: {r.problem}" for r in self.problems),
+        )
+
     def to_record(self) -> dict[str, Any]:
         return {
             "control_id": self.control_id,
@@ -204,11 +211,7 @@ def read_oru(text: str, source: str) -> LabMessage:
 
 def lab_import(text: str, source: str = "the message") -> LabImport:
     """One ORU^R01 message as the application's lab-import use case takes it (:class:`decidua.app.labs.LabImport`)."""
-    message = read_oru(text, source)
-    return LabImport(
-        tuple(LabValue(r.segment, r.path, r.value, r.reading, r.date) for r in message.read if r.path),
-        tuple(f"OBX {r.segment} {r.code}: {r.problem}" for r in message.problems),
-    )
+    return read_oru(text, source).to_import()
 
 
 def _date(ts: str) -> str | None:

@@ -40,12 +40,7 @@ def read_cell(cell: object) -> bool | None:
     ValueError
         For anything else (the message lists what is allowed).
     """
-    if cell is None:
-        return None
-    key = str(cell).strip().lower()
-    if key not in WORDS:
-        raise ValueError(f"cannot read {cell!r}; {CELL_HELP}")
-    return WORDS[key]
+    return _read(cell, WORDS, CELL_HELP)
 
 
 def read_gene_cell(cell: object) -> bool | None:
@@ -56,9 +51,13 @@ def read_gene_cell(cell: object) -> bool | None:
     ValueError
         For anything else (the message lists what is allowed).
     """
+    return _read(cell, GENE_WORDS, GENE_CELL_HELP)
+
+
+def _read(cell: object, words: dict[str, bool | None], allowed: str) -> bool | None:
     if cell is None:
         return None
     key = str(cell).strip().lower()
-    if key not in GENE_WORDS:
-        raise ValueError(f"cannot read {cell!r}; {GENE_CELL_HELP}")
-    return GENE_WORDS[key]
+    if key not in words:
+        raise ValueError(f"cannot read {cell!r}; {allowed}")
+    return words[key]

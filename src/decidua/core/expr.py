@@ -143,33 +143,9 @@ def compile_expr(expr: Expr) -> Evaluator:
         case Arith(op, left, right):
             return _binary(compile_expr(left), compile_expr(right), _ARITH[op])
         case And(args):
-            parts = tuple(compile_expr(a) for a in args)
-
-            def all_of(row: Mapping[str, Scalar]) -> Scalar:
-                seen_null = False
-                for part in parts:
-                    v = part(row)
-                    if v is None:
-                        seen_null = True
-                    elif not v:
-                        return False
-                return None if seen_null else True
-
-            return all_of
+            return _kleene(tuple(compile_expr(a) for a in args), decisive=False)
         case Or(args):
-            parts = tuple(compile_expr(a) for a in args)
-
-            def any_of(row: Mapping[str, Scalar]) -> Scalar:
-                seen_null = False
-                for part in parts:
-                    v = part(row)
-                    if v is None:
-                        seen_null = True
-                    elif v:
-                        return True
-                return None if seen_null else False
-
-            return any_of
+            return _kleene(tuple(compile_expr(a) for a in args), decisive=True)
         case Not(arg):
             inner = compile_expr(arg)
 
@@ -208,6 +184,23 @@ def compile_expr(expr: Expr) -> Evaluator:
             test, yes, no = compile_expr(cond), compile_expr(then), compile_expr(otherwise)
             return lambda row: yes(row) if test(row) is True else no(row)
     raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - exhaustive match above
+
+
+def _kleene(parts: tuple[Evaluator, ...], decisive: bool) -> Evaluator:
+    """AND (``decisive`` False: any false part decides) or OR (``decisive`` True: any true part decides), in
+    Kleene's three-valued logic: otherwise null if a part is null, else ``not decisive``."""
+
+    def combine(row: Mapping[str, Scalar]) -> Scalar:
+        seen_null = False
+        for part in parts:
+            v = part(row)
+            if v is None:
+                seen_null = True
+            elif bool(v) is decisive:
+                return decisive
+        return None if seen_null else not decisive
+
+    return combine
 
 
 def _binary(left: Evaluator, right: Evaluator, op: Callable[[Any, Any], Any]) -> Evaluator:

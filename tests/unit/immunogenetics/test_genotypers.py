@@ -10,14 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from decidua.core.errors import InputError
-from decidua.immunogenetics.kir import Call, KirGene, calls_from_typing, classify
+from decidua.immunogenetics.kir import Call, KirGene, KirMotif, calls_from_typing, classify
 from decidua.immunogenetics.kir.genotypers import SampleTyping, Tool, merge_samples, read_genotyper
 
 DATA = Path(__file__).parents[2] / "data" / "genotypers"
 
 
-def read(name: str, tool: Tool, **kw: object) -> list[SampleTyping]:
-    return merge_samples(read_genotyper((DATA / name).read_text(), tool, name, **kw))  # type: ignore[arg-type]
+def read(name: str, tool: Tool, sample: str | None = None, min_quality: float | None = None) -> list[SampleTyping]:
+    text = (DATA / name).read_text()
+    return merge_samples(read_genotyper(text, tool, name, sample=sample, min_quality=min_quality))
 
 
 def calls(typing: SampleTyping) -> dict[str, str]:
@@ -38,7 +39,7 @@ def test_t1k_calls_below_the_quality_threshold_are_not_tested_and_the_rest_keep_
     assert "KIR2DS4*001/KIR2DS4*010" in typing.gl_string  # tied alleles: an allele list
     profile = classify(calls_from_typing(typing))
     assert profile.genotype is None  # AA unless KIR2DS3 (not counted) is there: undetermined, not guessed
-    assert (profile.cen.value, profile.tel.value) == ("AA", "AA")  # type: ignore[union-attr]
+    assert (profile.cen, profile.tel) == (KirMotif.AA, KirMotif.AA)
     # a stricter threshold drops the second KIR3DL1 allele (quality 33) but keeps the gene
     (strict,) = read("AA1_genotype.tsv", Tool.T1K, min_quality=40)
     kir3dl1 = next(x for x in strict.loci if x.gene is KirGene.KIR3DL1)

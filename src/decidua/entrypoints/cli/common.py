@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -52,6 +53,19 @@ def _escape(text: str) -> str:
 def print_json(data: object) -> None:
     """Write ``data`` as indented JSON to standard output (plain, no colour, for pipes)."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_case_file(out: Path, data: dict[str, Any], inputs: Iterable[Path], source: str = "the case") -> None:
+    """Write case data as a YAML case file, atomically, once it reads back as a valid case (else
+    :class:`~decidua.core.errors.CaseInvalid`, nothing written). An output that is one of ``inputs`` is refused."""
+    import yaml
+
+    from decidua.adapters.batchio import atomic_path
+    from decidua.app.casefile import parse_case
+
+    parse_case(data, source)
+    with atomic_path(out, inputs=inputs) as tmp:
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def split_csv(value: str | None) -> list[str]:

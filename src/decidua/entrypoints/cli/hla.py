@@ -7,15 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.table import Table
 
 from decidua.adapters.batchio import atomic_path
 from decidua.adapters.hml import HmlTyping, read_hml
-from decidua.app.casefile import case_to_data, parse_case, read_case
+from decidua.app.casefile import case_to_data, read_case
 from decidua.core.case import Case, KirTyping, Person
 from decidua.core.errors import InputError
-from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json
+from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, write_case_file
 from decidua.immunogenetics.ligand_table import derive, render
 from decidua.immunogenetics.ligands import TABLE_FILE, ligand_of
 
@@ -81,25 +80,28 @@ def _with_typings(case: Case, role: str, typings: list[HmlTyping], source: str) 
         raise InputError(f"sample {typings[0].sample}: more than one HLA-C or KIR typing; keep one in the file")
     g = case.genotypes
     kind, _, person = role.partition("=")
+    sample = typings[0].sample
     if kind == "woman":
-        changes: dict[str, object] = {}
-        if hla_c:
-            changes["woman_hla_c"] = hla_c[0]
-        if kir:
-            # genes the GL String does not name are not tested: an HML typing says what was found, not what was not
-            changes["woman_kir"] = KirTyping(gl_string=kir[0], absent_unlisted=False, source=source)
-        if not changes:
-            raise InputError(f"sample {typings[0].sample}: no HLA-C or KIR typing for the woman")
-        return dataclasses.replace(case, genotypes=dataclasses.replace(g, **changes))  # type: ignore[arg-type]
+        if not hla_c and not kir:
+            raise InputError(f"sample {sample}: no HLA-C or KIR typing for the woman")
+        # genes the GL String does not name are not tested: an HML typing says what was found, not what was not
+        woman_kir = KirTyping(gl_string=kir[0], absent_unlisted=False, source=source) if kir else g.woman_kir
+        woman_hla_c = hla_c[0] if hla_c else g.woman_hla_c
+        genotypes = dataclasses.replace(g, woman_hla_c=woman_hla_c, woman_kir=woman_kir)
+        return dataclasses.replace(case, genotypes=genotypes)
     if not hla_c:
-        raise InputError(f"sample {typings[0].sample}: no HLA-C typing (the {kind}'s is the one a case holds)")
-    if kind in ("partner", "sperm-donor") and not person:
-        field = "partner_hla_c" if kind == "partner" else "sperm_donor_hla_c"
-        return dataclasses.replace(case, genotypes=dataclasses.replace(g, **{field: hla_c[0]}))  # type: ignore[arg-type]
-    if kind in ("oocyte-donor", "embryo") and person:
-        attr = "oocyte_donors" if kind == "oocyte-donor" else "embryos"
-        people = [p for p in getattr(g, attr) if p.id != person] + [Person(person, hla_c[0])]
-        return dataclasses.replace(case, genotypes=dataclasses.replace(g, **{attr: tuple(people)}))  # type: ignore[arg-type]
+        raise InputError(f"sample {sample}: no HLA-C typing (the {kind}'s is the one a case holds)")
+    typed = hla_c[0]
+    if kind == "partner" and not person:
+        return dataclasses.replace(case, genotypes=dataclasses.replace(g, partner_hla_c=typed))
+    if kind == "sperm-donor" and not person:
+        return dataclasses.replace(case, genotypes=dataclasses.replace(g, sperm_donor_hla_c=typed))
+    if kind == "oocyte-donor" and person:
+        donors = (*(p for p in g.oocyte_donors if p.id != person), Person(person, typed))
+        return dataclasses.replace(case, genotypes=dataclasses.replace(g, oocyte_donors=donors))
+    if kind == "embryo" and person:
+        embryos = (*(p for p in g.embryos if p.id != person), Person(person, typed))
+        return dataclasses.replace(case, genotypes=dataclasses.replace(g, embryos=embryos))
     raise InputError(f"--as: got {role!r}; allowed: {_ROLES}")
 
 
@@ -135,10 +137,7 @@ def import_command(
             if len(samples) != 1:
                 raise InputError(f"{file}: {len(samples)} samples ({', '.join(samples)}): choose one with --sample")
             case = _with_typings(read_case(case_file), role, typings, f"HML {file}, sample {samples[0]}")
-            written = case_to_data(case)
-            parse_case(written)  # the case as written must read back
-            with atomic_path(out, inputs=[file, case_file]) as tmp:
-                tmp.write_text(yaml.safe_dump(written, sort_keys=False, allow_unicode=True), encoding="utf-8")
+            write_case_file(out, case_to_data(case), [file, case_file], str(case_file))
     if as_json:
         print_json([t.to_record() for t in typings])
     else:

@@ -8,14 +8,21 @@ from typing import Annotated
 
 import polars as pl
 import typer
-import yaml
 from rich.table import Table
 
-from decidua.adapters.batchio import atomic_path, write_frame
-from decidua.app.casefile import case_to_data, parse_case, read_case
+from decidua.adapters.batchio import write_frame
+from decidua.app.casefile import case_to_data, read_case
 from decidua.core.errors import InputError
 from decidua.engines.batch import DEFAULT_KEY, KIR_COLUMNS
-from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, split_csv
+from decidua.entrypoints.cli.common import (
+    err_console,
+    fail,
+    input_errors,
+    out_console,
+    print_json,
+    split_csv,
+    write_case_file,
+)
 from decidua.immunogenetics.kir import KirProfile, calls_from_lists, calls_from_typing, classify
 from decidua.immunogenetics.kir.genotypers import (
     DEFAULT_MIN_QUALITY,
@@ -173,9 +180,7 @@ def import_command(
             case = read_case(case_file)
             genotypes = dataclasses.replace(case.genotypes, woman_kir=typings[0].to_typing())
             data = case_to_data(dataclasses.replace(case, genotypes=genotypes))
-            parse_case(data)  # the case as written must read back
-            with atomic_path(out, inputs=[*files, case_file]) as tmp:
-                tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+            write_case_file(out, data, [*files, case_file], str(case_file))
         if batch is not None:
             write_frame(kir_columns(typings), batch, inputs=files)
     if as_json:

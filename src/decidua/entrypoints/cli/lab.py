@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.table import Table
 
-from decidua.adapters.batchio import atomic_path
-from decidua.app.casefile import load_data, parse_case
-from decidua.app.labs import LabValue, merge_lab_values
+from decidua.app.casefile import load_data
+from decidua.app.labs import merge_lab_values
 from decidua.core.errors import CaseInvalid, InputError
-from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json
+from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, write_case_file
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -52,20 +50,18 @@ def import_command(
                     f"{message_file}: {len(message.problems)} segment(s) not read ({listed}); "
                     "fix them, or merge the rest with --skip-unread"
                 )
-            values = [LabValue(r.segment, r.path, r.value, r.reading, r.date) for r in message.read if r.path]
+            values = message.to_import().values
             data = load_data(case_file)
             if not isinstance(data, dict):
                 raise InputError(f"{case_file}: not a case file (a mapping was expected)")
             merged = merge_lab_values(data, values)
             try:
-                parse_case(merged, str(case_file))  # the merged case must validate
+                write_case_file(out, merged, [message_file, case_file], str(case_file))
             except CaseInvalid as exc:
                 sources = "; ".join(f"OBX {v.segment} set {v.path}" for v in values)
                 raise InputError(
                     f"{case_file} with the results of {message_file} is not valid ({sources}): {exc}"
                 ) from None
-            with atomic_path(out, inputs=[message_file, case_file]) as tmp:
-                tmp.write_text(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True), encoding="utf-8")
     if as_json:
         print_json(message.to_record())
     else:

@@ -245,17 +245,26 @@ def _stem(file: str) -> str:
     return re.sub(r"(_genotype)?\.tsv$", "", name)
 
 
-def _gene(name: str, where: str) -> KirGene | tuple[KirGene, ...] | None:
-    """The decidua gene(s) of a tool's locus name; ``None`` for the reference targets that are not KIR."""
+def _genes(name: str, where: str) -> tuple[KirGene, ...]:
+    """The decidua gene(s) of a tool's locus name: one, two for a combined locus, none for the reference targets
+    that are not KIR."""
     upper = name.strip().upper()
     if upper in _NOT_KIR:
-        return None
+        return ()
     if upper in _COMBINED:
         return _COMBINED[upper]
     try:
-        return parse_gene(upper)
+        return (parse_gene(upper),)
     except NomenclatureError:
         raise InputError(f"{where}: {name!r} is not a KIR gene (is this a KIR genotyping file?)") from None
+
+
+def _one_gene(name: str, where: str) -> KirGene:
+    """The one decidua gene of a locus name (a combined locus such as PING's KIR2DL23 is refused here)."""
+    genes = _genes(name, where)
+    if len(genes) != 1:
+        raise InputError(f"{where}: {name!r} is not one KIR gene")
+    return genes[0]
 
 
 def _allele(name: str, gene: KirGene, where: str, warnings: list[str]) -> str | None:
@@ -301,9 +310,7 @@ def _t1k(text: str, file: str, sample: str, threshold: float | None) -> SampleTy
                 f"{where}: expected 8 or 9 tab-separated columns (gene, allele count, then allele, abundance and "
                 f"quality twice), got {len(cells)}; is this T1K's _genotype.tsv?"
             )
-        gene = _gene(cells[0], where)
-        if gene is None or isinstance(gene, tuple):
-            raise InputError(f"{where}: {cells[0]!r} is not one KIR gene of T1K's KIR reference")
+        gene = _one_gene(cells[0], where)
         if gene in loci:
             raise InputError(f"{where}: {gene.value} a second time: a T1K file holds one sample")
         try:
@@ -369,8 +376,8 @@ def _ping(text: str, file: str) -> list[SampleTyping]:
             f"got {header[0] if header else 'nothing'!r}"
         )
     loci = header[1:]
-    genes = [_gene(name, f"{file} line 1, column {name!r}") for name in loci]
-    copy_file = all(not isinstance(g, tuple) for g in genes) and "KIR2DL23" not in [h.upper() for h in loci]
+    genes = [_genes(name, f"{file} line 1, column {name!r}") for name in loci]
+    copy_file = all(len(g) <= 1 for g in genes)  # the final calls have combined columns (KIR2DL23, ...)
     samples = []
     seen: set[str] = set()
     for number, row in body:
@@ -385,15 +392,16 @@ def _ping(text: str, file: str) -> list[SampleTyping]:
         calls: list[LocusCall] = []
         for name, gene, cell in zip(loci, genes, row[1:], strict=True):
             at = f"{where}, {name}"
-            if gene is None:
+            if not gene:
                 continue
-            calls += _ping_copy(gene, cell, at) if copy_file else _ping_genotype(name, gene, cell.strip(), at, warnings)
+            calls += (
+                _ping_copy(gene[0], cell, at) if copy_file else _ping_genotype(name, gene, cell.strip(), at, warnings)
+            )
         samples.append(SampleTyping(Tool.PING, sample, file, tuple(calls), None, tuple(warnings)))
     return samples
 
 
-def _ping_copy(gene: KirGene | tuple[KirGene, ...], cell: str, where: str) -> list[LocusCall]:
-    assert isinstance(gene, KirGene)
+def _ping_copy(gene: KirGene, cell: str, where: str) -> list[LocusCall]:
     value = cell.strip()
     if value.lower() == "failed":
         return [LocusCall(gene, Call.UNTESTED, note="PING: failed (too few KIR3DL3 reads)")]
@@ -405,9 +413,8 @@ def _ping_copy(gene: KirGene | tuple[KirGene, ...], cell: str, where: str) -> li
 
 
 def _ping_genotype(
-    name: str, genes: KirGene | tuple[KirGene, ...], cell: str, where: str, warnings: list[str]
+    name: str, wanted: tuple[KirGene, ...], cell: str, where: str, warnings: list[str]
 ) -> list[LocusCall]:
-    wanted = genes if isinstance(genes, tuple) else (genes,)
     if cell.lower() in ("failed", "na", ""):
         return [LocusCall(g, Call.UNTESTED, note=f"PING: {cell or 'no call'}") for g in wanted]
     alternatives = [alt.split("+") for alt in cell.split()]
@@ -459,11 +466,9 @@ def _ping_genotype(
 
 
 def _allele_gene(gene_name: str, wanted: Sequence[KirGene], where: str) -> KirGene:
-    found = _gene(gene_name, where)
-    if isinstance(found, tuple) and len(found) == 1:
-        found = found[0]
+    found = _one_gene(gene_name, where)
     if found in wanted:
-        return found  # type: ignore[return-value]
+        return found
     if found in (KirGene.KIR2DL5A, KirGene.KIR2DL5B) and KirGene.KIR2DL5 in wanted:
         return KirGene.KIR2DL5
     raise InputError(f"{where}: {gene_name} in the column of {', '.join(g.value for g in wanted)}")
@@ -499,7 +504,7 @@ def _copies(value: str, where: str) -> int | None:
 
 
 def _kir_mapper_copies(header: list[str], rows: Iterable[tuple[int, list[str]]], file: str) -> list[SampleTyping]:
-    genes = [_gene(name, f"{file} line 1, column {name!r}") for name in header[1:]]
+    genes = [_genes(name, f"{file} line 1, column {name!r}") for name in header[1:]]
     out: list[SampleTyping] = []
     for number, cells in rows:
         where = f"{file} line {number}"
@@ -507,9 +512,9 @@ def _kir_mapper_copies(header: list[str], rows: Iterable[tuple[int, list[str]]],
             raise InputError(f"{where}: {len(cells)} columns; the header has {len(header)}")
         calls = []
         for name, gene, cell in zip(header[1:], genes, cells[1:], strict=True):
-            if gene is None:
+            if not gene:
                 continue
-            one = gene[0] if isinstance(gene, tuple) else gene
+            one = gene[0]
             copies = _copies(cell, f"{where}, {name}")
             if copies is None:
                 calls.append(LocusCall(one, Call.UNTESTED, note="kir-mapper: NA (reference depth too low)"))
@@ -533,10 +538,7 @@ def _kir_mapper_calls(rows: Iterable[tuple[int, list[str]]], file: str, threshol
         copies = _copies(cn, f"{where}, Copy_number")
         genotypes = [g.split("+") for g in calls_text.split(";")]
         gene_name = genotypes[0][0].partition("*")[0]
-        gene = _gene(gene_name, where)
-        if gene is None or (isinstance(gene, tuple) and len(gene) != 1):
-            raise InputError(f"{where}: {gene_name!r} is not one KIR gene")
-        one = gene[0] if isinstance(gene, tuple) else gene
+        one = _one_gene(gene_name, where)
         if one in (KirGene.KIR2DL5A, KirGene.KIR2DL5B):
             one = KirGene.KIR2DL5  # kir-mapper's KIR2DL5AB locus holds alleles of both paralogues
         if any(sample == t.sample and t.loci[0].gene is one for t in out):
