@@ -170,6 +170,50 @@ def _components(er7: str) -> list[str]:
     return er7.split("^")
 
 
+# HL7 table 0211 (alternate character sets), as MSH-18 names them -> Python codec. HL7: "ASCII ... is the default
+# if this field is omitted"; decidua also accepts UTF-8 then, since ASCII is a subset of it and senders use it.
+CHARACTER_SETS = {
+    "ASCII": "ascii",
+    "8859/1": "iso8859-1",
+    "8859/2": "iso8859-2",
+    "8859/3": "iso8859-3",
+    "8859/4": "iso8859-4",
+    "8859/5": "iso8859-5",
+    "8859/6": "iso8859-6",
+    "8859/7": "iso8859-7",
+    "8859/8": "iso8859-8",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "UNICODE UTF-8": "utf-8",
+}
+
+
+def decode_message(raw: bytes, source: str) -> str:
+    """The message's text, decoded by the character set its MSH-18 names (none: UTF-8, which includes ASCII).
+
+    Raises
+    ------
+    InputError
+        MSH-18 names a character set decidua does not read, or the bytes are not in the one named.
+    """
+    start = raw.find(b"MSH")
+    header = raw[start:].split(b"\r", 1)[0].split(b"\n", 1)[0] if start >= 0 else b""
+    fields = header.split(header[3:4]) if len(header) > 3 else []
+    named = fields[17].split(header[5:6] or b"~")[0].decode("ascii", "replace").strip() if len(fields) > 17 else ""
+    if named and named not in CHARACTER_SETS:
+        allowed = ", ".join(CHARACTER_SETS)
+        raise InputError(f"{source}: MSH-18 names character set {named!r}; decidua reads {allowed}")
+    codec = CHARACTER_SETS.get(named, "utf-8")
+    try:
+        return raw.decode("utf-8-sig" if codec == "utf-8" else codec)
+    except UnicodeDecodeError as exc:
+        said = f"MSH-18 says {named!r}" if named else "MSH-18 names no character set (UTF-8 or ASCII was read)"
+        raise InputError(
+            f"{source}: byte {exc.start} is not {codec}: {said}; set MSH-18 to the message's character set "
+            "(e.g. 8859/1 for Latin-1)"
+        ) from None
+
+
 def read_oru(text: str, source: str) -> LabMessage:
     """The results of one ORU^R01 message, OBX by OBX.
 
@@ -307,4 +351,14 @@ def _answer(value: str, kind: str, flag: str) -> bool | str:
     return f"abnormal flag {flag!r}: expected N (negative) or H, HH, A, AA (positive)"
 
 
-__all__ = ["LOINC_TARGETS", "NOT_CONFIRMED", "LabMessage", "ObxResult", "Target", "lab_import", "read_oru"]
+__all__ = [
+    "CHARACTER_SETS",
+    "LOINC_TARGETS",
+    "NOT_CONFIRMED",
+    "LabMessage",
+    "ObxResult",
+    "Target",
+    "decode_message",
+    "lab_import",
+    "read_oru",
+]

@@ -75,6 +75,14 @@ class NomenclatureError(InputError):
     """A malformed HLA or KIR name, or malformed GL String."""
 
 
+class MacCode(NomenclatureError):
+    """An NMDP multiple allele code (``C*07:AB``): it stands for several alleles and needs NMDP's code table."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 class UnknownAllele(InputError):
     """A well-formed name that is not in the reference release in use."""
 

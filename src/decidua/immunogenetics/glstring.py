@@ -22,6 +22,7 @@ This module knows the structure only; what a name means is for :mod:`decidua.imm
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from decidua.core.errors import NomenclatureError
@@ -73,6 +74,24 @@ class GlString:
             for haplotype in genotype
             for alleles in haplotype
             for name in alleles
+        )
+
+    def map_names(self, replace: Callable[[str], Iterable[str]]) -> str:
+        """The GL String (namespace and release dropped) with each name replaced by the names ``replace`` gives,
+        joined as an allele list; a name given twice in one allele list is kept once, in first-seen order."""
+
+        def alleles(names: AlleleList) -> str:
+            out: dict[str, None] = {}
+            for name in names:
+                out.update(dict.fromkeys(replace(name)))
+            return "/".join(out)
+
+        return "?".join(
+            "^".join(
+                "|".join("+".join("~".join(alleles(a) for a in haplotype) for haplotype in genotype) for genotype in gl)
+                for gl in loci
+            )
+            for loci in self.locations
         )
 
 

@@ -14,8 +14,9 @@ genotypes) and ``^`` (multilocus), from tightest to loosest binding. An optional
 Messy forms are normalised only where they are unambiguous: ``Cw7`` (a serological antigen: every allele of
 group C*07), ``C0702`` and ``C*0702`` (the pre-2010 colon-less form: two-digit fields), ``C*070201``.
 Colon-less names whose digits cannot be split unambiguously into two-digit fields are rejected. NMDP multiple
-allele codes (``C*07:AB``) need the NMDP code table, a download that decidua does not do offline: they are
-rejected with a message saying so.
+allele codes (``C*07:AB``) need NMDP's code table, which decidua does not download: they raise
+:class:`~decidua.core.errors.MacCode` (``needs expansion``) unless expanded first with a code file the user
+gives (:mod:`decidua.immunogenetics.mac`).
 
 Why not mhcgnomes or py-ard: py-ard answers from a database it downloads at first use (no network here, and a
 moving target for reproducible results); mhcgnomes parses names "in the wild" across species and returns
@@ -30,7 +31,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from decidua.core.errors import NomenclatureError
+from decidua.core.errors import MacCode, NomenclatureError
 from decidua.immunogenetics.glstring import parse_gl_string
 
 CLASS_I_LOCI = ("A", "B", "C")
@@ -92,9 +93,11 @@ def parse_name(text: str) -> HlaName:
     if not s:
         raise NomenclatureError(f"empty HLA name in {raw!r}")
     if _MAC.match(s):
-        raise NomenclatureError(
-            f"{raw!r} is an NMDP multiple allele code; expanding it needs the NMDP code table, which decidua does "
-            "not download (offline). Give the alleles as a GL String allele list, e.g. C*07:01/C*07:02"
+        raise MacCode(
+            f"{raw!r} is an NMDP multiple allele code: it needs expansion with NMDP's code table (numer.v3.txt; "
+            "`decidua hla ligand/reduce --mac-file`), or give the alleles as a GL String allele list, "
+            "e.g. C*07:01/C*07:02",
+            s,
         )
     m = None if ":" not in s and _COLONLESS.match(s) else _WHO.match(s)  # "C*0702" is pre-2010, not a 4-digit field
     if m:

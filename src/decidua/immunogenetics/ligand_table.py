@@ -23,6 +23,7 @@ states the release and cites the database; the release files themselves are neve
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import re
@@ -35,6 +36,7 @@ from decidua.core.errors import InputError
 
 LEADER = 24
 REFERENCES = {"A": "A*01:01:01:01", "B": "B*07:02:01:01", "C": "C*01:02:01:01"}
+A3_A11_GROUPS = ("03", "11")
 CITATIONS = (
     "Barker DJ et al. The IPD-IMGT/HLA Database. Nucleic Acids Research (2023) 51(D1):D948-D955",
     "Robinson J et al. IPD: the Immuno Polymorphism Database. Nucleic Acids Research (2013) 41:D1234-40",
@@ -56,6 +58,9 @@ class Row:
     ligand: str  # a KirLigand value, or for groups the "/"-joined ligands of their expressed members
     motif: str  # mature residues 76-83, "-" where not covered
     note: str
+    g_group: str = ""  # alleles: the G group that holds it ("" if none)
+    p_group: str = ""  # alleles: the P group that holds it ("" if none)
+    leader: str = ""  # alleles: leader residue -21 (M or T; "-" where the record does not cover it)
 
 
 def read_fasta(text: str) -> Iterator[Record]:
@@ -127,8 +132,31 @@ def classify_motif(locus: str, motif: str) -> tuple[str, str]:
             return "Bw4-80T", ""
         return "unclassified", f"Bw4 motif with residue 80 {r80}, neither Ile nor Thr"
     if r82_83 == "RG":
+        if locus == "A":  # Bw6 is an HLA-B epitope: an HLA-A allotype without Bw4 has no epitope of this family
+            return "none", "HLA-A without the Bw4 motif: no Bw4/Bw6-family KIR-ligand epitope"
         return "Bw6", ""
     return "unclassified", f"residues 82-83 {r82_83}: neither Bw4 (Leu-Arg) nor Bw6 (Arg-Gly)"
+
+
+def classify_allele(locus: str, name: str, motif: str) -> tuple[str, str]:
+    """(ligand, note) of an expressed allele: the motif's, except that HLA-A*03 and A*11 allotypes are KIR3DL2
+    ligands (``A3/A11``) whatever their residues 77-83 (they do not carry Bw4)."""
+    ligand, note = classify_motif(locus, motif)
+    if locus == "A" and name.split("*")[1].split(":")[0] in A3_A11_GROUPS and ligand in ("none", "Bw6"):
+        return "A3/A11", "HLA-A3/A11 allotype: KIR3DL2 ligand (peptide-dependent)"
+    return ligand, note
+
+
+def leader_residue(reference: str, record: Record, position: int = -21) -> str:
+    """The leader residue at ``position`` (-24..-1) of a full-length record, '-' when not determinable.
+
+    Only a record that starts at leader residue -24 (Met, placed at offset 0 by the mature-domain alignment) is
+    read: a record that starts inside the leader, or whose leader has an insertion or deletion (the alignment
+    places its mature domain elsewhere), gives '-' rather than a residue from the wrong position.
+    """
+    if not record.sequence.startswith("M") or offset_against(reference, record.sequence) != 0:
+        return "-"
+    return record.sequence[LEADER + position]
 
 
 def classify_records(records: Iterable[Record]) -> list[Row]:
@@ -141,12 +169,27 @@ def classify_records(records: Iterable[Record]) -> list[Row]:
         if not reference.startswith("M") or len(reference) < LEADER + 100:
             raise InputError(f"reference {REFERENCES[locus]} is not a full-length record")
         motif, note = motif_76_83(reference, record)
+        leader = leader_residue(reference, record)
         if record.name.endswith("N"):
-            rows.append(Row(record.name, "allele", "none", motif, "null allele: not expressed"))
+            rows.append(Row(record.name, "allele", "none", motif, "null allele: not expressed", leader=leader))
             continue
-        ligand, why = classify_motif(locus, motif) if not note else ("unclassified", note)
-        rows.append(Row(record.name, "allele", ligand, motif, why))
+        ligand, why = classify_allele(locus, record.name, motif) if not note else ("unclassified", note)
+        rows.append(Row(record.name, "allele", ligand, motif, why, leader=leader))
     return rows
+
+
+def group_members(text: str) -> dict[str, str]:
+    """allele name -> its G (or P) group name, from hla_nom_g.txt / hla_nom_p.txt (class I loci only)."""
+    members: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        locus, names, group = line.strip().split(";")
+        locus = locus.rstrip("*")
+        if locus in REFERENCES and group:
+            for m in names.split("/"):
+                members[f"{locus}*{m}"] = f"{locus}*{group}"
+    return members
 
 
 def group_rows(text: str, kind: str, alleles: dict[str, str]) -> list[Row]:
@@ -167,9 +210,18 @@ def group_rows(text: str, kind: str, alleles: dict[str, str]) -> list[Row]:
     return rows
 
 
+def release_file(release_dir: Path, name: str) -> Path:
+    """A file of the release: at the top of the directory (the release as downloaded) or under ``fasta/`` or
+    ``wmda/`` (the layout of the ANHIG/IMGTHLA repository)."""
+    for candidate in (release_dir / name, release_dir / "fasta" / name, release_dir / "wmda" / name):
+        if candidate.is_file():
+            return candidate
+    raise InputError(f"{release_dir}: missing release file {name}")
+
+
 def release_of(release_dir: Path) -> tuple[str, str]:
     """(version, date) from the release's release_version.txt."""
-    text = (release_dir / "release_version.txt").read_text("utf-8")
+    text = release_file(release_dir, "release_version.txt").read_text("utf-8")
     version = re.search(r"^# version: (.+)$", text, re.M)
     date = re.search(r"^# date: (.+)$", text, re.M)
     if not version:
@@ -181,27 +233,29 @@ def derive(release_dir: Path) -> tuple[str, str, list[Row]]:
     """Read a release directory and derive every row of the table."""
     if not release_dir.is_dir():
         raise InputError(f"{release_dir}: not a directory (expected an IPD-IMGT/HLA release)")
-    try:
-        version, date = release_of(release_dir)
-        records: list[Record] = []
-        for locus in REFERENCES:
-            records += read_fasta((release_dir / f"{locus}_prot.fasta").read_text("utf-8"))
-        rows = classify_records(records)
-        alleles = {r.name: r.ligand for r in rows}
-        # Alleles named in the release without a protein record (e.g. nulls whose reading frame never starts).
-        for line in (release_dir / "Allelelist.txt").read_text("utf-8").splitlines():
-            if not line.startswith("HLA"):
-                continue
-            name = line.split(",")[1].strip()
-            if name.split("*")[0] in REFERENCES and name not in alleles:
-                null = name.endswith("N")
-                ligand, note = ("none", "null allele: not expressed") if null else ("unclassified", "no protein record")
-                rows.append(Row(name, "allele", ligand, "-" * 8, note))
-                alleles[name] = ligand
-        rows += group_rows((release_dir / "hla_nom_g.txt").read_text("utf-8"), "G", alleles)
-        rows += group_rows((release_dir / "hla_nom_p.txt").read_text("utf-8"), "P", alleles)
-    except FileNotFoundError as exc:
-        raise InputError(f"{release_dir}: missing release file {Path(exc.filename).name}") from None
+    version, date = release_of(release_dir)
+    records: list[Record] = []
+    for locus in REFERENCES:
+        records += read_fasta(release_file(release_dir, f"{locus}_prot.fasta").read_text("utf-8"))
+    rows = classify_records(records)
+    known = {r.name for r in rows}
+    # Alleles named in the release without a protein record (e.g. nulls whose reading frame never starts).
+    for line in release_file(release_dir, "Allelelist.txt").read_text("utf-8").splitlines():
+        if not line.startswith("HLA"):
+            continue
+        name = line.split(",")[1].strip()
+        if name.split("*")[0] in REFERENCES and name not in known:
+            null = name.endswith("N")
+            ligand, note = ("none", "null allele: not expressed") if null else ("unclassified", "no protein record")
+            rows.append(Row(name, "allele", ligand, "-" * 8, note, leader="-"))
+            known.add(name)
+    g_text = release_file(release_dir, "hla_nom_g.txt").read_text("utf-8")
+    p_text = release_file(release_dir, "hla_nom_p.txt").read_text("utf-8")
+    g_of, p_of = group_members(g_text), group_members(p_text)
+    rows = [dataclasses.replace(r, g_group=g_of.get(r.name, ""), p_group=p_of.get(r.name, "")) for r in rows]
+    alleles = {r.name: r.ligand for r in rows}
+    rows += group_rows(g_text, "G", alleles)
+    rows += group_rows(p_text, "P", alleles)
     return version, date, rows
 
 
@@ -209,12 +263,93 @@ def render(version: str, date: str, rows: list[Row], command: str) -> bytes:
     """The gzipped TSV, byte-stable for the same input (no timestamp in the gzip header)."""
     out = io.StringIO()
     out.write(f"# hla_ligands.tsv, written by {command} (do not edit by hand)\n")
-    out.write(f"# source: {version} ({date}): A/B/C_prot.fasta, hla_nom_g.txt, hla_nom_p.txt\n")
+    out.write(f"# source: {version} ({date}): A/B/C_prot.fasta, Allelelist.txt, hla_nom_g.txt, hla_nom_p.txt\n")
     for c in CITATIONS:
         out.write(f"# cite: {c}\n")
     out.write("# licence: IPD-IMGT/HLA is CC BY-ND; this file holds facts derived from it, not the release\n")
-    out.write("# columns: name, kind (allele/G/P), KIR ligand, mature residues 76-83, note\n")
-    out.write("name\tkind\tligand\tmotif\tnote\n")
+    out.write(
+        "# columns: name, kind (allele/G/P), KIR ligand, mature residues 76-83, note,"
+        " G group, P group, leader residue -21\n"
+    )
+    out.write("name\tkind\tligand\tmotif\tnote\tg_group\tp_group\tleader_21\n")
     for r in rows:
-        out.write(f"{r.name}\t{r.kind}\t{r.ligand}\t{r.motif}\t{r.note}\n")
+        out.write(f"{r.name}\t{r.kind}\t{r.ligand}\t{r.motif}\t{r.note}\t{r.g_group}\t{r.p_group}\t{r.leader}\n")
+    return gzip.compress(out.getvalue().encode("utf-8"), mtime=0)
+
+
+# --- serological equivalents (WMDA rel_dna_ser.txt) ------------------------------------------------------------
+
+SEROLOGY_FILE = "rel_dna_ser.txt"
+_SEROLOGY_PREFIX = {"A": "A", "B": "B", "C": "Cw"}
+
+
+@dataclass(frozen=True, slots=True)
+class SerologyRow:
+    name: str  # allele, e.g. A*01:01:01:01
+    basis: str  # unambiguous, possible, assumed, null, none (no serological equivalent)
+    antigens: str  # "/"-joined antigen names (A1, B62, Cw10); "" for null and none
+
+
+def _antigens(locus: str, field: str) -> str:
+    return "/".join(f"{_SEROLOGY_PREFIX[locus]}{x}" for x in field.split("/") if x not in ("0", "?"))
+
+
+def serology_rows(text: str) -> list[SerologyRow]:
+    """Rows of WMDA ``rel_dna_ser.txt`` (``A*;01:01:01:01;1;;;``: locus; allele; unambiguous antigen; possible
+    antigens; assumed antigen; expert-assigned registry search exceptions, not read) for the class I loci.
+
+    IPD-IMGT/HLA's own caution applies and is repeated wherever decidua shows these: the file is a tool for
+    checking existing serological and DNA typings against each other, not for inferring the serology of alleles
+    that were never characterised serologically ("assumed" is the first field's antigen).
+    """
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("#") or not line.strip():
+            continue
+        parts = line.rstrip("\n").split(";")
+        if len(parts) < 5:
+            raise InputError(f"{SEROLOGY_FILE} line {number}: expected 6 ';'-separated fields, got {len(parts)}")
+        locus, allele, unambiguous, possible, assumed = (p.strip() for p in parts[:5])
+        locus = locus.rstrip("*")
+        if locus not in _SEROLOGY_PREFIX:
+            continue
+        name = f"{locus}*{allele}"
+        if unambiguous == "0":
+            rows.append(SerologyRow(name, "null", ""))
+        elif unambiguous == "?":
+            rows.append(SerologyRow(name, "none", ""))
+        elif unambiguous:
+            rows.append(SerologyRow(name, "unambiguous", _antigens(locus, unambiguous)))
+        elif possible:
+            null = "0" in possible.split("/")
+            rows.append(SerologyRow(name, "possible" + (" (or null)" if null else ""), _antigens(locus, possible)))
+        elif assumed:
+            rows.append(SerologyRow(name, "assumed", _antigens(locus, assumed)))
+        else:
+            rows.append(SerologyRow(name, "none", ""))
+    return rows
+
+
+def derive_serology(release_dir: Path) -> tuple[str, str, list[SerologyRow]] | None:
+    """The serology table of a release, or None when it has no rel_dna_ser.txt (IPD-IMGT/HLA ships it under
+    ``wmda/``; a directory of the FASTA files alone does not hold it)."""
+    try:
+        path = release_file(release_dir, SEROLOGY_FILE)
+    except InputError:
+        return None
+    version, date = release_of(release_dir)
+    return version, date, serology_rows(path.read_text("utf-8"))
+
+
+def render_serology(version: str, date: str, rows: list[SerologyRow], command: str) -> bytes:
+    out = io.StringIO()
+    out.write(f"# hla_serology.tsv, written by {command} (do not edit by hand)\n")
+    out.write(f"# source: {version} ({date}): wmda/{SEROLOGY_FILE}\n")
+    for c in CITATIONS:
+        out.write(f"# cite: {c}\n")
+    out.write("# licence: IPD-IMGT/HLA is CC BY-ND; this file holds facts derived from it, not the release\n")
+    out.write("# caution: for cross-checking serological and DNA typings, not for inferring uncharacterised serology\n")
+    out.write("name\tbasis\tantigens\n")
+    for r in rows:
+        out.write(f"{r.name}\t{r.basis}\t{r.antigens}\n")
     return gzip.compress(out.getvalue().encode("utf-8"), mtime=0)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache, lru_cache
 from importlib import resources
+from typing import NamedTuple
 
 from decidua.core.errors import NomenclatureError, UnknownAllele
 from decidua.immunogenetics.hla import HlaName, parse_allele_list, parse_genotype_list
@@ -30,8 +31,9 @@ class KirLigand(StrEnum):
     C2 = "C2"  # HLA-C Lys80: ligand of KIR2DL1, KIR2DS1
     BW4_80I = "Bw4-80I"  # HLA-A/B Bw4 motif (residues 77-83) with Ile80: strong KIR3DL1 ligand
     BW4_80T = "Bw4-80T"  # Bw4 with Thr80: weaker KIR3DL1 ligand
-    BW6 = "Bw6"  # Bw6 motif: not a KIR ligand
-    NONE = "none"  # null allele: not expressed
+    BW6 = "Bw6"  # HLA-B Bw6 motif: not a KIR ligand
+    A3_A11 = "A3/A11"  # HLA-A*03 and A*11 allotypes: KIR3DL2 ligands (peptide-dependent)
+    NONE = "none"  # no KIR-ligand epitope: a null allele (not expressed), or HLA-A without Bw4 (not A3/A11)
     UNCLASSIFIED = "unclassified"  # residues 76-83 outside the rules, or not covered by the record
     AMBIGUOUS = "ambiguous"  # candidates of a typing disagree
     UNKNOWN = "unknown"  # not in the release
@@ -44,20 +46,33 @@ class LigandCall:
     candidates: tuple[KirLigand, ...] = ()  # the disagreeing ligands, when ambiguous
     release: str | None = None
     reason: str | None = None
+    leader_21: str | None = None  # leader residue -21 (M or T; "M/T" when candidates differ; None if not sequenced)
+
+
+class TableRow(NamedTuple):
+    kind: str  # allele, G or P
+    ligand: str
+    motif: str  # mature residues 76-83
+    note: str
+    g_group: str  # alleles: the G group holding it, "" if none
+    p_group: str
+    leader_21: str  # alleles: leader residue -21, "-" if the record does not cover it
 
 
 @dataclass(frozen=True)
 class LigandTable:
     release: str
-    rows: dict[str, tuple[str, str, str, str]]  # name -> (kind, ligand, motif, note)
+    rows: dict[str, TableRow]
     prefixes: dict[tuple[str, ...], list[str]] = field(repr=False)  # (locus, *fields) -> allele names under it
+    groups: dict[str, list[str]] = field(repr=False)  # G or P group name -> its alleles
     citations: tuple[str, ...] = ()  # how the release asks to be cited
 
 
 def parse_table(text: str) -> LigandTable:
     release = "unknown release"
-    rows: dict[str, tuple[str, str, str, str]] = {}
+    rows: dict[str, TableRow] = {}
     prefixes: dict[tuple[str, ...], list[str]] = {}
+    groups: dict[str, list[str]] = {}
     citations: list[str] = []
     for line in text.splitlines():
         if line.startswith("# source: "):
@@ -68,14 +83,17 @@ def parse_table(text: str) -> LigandTable:
             continue
         if not line or line.startswith(("#", "name\t")):
             continue
-        name, kind, ligand, motif, note = line.split("\t")
-        rows[name] = (kind, ligand, motif, note)
-        if kind == "allele":
+        name, *values = line.split("\t")
+        row = rows[name] = TableRow(*values)
+        if row.kind == "allele":
             locus, _, rest = name.partition("*")
             fields = rest.rstrip("NLSQCA").split(":")
             for n in range(1, len(fields) + 1):
                 prefixes.setdefault((locus, *fields[:n]), []).append(name)
-    return LigandTable(release, rows, prefixes, tuple(citations))
+            for group in (row.g_group, row.p_group):
+                if group:
+                    groups.setdefault(group, []).append(name)
+    return LigandTable(release, rows, prefixes, groups, tuple(citations))
 
 
 @cache
@@ -85,39 +103,49 @@ def ligand_table() -> LigandTable:
     return parse_table(gzip.decompress(data).decode("utf-8"))
 
 
-def _ligand_set(name: HlaName, table: LigandTable) -> tuple[set[str], str | None]:
-    """The ligands a single name can have, or (empty, reason) when the release does not know it."""
+def alleles_under(name: HlaName, table: LigandTable) -> tuple[list[str], str | None]:
+    """The alleles of the release a name stands for, and a note; ``([], why)`` when the release does not know it.
+
+    An allele name stands for itself; a shorter name for every allele under it; a G or P group for its members.
+    Without an expression suffix only expressed alleles count (unless all are null: ``C*04:09`` for C*04:09N).
+    """
     key = name.key
     if name.group is not None:
         row = table.rows.get(key)
-        if row is None or row[0] != name.group.value:
-            return set(), f"{key} is not a {name.group.value} group of {table.release}"
-        return set(row[1].split("/")), row[3] or None
+        if row is None or row.kind != name.group.value:
+            return [], f"{key} is not a {name.group.value} group of {table.release}"
+        members = table.groups.get(key, [])
+        return [n for n in members if not n.endswith("N")] or members, row.note or None
     if key in table.rows:
-        return {table.rows[key][1]}, None
+        return [key], table.rows[key].note or None
     under = table.prefixes.get((name.locus, *name.fields), [])
     if name.suffix:
         under = [n for n in under if n.endswith(name.suffix)]
     else:
-        expressed = [n for n in under if not n.endswith("N")]
-        under = expressed or under  # "C*04:09" for the null C*04:09N
+        under = [n for n in under if not n.endswith("N")] or under
     if not under:
-        return set(), f"{name.to_string()} is not an allele of {table.release}"
-    return {table.rows[n][1] for n in under}, None
+        return [], f"{name.to_string()} is not an allele of {table.release}"
+    notes = {table.rows[n].note for n in under}
+    return under, notes.pop() or None if len(notes) == 1 else None
 
 
 def _call(text: str, names: Iterable[HlaName], table: LigandTable) -> LigandCall:
     ligands: set[str] = set()
+    leaders: set[str] = set()
     notes: list[str] = []
     for name in names:
-        found, reason = _ligand_set(name, table)
-        if not found:
-            return LigandCall(text, KirLigand.UNKNOWN, release=table.release, reason=reason)
-        ligands |= found
-        if reason:
-            notes.append(reason)
+        alleles, note = alleles_under(name, table)
+        if not alleles:
+            return LigandCall(text, KirLigand.UNKNOWN, release=table.release, reason=note)
+        ligands |= {table.rows[a].ligand for a in alleles}
+        leaders |= {table.rows[a].leader_21 for a in alleles}
+        if note and note not in notes:
+            notes.append(note)
+    leaders.discard("-")
+    leader = "/".join(sorted(leaders)) or None
     if len(ligands) == 1:
-        return LigandCall(text, KirLigand(ligands.pop()), release=table.release, reason="; ".join(notes) or None)
+        ligand = KirLigand(ligands.pop())
+        return LigandCall(text, ligand, release=table.release, reason="; ".join(notes) or None, leader_21=leader)
     candidates = tuple(sorted((KirLigand(x) for x in ligands), key=list(KirLigand).index))
     return LigandCall(
         text,
@@ -125,6 +153,7 @@ def _call(text: str, names: Iterable[HlaName], table: LigandTable) -> LigandCall
         candidates,
         table.release,
         f"candidate alleles are {', '.join(c.value for c in candidates)}",
+        leader,
     )
 
 

@@ -798,3 +798,18 @@ def test_lab_results_from_an_hl7_message_become_the_next_version(web):
     r = web.client.post("/cases/1/lab", data={"csrf_token": csrf, "text": "hello"})
     assert r.status_code == 422
     assert "not an HL7 v2 message" in r.text
+
+
+def test_an_uploaded_lab_message_is_decoded_by_its_msh18(web):
+    csrf = web.login()
+    web.client.post("/api/cases", json={"case": example("05-missing-tests.yaml")}, headers={"X-CSRF-Token": csrf})
+    first, rest = HL7_MESSAGE.replace("PATIENT^TEST", "MÜLLER^RENÉE").split("\n", 1)
+    latin1 = f"{first}||||||8859/1\n{rest}".encode("iso8859-1")
+    files = {"file": ("result.hl7", latin1, "application/octet-stream")}
+    r = web.client.post("/cases/1/lab", data={"csrf_token": csrf}, files=files, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    unnamed = (HL7_MESSAGE.replace("PATIENT^TEST", "MÜLLER^RENÉE")).encode("iso8859-1")
+    files = {"file": ("result.hl7", unnamed, "application/octet-stream")}
+    r = web.client.post("/cases/1/lab", data={"csrf_token": csrf}, files=files)
+    assert r.status_code == 422
+    assert "MSH-18 names no character set" in r.text

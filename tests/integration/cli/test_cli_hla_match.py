@@ -28,10 +28,66 @@ def test_hla_ligand_json() -> None:
     assert data[0]["release"] == "IPD-IMGT/HLA 3.58.0"
 
 
-def test_hla_ligand_rejects_mac_with_exit_2() -> None:
-    result = runner.invoke(app, ["hla", "ligand", "C*07:AB"])
+def test_hla_ligand_reports_a_mac_as_needing_expansion_and_goes_on() -> None:
+    result = runner.invoke(app, ["hla", "ligand", "C*07:02", "C*07:AB", "B*44:02", "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [(d["allele"], d["ligand"]) for d in data] == [
+        ("C*07:02", "C1"),
+        ("C*07:AB", "needs expansion"),
+        ("B*44:02", "Bw4-80T"),
+    ]
+    assert "NMDP multiple allele code" in data[1]["reason"]
+    assert data[2]["leader_21"] == "T"
+
+
+NUMER = '"LAST UPDATED: 09/30/20"\nCODE\tSUBTYPE\n\nAB\t01/02\nBYHR\t25:01/26:01\n'
+
+
+def test_mac_file_expands_codes(tmp_path: Path) -> None:
+    macs = tmp_path / "numer.v3.txt"
+    macs.write_text(NUMER)
+    result = runner.invoke(app, ["hla", "ligand", "C*07:AB", "--mac-file", str(macs), "--json"])
+    assert result.exit_code == 0, result.stderr
+    [row] = json.loads(result.stdout)
+    assert (row["expanded"], row["ligand"]) == ("C*07:01/C*07:02", "C1")
+    result = runner.invoke(app, ["hla", "reduce", "A*25:BYHR", "-l", "lgx", "--mac-file", str(macs), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)[0]["result"] == "A*25:01/A*26:01"
+
+
+def test_bad_mac_file_exits_2_naming_the_line(tmp_path: Path) -> None:
+    macs = tmp_path / "numer.v3.txt"
+    macs.write_text(NUMER + "ab\t01;02\n")
+    result = runner.invoke(app, ["hla", "reduce", "C*07:AB", "--mac-file", str(macs)])
     assert result.exit_code == 2
-    assert "NMDP multiple allele code" in result.stderr
+    assert "line 6" in result.stderr
+    assert "not an NMDP allele code line" in result.stderr
+
+
+def test_hla_reduce_every_level() -> None:
+    result = runner.invoke(app, ["hla", "reduce", "C*07:02:01:01+C*06:02:01:01", "C*07:AB", "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    by_level = {d["level"]: d["result"] for d in data if d["typing"].startswith("C*07:02")}
+    assert by_level == {
+        "G": "C*07:02:01G+C*06:02:01G",
+        "P": "C*07:02P+C*06:02P",
+        "lg": "C*07:02g+C*06:02g",
+        "lgx": "C*07:02+C*06:02",
+        "two-field": "C*07:02+C*06:02",
+        "serological": "Cw7+Cw6",
+    }
+    assert {d["status"] for d in data if d["typing"] == "C*07:AB"} == {"needs expansion"}
+    serological = next(d for d in data if d["level"] == "serological" and d["result"])
+    assert any("not produce it to infer" in n for n in serological["notes"])
+
+
+def test_hla_reduce_unknown_allele_exits_2() -> None:
+    result = runner.invoke(app, ["hla", "reduce", "C*99:99"])
+    assert result.exit_code == 2
+    assert "C*99:99" in result.stderr
+    assert "not an allele of IPD-IMGT/HLA 3.58.0" in result.stderr
 
 
 @pytest.mark.skipif(not (SHARED_REFERENCE / "ipd-imgt-hla-3.58.0").is_dir(), reason="IPD-IMGT/HLA release not present")

@@ -52,3 +52,31 @@ def test_an_unread_segment_refuses_the_merge_unless_skip_unread_and_nothing_is_w
     assert out.exists()
     code, _, err = lab(tmp_path / "none.hl7")
     assert (code, "cannot read" in err) == (2, True)
+
+
+def _latin1(msh18: str | None) -> bytes:
+    text = MESSAGE.read_text("utf-8").replace("PATIENT^TEST", "MÜLLER^RENÉE")
+    if msh18 is not None:
+        first, rest = text.split("\n", 1)
+        text = f"{first}||||||{msh18}\n{rest}"  # MSH-13 to MSH-17 empty
+    return text.encode("iso8859-1")
+
+
+def test_a_latin1_message_is_read_by_its_msh18(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.hl7"
+    path.write_bytes(_latin1("8859/1"))
+    code, out, err = lab(path, "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["results"]) == 7
+
+
+def test_a_character_set_that_is_not_named_or_not_known_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.hl7"
+    path.write_bytes(_latin1(None))  # Latin-1 bytes, no MSH-18: read as UTF-8, which they are not
+    code, _, err = lab(path)
+    assert code == 2
+    assert "MSH-18 names no character set" in err
+    path.write_bytes(_latin1("EBCDIC"))
+    code, _, err = lab(path)
+    assert code == 2
+    assert "MSH-18 names character set 'EBCDIC'" in err

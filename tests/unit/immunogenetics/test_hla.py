@@ -4,7 +4,7 @@ import pytest
 
 from decidua.core.errors import NomenclatureError, UnknownAllele
 from decidua.immunogenetics.hla import GroupKind, parse_allele_list, parse_genotype_list, parse_gl, parse_name
-from decidua.immunogenetics.ligand_table import Record, classify_motif, motif_76_83, offset_against
+from decidua.immunogenetics.ligand_table import Record, classify_motif, leader_residue, motif_76_83, offset_against
 from decidua.immunogenetics.ligands import KirLigand, ligand_genotype, ligand_of, ligand_table, ligands_for
 
 
@@ -39,7 +39,7 @@ def test_group_kinds() -> None:
     ("text", "message"),
     [
         ("C*07:AB", "NMDP multiple allele code"),
-        ("A*01:ABCD", "not download"),
+        ("A*01:ABCD", "needs expansion"),
         ("B*15101", "cannot be split into fields unambiguously"),
         ("C*07:01:01:01:01", "not an HLA allele name"),
         ("Bw4", "not an HLA allele name"),
@@ -94,7 +94,11 @@ def test_gl_strings() -> None:
         ("B*46:01", KirLigand.C1),
         ("B*73:01", KirLigand.C1),
         ("A*24:02", KirLigand.BW4_80I),
-        ("A*02:01", KirLigand.BW6),  # the motif only: HLA-A carries no serological Bw6
+        ("A*02:01", KirLigand.NONE),  # Bw6 is an HLA-B epitope: HLA-A without Bw4 carries no ligand of the family
+        ("A*01:01", KirLigand.NONE),
+        ("A*03:01", KirLigand.A3_A11),  # KIR3DL2 ligands
+        ("A*11:01", KirLigand.A3_A11),
+        ("A*32:01", KirLigand.BW4_80I),
         ("HLA-C*07:02:01:01", KirLigand.C1),
         ("C0702", KirLigand.C1),
     ],
@@ -103,6 +107,33 @@ def test_well_known_alleles(allele: str, ligand: KirLigand) -> None:
     call = ligand_of(allele)
     assert call.ligand is ligand, call
     assert call.release == "IPD-IMGT/HLA 3.58.0"
+
+
+def test_hla_a_without_bw4_has_no_ligand_and_says_why() -> None:
+    call = ligand_of("A*02:01")
+    assert "HLA-A without the Bw4 motif" in (call.reason or "")
+    assert "peptide-dependent" in (ligand_of("A*11:01").reason or "")
+    # a null A*03 allele is not expressed: no KIR3DL2 ligand either
+    null_a03 = sorted(n for n in ligand_table().rows if n.startswith("A*03:") and n.endswith("N"))
+    assert null_a03
+    assert ligand_of(null_a03[0]).ligand is KirLigand.NONE
+
+
+@pytest.mark.parametrize(
+    ("allele", "residue"),
+    [("B*07:02", "M"), ("B*08:01", "M"), ("B*44:02", "T"), ("B*35:01", "T"), ("C*07:02", "M"), ("A*02:01", "M")],
+)
+def test_leader_minus_21(allele: str, residue: str) -> None:
+    assert ligand_of(allele).leader_21 == residue
+
+
+def test_leader_is_read_only_from_full_length_records() -> None:
+    leader = "MLVMAPRTVLLLLSAALALTETWA"
+    reference = leader + "GSHSMRYFYTSVSRPGRGEPRFISVGYVDDTQFVRFDSDAASPREEPRAPWIEQEGPEYWDRNTQIYKAQAQTD"
+    assert leader_residue(reference, Record("B*99:01", reference.replace("MLVM", "MLVT", 1))) == "T"
+    # an exon 2-3 record, and a record with a one-residue deletion in its leader: not determinable
+    assert leader_residue(reference, Record("B*99:02", reference[24:])) == "-"
+    assert leader_residue(reference, Record("B*99:03", reference[:10] + reference[11:])) == "-"
 
 
 def test_nulls_present_no_ligand_and_are_not_mistaken_for_their_group() -> None:
@@ -114,7 +145,7 @@ def test_nulls_present_no_ligand_and_are_not_mistaken_for_their_group() -> None:
 
 def test_exceptions_inside_allele_groups_make_low_resolution_ambiguous() -> None:
     table = ligand_table()
-    c07 = {name: row[1] for name, row in table.rows.items() if name.startswith("C*07:") and row[0] == "allele"}
+    c07 = {name: row.ligand for name, row in table.rows.items() if name.startswith("C*07:") and row.kind == "allele"}
     c2_in_c07 = sorted(n for n, lig in c07.items() if lig == "C2")
     assert c2_in_c07, "the release has C2 alleles in the mostly-C1 C*07 group"
     assert ligand_of(c2_in_c07[0]).ligand is KirLigand.C2
@@ -122,6 +153,7 @@ def test_exceptions_inside_allele_groups_make_low_resolution_ambiguous() -> None
     assert call.ligand is KirLigand.AMBIGUOUS
     assert {KirLigand.C1, KirLigand.C2} <= set(call.candidates)
     c1_in_c04 = sorted(n for n, row in table.rows.items() if n.startswith("C*04:") and row[:2] == ("allele", "C1"))
+    assert all(isinstance(n, str) for n in c1_in_c04)
     assert c1_in_c04, "and C1 alleles in the mostly-C2 C*04 group"
 
 

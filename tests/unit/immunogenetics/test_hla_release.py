@@ -7,8 +7,9 @@ from importlib import resources
 
 import pytest
 
-from decidua.immunogenetics.ligand_table import derive, render
+from decidua.immunogenetics.ligand_table import derive, derive_serology, render, render_serology
 from decidua.immunogenetics.ligands import TABLE_FILE, KirLigand, ligand_of
+from decidua.immunogenetics.reduce import SEROLOGY_FILE
 
 from conftest import SHARED_REFERENCE
 
@@ -41,3 +42,28 @@ def test_shipped_table_is_what_the_release_derives(derived: tuple[str, str, list
     shipped = gzip.decompress((resources.files("decidua.immunogenetics") / "data" / TABLE_FILE).read_bytes())
     fresh = gzip.decompress(render(*derived, "tools/derive_hla_ligands.py"))
     assert shipped == fresh
+
+
+def test_every_grouped_allele_carries_its_group(derived: tuple[str, str, list]) -> None:
+    _, _, rows = derived
+    alleles = {r.name: r for r in rows if r.kind == "allele"}
+    g_text = (RELEASE / "hla_nom_g.txt").read_text()
+    for line in g_text.splitlines():
+        locus, members, group = line.split(";") if line.count(";") == 2 else ("", "", "")
+        if locus.rstrip("*") in ("A", "B", "C") and group:
+            for member in members.split("/"):
+                assert alleles[f"{locus}{member}"].g_group == f"{locus}{group}"
+    b = [r for r in alleles.values() if r.name.startswith("B*") and r.leader != "-"]
+    assert {r.leader for r in b} >= {"M", "T"}
+
+
+@pytest.mark.skipif(
+    not (RELEASE / "rel_dna_ser.txt").is_file() and not (RELEASE / "wmda" / "rel_dna_ser.txt").is_file(),
+    reason="this copy of the release has no WMDA rel_dna_ser.txt (the shipped serology table was derived from "
+    "the same release's wmda/rel_dna_ser.txt in github.com/ANHIG/IMGTHLA)",
+)
+def test_shipped_serology_table_is_what_the_release_derives() -> None:
+    serology = derive_serology(RELEASE)
+    assert serology is not None
+    shipped = gzip.decompress((resources.files("decidua.immunogenetics") / "data" / SEROLOGY_FILE).read_bytes())
+    assert shipped == gzip.decompress(render_serology(*serology, "tools/derive_hla_ligands.py"))

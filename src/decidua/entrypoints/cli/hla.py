@@ -13,12 +13,27 @@ from decidua.adapters.batchio import atomic_path
 from decidua.adapters.hml import HmlTyping, read_hml
 from decidua.app.casefile import case_to_data, read_case
 from decidua.core.case import Case, KirTyping, Person
-from decidua.core.errors import InputError
+from decidua.core.errors import InputError, MacCode
 from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, write_case_file
-from decidua.immunogenetics.ligand_table import derive, render
-from decidua.immunogenetics.ligands import TABLE_FILE, ligand_of
+from decidua.immunogenetics.ligand_table import derive, derive_serology, render, render_serology
+from decidua.immunogenetics.ligands import TABLE_FILE, ligand_of, ligand_table
+from decidua.immunogenetics.mac import MacTable, expand_macs, read_mac_table
+from decidua.immunogenetics.reduce import SEROLOGY_CAUTION, Level, reduce_gl
+from decidua.immunogenetics.reduce import SEROLOGY_FILE as SEROLOGY_TABLE
 
 app = typer.Typer(no_args_is_help=True)
+
+
+_MAC_HELP = (
+    "NMDP's allele-code table (numer.v3.txt or alpha.v3.txt from https://hml.nmdp.org/mac/files/): expands codes "
+    "such as C*07:AB; without it a code is reported as 'needs expansion'."
+)
+MacFile = Annotated[Path | None, typer.Option("--mac-file", help=_MAC_HELP, show_default=False)]
+
+
+def _expand(text: str, macs: MacTable | None) -> tuple[str, list[str]]:
+    """The typing with its NMDP codes expanded (unchanged without a table)."""
+    return expand_macs(text, macs) if macs is not None else (text, [])
 
 
 @app.command("ligand")
@@ -26,31 +41,127 @@ def ligand_command(
     alleles: Annotated[
         list[str], typer.Argument(help="HLA class I names or allele lists (C*07:02, Cw7, C*07:01/C*06:02).")
     ],
+    mac_file: MacFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: a list of {allele, ligand, ...}.")] = False,
 ) -> None:
-    """KIR-ligand group of each typing: C1, C2, Bw4-80I, Bw4-80T, Bw6, none, unclassified, ambiguous, unknown."""
+    """KIR-ligand group of each typing, and the HLA-B leader residue -21.
+
+    Ligands (from residues 76-83 of each allele in the shipped IPD-IMGT/HLA table): C1 (HLA-C Asn80, and
+    HLA-B*46:01/B*73:01 Val76 Asn80; KIR2DL2/2DL3), C2 (HLA-C Lys80; KIR2DL1, KIR2DS1), Bw4-80I and Bw4-80T
+    (HLA-A or HLA-B Bw4 motif, residues 77-83, with Ile or Thr at 80; KIR3DL1), Bw6 (HLA-B only; no KIR
+    ligand), A3/A11 (HLA-A*03 and A*11 allotypes; KIR3DL2, peptide-dependent), none (a null allele, or HLA-A
+    without Bw4), unclassified, ambiguous (candidates disagree), unknown (not in the release), needs expansion
+    (an NMDP code without --mac-file). Leader -21: M (supplies HLA-E binding peptide) or T, from full-length
+    records (Horowitz et al. Sci Immunol 2016). Sources: README, "HLA-C and KIR ligands".
+    """
     with input_errors():
-        calls = [ligand_of(a) for a in alleles]
-    if as_json:
-        print_json(
-            [
+        macs = read_mac_table(mac_file) if mac_file is not None else None
+        rows: list[dict[str, object]] = []
+        for text in alleles:
+            try:
+                expanded, notes = _expand(text, macs)
+                c = ligand_of(expanded)
+            except MacCode as exc:
+                rows.append(
+                    {
+                        "allele": text,
+                        "ligand": "needs expansion",
+                        "candidates": [],
+                        "reason": str(exc),
+                        "leader_21": None,
+                        "release": ligand_table().release,
+                    }
+                )
+                continue
+            reason = "; ".join([*notes, c.reason] if c.reason else notes) or None
+            rows.append(
                 {
-                    "allele": c.input,
+                    "allele": text,
+                    "expanded": expanded if expanded != text else None,
                     "ligand": c.ligand.value,
                     "candidates": [x.value for x in c.candidates],
-                    "reason": c.reason,
+                    "reason": reason,
+                    "leader_21": c.leader_21,
                     "release": c.release,
                 }
-                for c in calls
-            ]
-        )
+            )
+    if as_json:
+        print_json(rows)
         return
-    table = Table(title=f"KIR-ligand groups ({calls[0].release})", title_justify="left")
-    for col in ("typing", "ligand", "note"):
-        table.add_column(col)
-    for c in calls:
-        table.add_row(c.input, c.ligand.value, c.reason or "")
+    table = Table(title=f"KIR-ligand groups ({rows[0]['release']})", title_justify="left")
+    for col in ("typing", "ligand", "-21", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["allele"]), str(r["ligand"]), str(r["leader_21"] or ""), str(r["reason"] or ""))
     out_console.print(table)
+
+
+@app.command("reduce")
+def reduce_command(
+    typings: Annotated[
+        list[str], typer.Argument(help="HLA class I names, allele lists or GL Strings (A*01:01:01:01+A*02:01).")
+    ],
+    level: Annotated[
+        list[Level] | None,
+        typer.Option("--level", "-l", help="Level(s) to report (repeat the option); default: all.", show_default=False),
+    ] = None,
+    mac_file: MacFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one object per typing and level.")] = False,
+) -> None:
+    """Each typing at G, P, lg, lgx, two-field and serological level, from the shipped IPD-IMGT/HLA tables.
+
+    G: the G group (identical exon 2-3 nucleotides; the release's group name), an allele in no group itself.
+    P: the P group (identical exon 2-3 protein); null alleles and ungrouped alleles stay themselves. lgx: the
+    first two fields of the G group, else of the P group, else of the allele; lg: lgx with 'g' (py-ard's
+    definitions). two-field: the allele's first two fields with its expression suffix. serological: WMDA
+    rel_dna_ser.txt antigen(s) with their basis (unambiguous/possible/assumed), a cross-checking aid, not proof of
+    serology. A shorter name reduces to every distinct result of the alleles under it.
+    """
+    levels = level or list(Level)
+    with input_errors():
+        macs = read_mac_table(mac_file) if mac_file is not None else None
+        rows: list[dict[str, object]] = []
+        notes_of: list[list[str]] = []
+        for text in typings:
+            for lv in levels:
+                try:
+                    expanded, notes = _expand(text, macs)
+                    reduced = reduce_gl(expanded, lv)
+                    result, status, release = reduced.output, "reduced", reduced.release
+                    notes = [*notes, *reduced.notes]
+                except MacCode as exc:
+                    result, status, notes, release = None, "needs expansion", [str(exc)], ligand_table().release
+                rows.append(
+                    {
+                        "typing": text,
+                        "level": lv.value,
+                        "result": result,
+                        "status": status,
+                        "notes": notes,
+                        "release": release,
+                    }
+                )
+                notes_of.append(notes)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"HLA typings by level ({ligand_table().release})", title_justify="left")
+    for col in ("typing", "level", "result", "note"):
+        table.add_column(col, overflow="fold")
+    for row, notes in zip(rows, notes_of, strict=True):
+        shown = "; ".join(n for n in notes if n != SEROLOGY_CAUTION)
+        table.add_row(str(row["typing"]), str(row["level"]), _short(str(row["result"] or row["status"])), shown)
+    out_console.print(table)
+    if any(row["level"] == Level.SEROLOGICAL.value for row in rows):
+        err_console.print(f"serological: {SEROLOGY_CAUTION}.")
+
+
+def _short(result: str, most: int = 6) -> str:
+    """A long allele list cut for the terminal (``--json`` gives all of it)."""
+    names = result.split("/")
+    if len(names) <= most:
+        return result
+    return f"{'/'.join(names[:most])}/... ({len(names)} names; --json lists all)"
 
 
 @app.command("build-table")
@@ -60,13 +171,25 @@ def build_table_command(
         Path | None, typer.Option("--output", "-o", help=f"Where to write (default: the package's {TABLE_FILE}).")
     ] = None,
 ) -> None:
-    """Rebuild the KIR-ligand table from an IPD-IMGT/HLA release (facts derived; the release is not copied)."""
+    """Rebuild the HLA tables from an IPD-IMGT/HLA release (facts derived; the release is not copied).
+
+    Writes the ligand table (ligand, residues 76-83, G and P group, leader -21 per allele) and, when the release
+    holds WMDA rel_dna_ser.txt (in wmda/ of a github.com/ANHIG/IMGTHLA checkout), hla_serology.tsv.gz beside it.
+    """
     target = output or Path(__file__).resolve().parents[2] / "immunogenetics" / "data" / TABLE_FILE
     with input_errors():
         version, date, rows = derive(imgt)
+        serology = derive_serology(imgt)
         with atomic_path(target) as tmp:
             tmp.write_bytes(render(version, date, rows, "decidua hla build-table"))
+        if serology is not None:
+            with atomic_path(target.with_name(SEROLOGY_TABLE)) as tmp:
+                tmp.write_bytes(render_serology(*serology, "decidua hla build-table"))
     err_console.print(f"{target}: {len(rows)} rows from {version} ({date})")
+    if serology is None:
+        err_console.print("no rel_dna_ser.txt in the release: the serology table was not written")
+    else:
+        err_console.print(f"{target.with_name(SEROLOGY_TABLE)}: {len(serology[2])} rows")
 
 
 _ROLES = "woman, partner, sperm-donor, oocyte-donor=ID or embryo=ID"

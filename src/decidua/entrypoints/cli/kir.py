@@ -65,6 +65,8 @@ def _text(profile: KirProfile) -> Table:
     for key in ("present", "absent", "untested", "kir2ds4_variants"):
         if record[key]:
             table.add_row(key.replace("_", " "), ", ".join(record[key]))
+    for allele, subgroup in profile.kir3dl1_allotypes:
+        table.add_row(f"{allele} allotype", subgroup)
     if profile.ipd_kir_release:
         table.add_row("alleles checked against", profile.ipd_kir_release)
     return table

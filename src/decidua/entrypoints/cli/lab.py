@@ -35,13 +35,14 @@ def import_command(
     """
     if (case_file is None) != (out is None):
         fail("--case and --out go together: the case file to merge into and where to write it")
-    from decidua.adapters.hl7 import read_oru  # hl7apy only for this command (start-up time)
+    from decidua.adapters.hl7 import decode_message, read_oru  # hl7apy only for this command (start-up time)
 
     with input_errors():
         try:
-            text = message_file.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{message_file}: cannot read: {exc}") from None
+            raw = message_file.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{message_file}: cannot read: {exc.strerror}") from None
+        text = decode_message(raw, str(message_file))
         message = read_oru(text, str(message_file))
         if case_file is not None and out is not None:
             if message.problems and not skip_unread:

@@ -92,6 +92,7 @@ from decidua.immunogenetics.kir.nomenclature import (
     KirGenotype,
     KirMotif,
     allele_table,
+    kir3dl1_subtype,
     parse_allele,
     parse_gene,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "calls_from_typing",
     "classify",
     "classify_typing",
+    "kir3dl1_subtype",
     "parse_allele",
     "parse_gene",
 ]

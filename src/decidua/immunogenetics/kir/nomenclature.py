@@ -258,3 +258,41 @@ def parse_allele(name: str, table: KirAlleleTable | None = None) -> KirAllele:
 
 def _example(table: KirAlleleTable, gene: KirGene) -> str:
     return next(name for name, g in table.alleles.items() if g is gene)
+
+
+# --- KIR3DL1 allotype subgroups -----------------------------------------------------------------------------------
+
+KIR3DL1_SUBTYPES_FILE = "kir3dl1_subtypes.tsv"
+
+
+@functools.cache
+def kir3dl1_subtypes() -> tuple[dict[str, str], tuple[str, ...]]:
+    """(first three digits -> subgroup, citations) of the shipped KIR3DL1 table (only alleles checked in a source)."""
+    text = (resources.files("decidua.immunogenetics") / "data" / KIR3DL1_SUBTYPES_FILE).read_text("utf-8")
+    table: dict[str, str] = {}
+    citations: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("# cite: "):
+            citations.append(line.removeprefix("# cite: "))
+        elif line and not line.startswith(("#", "allele\t")):
+            digits, subgroup = line.split("\t")
+            table[digits] = subgroup
+    return table, tuple(citations)
+
+
+def kir3dl1_subtype(allele: KirAllele) -> str | None:
+    """The allotype subgroup of a KIR3DL1/KIR3DS1 allele: ``high``, ``low``, ``null`` (not expressed at the cell
+    surface), ``3DS1`` (the activating form of the locus), or ``not classified``; ``None`` for other genes.
+
+    Examples
+    --------
+    >>> [kir3dl1_subtype(parse_allele(n)) for n in ("KIR3DL1*00101", "3DL1*004", "3DL1*005", "3DS1*013")]
+    ['high', 'null', 'low', '3DS1']
+    """
+    if allele.gene is KirGene.KIR3DS1:
+        return "3DS1"
+    if allele.gene is not KirGene.KIR3DL1:
+        return None
+    if allele.null:
+        return "null"
+    return kir3dl1_subtypes()[0].get(allele.digits[:3], "not classified")

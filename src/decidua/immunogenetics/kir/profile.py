@@ -20,6 +20,7 @@ from decidua.immunogenetics.kir.nomenclature import (
     KirGene,
     KirGenotype,
     KirMotif,
+    kir3dl1_subtype,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class KirProfile:
     kir2ds4_variants: tuple[Kir2DS4Variant, ...] = ()  # variants typed present, if distinguished
     warnings: tuple[str, ...] = ()
     ipd_kir_release: str | None = None  # release allele names were checked against, if any were given
+    kir3dl1_allotypes: tuple[tuple[str, str], ...] = ()  # (allele, subgroup) for KIR3DL1/S1 alleles typed
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict (values are plain strings, numbers, booleans, lists or ``None``).
@@ -82,6 +84,7 @@ class KirProfile:
             "kir2ds4_variants": [v.value for v in self.kir2ds4_variants],
             "warnings": list(self.warnings),
             "ipd_kir_release": self.ipd_kir_release,
+            "kir3dl1_allotypes": [{"allele": a, "subgroup": s} for a, s in self.kir3dl1_allotypes],
         }
 
 
@@ -229,6 +232,9 @@ def classify(calls: KirCalls) -> KirProfile:
         kir2ds4_variants=tuple(v for v in Kir2DS4Variant if v in calls.variants_present),
         warnings=tuple(dict.fromkeys(warnings)),
         ipd_kir_release=calls.release,
+        kir3dl1_allotypes=tuple(
+            (a.to_string(), subgroup) for a in calls.alleles if (subgroup := kir3dl1_subtype(a)) is not None
+        ),
     )
 
 

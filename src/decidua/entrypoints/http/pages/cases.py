@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from decidua.adapters import hl7
 from decidua.adapters.report.plots import PLOT_LOCK
 from decidua.adapters.store import DuplicateCase, StaleVersion
 from decidua.app.accounts import Login
@@ -222,9 +223,9 @@ async def import_lab(
 
     if raw is not None and len(raw) > MAX_UPLOAD:
         return await again(413, "The file is over 5 MB.")
-    if raw is not None:
-        text = raw.decode("utf-8", errors="replace")
     try:
+        if raw is not None:
+            text = hl7.decode_message(raw, "the uploaded message")  # by its MSH-18 character set
         await run_in_threadpool(ctx.service.import_lab, case_id, text, who.user.id, skip_unread=skip)
     except CaseInvalid as exc:
         return await again(422, str(exc).splitlines()[0], exc.problems)

@@ -1,0 +1,178 @@
+"""HLA class I typings at the resolutions labs and registries exchange: G, P, lg, lgx, two-field, serological.
+
+Levels, from the shipped tables derived from IPD-IMGT/HLA (``hla_ligands.tsv.gz``: each allele's G and P group
+from ``hla_nom_g.txt`` / ``hla_nom_p.txt``; ``hla_serology.tsv.gz`` from WMDA ``rel_dna_ser.txt``):
+
+* ``G``: the G group holding the allele (identical nucleotide sequence over exons 2 and 3, IPD-IMGT/HLA), by the
+  release's own group name; an allele in no group stays itself.
+* ``P``: the P group (identical protein sequence over exons 2 and 3); an allele in no group, and every null allele
+  (the P file lists none), stays itself.
+* ``lgx``: the first two fields of the allele's G group; for an allele in no G group, of its P group; otherwise
+  of the allele (expression suffix kept). ``lg``: the same with ``g`` appended. These are py-ard's definitions
+  (NMDP, ``reducers/lg_reducer.py`` with its default "ping" mode), with one difference: decidua names groups as the
+  release does, where py-ard renames the three groups whose official name is not their first member's.
+* ``two-field``: the allele's first two fields (the protein), expression suffix kept (``A*01:01:01:02N`` ->
+  ``A*01:01N``).
+* ``serological``: the serological antigen(s) WMDA ``rel_dna_ser.txt`` gives the allele (``A1``, ``B62``, ``Cw7``),
+  with the basis: unambiguous, possible, assumed (the first field's antigen, never tested) or none. IPD-IMGT/HLA
+  publishes the file to cross-check serological against DNA typings, "not ... to infer the serological typing
+  of alleles which have not been experimentally characterised"; decidua repeats that caution with the result.
+
+A typing of lower resolution than an allele (``A*01:01``, ``A*01``, a G or P group) stands for every expressed
+allele under it and reduces to every distinct result of those (an allele list), as in
+:func:`decidua.immunogenetics.ligands.alleles_under`. G groups hold null alleles beside expressed ones, so G, lg
+and lgx can give a null allele an expressed allele's name; decidua then says so.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+
+from decidua.core.errors import UnknownAllele
+from decidua.immunogenetics.glstring import parse_gl_string
+from decidua.immunogenetics.hla import parse_name
+from decidua.immunogenetics.ligands import LigandTable, alleles_under, ligand_table
+
+SEROLOGY_FILE = "hla_serology.tsv.gz"
+_BASIS = "serology basis: "
+SEROLOGY_CAUTION = (
+    "WMDA rel_dna_ser.txt serves to cross-check serological and DNA typings; IPD-IMGT/HLA does not produce it to "
+    "infer the serology of alleles never characterised serologically (basis 'assumed')"
+)
+
+
+class Level(StrEnum):
+    G = "G"
+    P = "P"
+    LG = "lg"
+    LGX = "lgx"
+    TWO_FIELD = "two-field"
+    SEROLOGICAL = "serological"
+
+
+@dataclass(frozen=True, slots=True)
+class Reduction:
+    input: str
+    level: Level
+    output: str
+    release: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SerologyTable:
+    release: str
+    rows: dict[str, tuple[str, str]]  # allele -> (basis, "/"-joined antigens)
+
+
+@cache
+def serology_table() -> SerologyTable:
+    """The shipped serological equivalents (read once)."""
+    data = (resources.files("decidua.immunogenetics") / "data" / SEROLOGY_FILE).read_bytes()
+    release = "unknown release"
+    rows: dict[str, tuple[str, str]] = {}
+    for line in gzip.decompress(data).decode("utf-8").splitlines():
+        if line.startswith("# source: "):
+            release = line.removeprefix("# source: ").split(" (")[0]
+        elif line and not line.startswith(("#", "name\t")):
+            name, basis, antigens = line.split("\t")
+            rows[name] = (basis, antigens)
+    return SerologyTable(release, rows)
+
+
+def _fields(allele: str) -> tuple[str, list[str], str]:
+    """``A*01:01:01:02N`` -> ("A", ["01", "01", "01", "02"], "N")."""
+    locus, _, rest = allele.partition("*")
+    body = rest.rstrip("NLSQCAGP")
+    return locus, body.split(":"), rest[len(body) :].rstrip("GP")
+
+
+def _two(name: str, suffix: str = "") -> str:
+    locus, fields, _ = _fields(name)
+    return f"{locus}*{':'.join(fields[:2])}{suffix}"
+
+
+def reduce_allele(allele: str, level: Level, table: LigandTable) -> str:
+    """One allele of the release at ``level`` (not serological; see :func:`reduce_name`)."""
+    row = table.rows[allele]
+    suffix = _fields(allele)[2]
+    if level is Level.G:
+        return row.g_group or allele
+    if level is Level.P:
+        return row.p_group or allele
+    if level is Level.TWO_FIELD:
+        return _two(allele, suffix)
+    group = row.g_group or row.p_group
+    lgx = _two(group) if group else _two(allele, suffix)
+    return lgx + "g" if level is Level.LG else lgx
+
+
+def _serology(alleles: list[str]) -> tuple[list[str], list[str]]:
+    table = serology_table()
+    antigens: dict[str, None] = {}
+    bases: dict[str, None] = {}
+    for allele in alleles:
+        basis, found = table.rows.get(allele, ("not listed", ""))
+        antigens.update(dict.fromkeys(found.split("/") if found else ()))
+        bases[f"{basis} ({found})" if found else basis] = None
+    return list(antigens), [f"{_BASIS}{b}" for b in bases]
+
+
+def reduce_name(text: str, level: Level) -> tuple[list[str], list[str]]:
+    """One name (allele, shorter name, G or P group, serological antigen) -> (its results, notes).
+
+    Raises
+    ------
+    NomenclatureError
+        Malformed (an NMDP code raises its subclass ``MacCode``).
+    UnknownAllele
+        Well formed, but not in the release.
+    """
+    name = parse_name(text)
+    table = ligand_table()
+    alleles, why = alleles_under(name, table)
+    if not alleles:
+        raise UnknownAllele(str(why))
+    if level is Level.SEROLOGICAL:
+        antigens, notes = _serology(alleles)
+        return antigens or [name.key], notes
+    out = list(dict.fromkeys(reduce_allele(a, level, table) for a in alleles))
+    notes = []
+    if name.suffix == "N" and level in (Level.G, Level.LG, Level.LGX) and not any(o.endswith("N") for o in out):
+        notes.append(f"{name.key} is a null allele (not expressed); {', '.join(out)} also names expressed alleles")
+    return out, notes
+
+
+def reduce_gl(text: str, level: Level) -> Reduction:
+    """A name, allele list or GL String with every name reduced to ``level`` (duplicates in a list merged).
+
+    Raises
+    ------
+    NomenclatureError, UnknownAllele
+        As :func:`reduce_name`, for the first name that fails.
+
+    Examples
+    --------
+    >>> reduce_gl("A*01:01:01:01+A*02:01:01:01", Level.LGX).output
+    'A*01:01+A*02:01'
+    >>> reduce_gl("C*07:02:01:01", Level.G).output, reduce_gl("C*07:02:01:01", Level.SEROLOGICAL).output
+    ('C*07:02:01G', 'Cw7')
+    """
+    notes: list[str] = []
+
+    def one(name: str) -> list[str]:
+        out, why = reduce_name(name, level)
+        notes.extend(n for n in why if n not in notes)
+        return out
+
+    output = parse_gl_string(text, "hla").map_names(one)
+    release = ligand_table().release
+    if level is Level.SEROLOGICAL:
+        release = serology_table().release
+        bases = [n.removeprefix(_BASIS) for n in notes if n.startswith(_BASIS)]
+        notes = [n for n in notes if not n.startswith(_BASIS)] + [f"{_BASIS}{', '.join(bases)}", SEROLOGY_CAUTION]
+    return Reduction(text, level, output, release, tuple(notes))
