@@ -1,0 +1,132 @@
+"""Columns of a research cohort, read as the statistics need them, with every missing and unreadable cell counted.
+
+A cohort file (CSV, Parquet, Excel; any columns, the batch engine's input and output layouts included) arrives as
+a lazy frame. A *numeric* column is a number column, or text whose non-empty cells all read as numbers; a *binary*
+column is a boolean column, 0/1 numbers, or text in decidua's yes/no vocabulary (:mod:`decidua.core.cells`);
+either may instead be an expression over the columns in SQL syntax (``age_years > 35``, ``kir_genotype = 'AA'``),
+read by Polars. Cells that are empty are *missing*; cells that are present but cannot be read are *invalid*; both
+are counted and the rows left out, never imputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import polars as pl
+
+from decidua.core.cells import CELL_HELP_SHORT, WORDS
+from decidua.core.errors import InputError
+
+_TEXT = (pl.String, pl.Categorical, pl.Enum)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """How one role (``--column``, ``--outcome``, ...) is read: the expression giving the value (null when missing
+    or invalid) and the one telling an invalid cell from a missing one."""
+
+    option: str  # the command-line option that named it, for messages
+    spec: str  # the column name or expression as given
+    value: pl.Expr
+    invalid: pl.Expr  # true where a cell is present but unreadable
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """How many rows a role could use, and why the others could not."""
+
+    option: str
+    spec: str
+    missing: int
+    invalid: int
+
+    def to_record(self) -> dict[str, object]:
+        return {"option": self.option, "column": self.spec, "missing": self.missing, "invalid": self.invalid}
+
+
+def _expression(option: str, spec: str, schema: pl.Schema) -> pl.Expr:
+    """A column of the frame, or an SQL expression over its columns (names checked)."""
+    if spec in schema:
+        return pl.col(spec)
+    try:
+        expr = pl.sql_expr(spec)
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        raise InputError(f"{option}: {spec!r} is neither a column of the file nor an expression: {exc}") from None
+    unknown = [c for c in expr.meta.root_names() if c not in schema]
+    if unknown:
+        raise InputError(
+            f"{option}: {spec!r} names {', '.join(repr(c) for c in unknown)}, not a column of the file "
+            f"(columns: {', '.join(list(schema)[:40])}{' ...' if len(schema) > 40 else ''})"
+        )
+    return expr
+
+
+def numeric_columns(frame: pl.LazyFrame, names: Iterable[str]) -> pl.LazyFrame:
+    """The frame with each named text column cast to Float64 when all its non-empty cells read as numbers (one
+    pass over those columns); other columns as they are."""
+    schema = frame.collect_schema()
+    text = [n for n in dict.fromkeys(names) if n in schema and isinstance(schema[n], _TEXT)]
+    if not text:
+        return frame
+    trimmed = {n: pl.col(n).cast(pl.String).str.strip_chars() for n in text}
+    failures = (
+        frame.select(
+            ((t != "") & t.is_not_null() & t.cast(pl.Float64, strict=False).is_null()).sum().alias(n)
+            for n, t in trimmed.items()
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    numeric = [n for n in text if failures[n] == 0]
+    return frame.with_columns(
+        pl.when(trimmed[n] != "").then(trimmed[n]).cast(pl.Float64, strict=False).alias(n) for n in numeric
+    )
+
+
+def numeric(option: str, spec: str, frame: pl.LazyFrame) -> Column:
+    """A numeric role: a number column, or text read as numbers (a cell that is not a number is invalid)."""
+    schema = frame.collect_schema()
+    expr = _expression(option, spec, schema)
+    dtype = schema.get(spec)
+    if dtype is not None and isinstance(dtype, _TEXT):
+        text = expr.cast(pl.String).str.strip_chars()
+        value = pl.when(text != "").then(text).cast(pl.Float64, strict=False)
+        return Column(option, spec, value, (text != "") & text.is_not_null() & value.is_null())
+    if dtype is not None and not dtype.is_numeric():
+        raise InputError(f"{option}: column {spec!r} is {dtype}, not numbers")
+    value = expr.cast(pl.Float64, strict=False)
+    return Column(option, spec, pl.when(value.is_finite()).then(value), value.is_not_null() & ~value.is_finite())
+
+
+def binary(option: str, spec: str, frame: pl.LazyFrame) -> Column:
+    """A yes/no role: a boolean column or expression, 0/1 numbers, or yes/no words (``CELL_HELP_SHORT``)."""
+    schema = frame.collect_schema()
+    expr = _expression(option, spec, schema)
+    dtype = schema.get(spec)
+    if dtype is None or dtype == pl.Boolean:  # an expression: Polars types it (a comparison is boolean)
+        return Column(option, spec, expr.cast(pl.Boolean, strict=False), pl.lit(False))
+    if isinstance(dtype, _TEXT):
+        word = expr.cast(pl.String).str.strip_chars().str.to_lowercase()
+        value = word.replace_strict(WORDS, default=None, return_dtype=pl.Boolean)
+        return Column(option, spec, value, (word != "") & word.is_not_null() & value.is_null())
+    if dtype.is_numeric():
+        value = pl.when(expr == 1).then(True).when(expr == 0).then(False)
+        return Column(option, spec, value, expr.is_not_null() & value.is_null())
+    raise InputError(f"{option}: column {spec!r} is {dtype}; expected {CELL_HELP_SHORT}")
+
+
+def counted(frame: pl.LazyFrame, roles: Iterable[Column]) -> tuple[Counted, ...]:
+    """Missing and invalid cells of each role, in one pass."""
+    roles = list(roles)
+    exprs = []
+    for i, r in enumerate(roles):
+        exprs += [(r.value.is_null() & ~r.invalid).sum().alias(f"m{i}"), r.invalid.sum().alias(f"i{i}")]
+    try:
+        row = frame.select(exprs).collect().row(0, named=True)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"cannot read {', '.join(r.option for r in roles)}: {exc}") from None
+    return tuple(Counted(r.option, r.spec, int(row[f"m{i}"]), int(row[f"i{i}"])) for i, r in enumerate(roles))
+
+
+__all__ = ["Column", "Counted", "binary", "counted", "numeric", "numeric_columns"]
