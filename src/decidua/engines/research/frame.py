@@ -116,6 +116,14 @@ def binary(option: str, spec: str, frame: pl.LazyFrame) -> Column:
     raise InputError(f"{option}: column {spec!r} is {dtype}; expected {CELL_HELP_SHORT}")
 
 
+def covariate(option: str, spec: str, frame: pl.LazyFrame) -> Column:
+    """An adjustment column: numbers when the column holds numbers (see :func:`numeric_columns`), else yes/no."""
+    dtype = frame.collect_schema().get(spec)
+    if dtype is not None and dtype.is_numeric():
+        return numeric(option, spec, frame)
+    return binary(option, spec, frame)
+
+
 def counted(frame: pl.LazyFrame, roles: Iterable[Column]) -> tuple[Counted, ...]:
     """Missing and invalid cells of each role, in one pass."""
     roles = list(roles)
@@ -129,4 +137,4 @@ def counted(frame: pl.LazyFrame, roles: Iterable[Column]) -> tuple[Counted, ...]
     return tuple(Counted(r.option, r.spec, int(row[f"m{i}"]), int(row[f"i{i}"])) for i, r in enumerate(roles))
 
 
-__all__ = ["Column", "Counted", "binary", "counted", "numeric", "numeric_columns"]
+__all__ = ["Column", "Counted", "binary", "counted", "covariate", "numeric", "numeric_columns"]

@@ -240,9 +240,9 @@ def roc(
         cols = [
             marker.value.alias(_MARKER),
             outcome.value.alias(_OUTCOME),
-            *(c.value.alias(f"__x{i}") for i, c in enumerate(extra)),
+            *(c.value.alias(c.spec) for c in extra),  # under their own names: the cut-off reads them so
         ]
-        test = cutoff.positive(pl.col(_MARKER), {c.spec: pl.col(f"__x{i}") for i, c in enumerate(extra)})
+        test = cutoff.positive(pl.col(_MARKER), {c.spec: pl.col(c.spec) for c in extra})
         t = frame.select(cols).drop_nulls().select(test.alias("test"), pl.col(_OUTCOME))
         row = (
             t.select(

@@ -8,7 +8,7 @@ import typer
 
 from decidua.entrypoints.cli import assess as assess_cli
 from decidua.entrypoints.cli import batch as batch_cli
-from decidua.entrypoints.cli import fhir, hla, kir, lab
+from decidua.entrypoints.cli import cohort, fhir, hla, kir, lab
 from decidua.entrypoints.cli import kb as kb_cli
 from decidua.entrypoints.cli import match as match_cli
 from decidua.entrypoints.cli import report as report_cli
@@ -58,8 +58,15 @@ app.command("serve")(serve_cli.serve_command)
 app.add_typer(kb_cli.app, name="kb", help="Review the knowledge base in force.")
 app.add_typer(kir.app, name="kir", help="Interpret a KIR gene-content typing (AA/Bx, Cen/Tel, B content).")
 app.add_typer(fhir.app, name="fhir", help="HL7 FHIR R4: export a case and its assessment, import a case.")
-app.add_typer(hla.app, name="hla", help="KIR-ligand groups of HLA class I typings (IPD-IMGT/HLA); HML typings in.")
+app.add_typer(
+    hla.app, name="hla", help="HLA class I typings: KIR ligands, leader -21, resolution levels (IPD-IMGT/HLA); HML in."
+)
 app.add_typer(lab.app, name="lab", help="Laboratory results from HL7 v2 ORU^R01 messages (LOINC-coded).")
+app.add_typer(
+    cohort.app,
+    name="cohort",
+    help="Research on a cohort: reference intervals, cut-off performance, associations, the KIR/HLA-C scan.",
+)
 app.add_typer(
     users_cli.app,
     name="users",

@@ -1,0 +1,386 @@
+"""``decidua cohort``: research analytics on a clinic's cohort - its own reference intervals, how well a cut-off
+performs, and KIR/HLA-C associations (methods and citations: :mod:`decidua.engines.research`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from decidua.entrypoints.cli.assess import KbOverride
+from decidua.entrypoints.cli.common import err_console, input_errors, out_console, print_json, split_csv
+
+if TYPE_CHECKING:
+    import polars as pl
+
+app = typer.Typer(no_args_is_help=True)
+
+Data = Annotated[Path, typer.Argument(help="Cohort file: CSV, Parquet or Excel (any columns).", show_default=False)]
+Where = Annotated[
+    str | None,
+    typer.Option(
+        "--where", help='Only rows where this SQL condition holds, e.g. "age_years <= 35".', show_default=False
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
+Report = Annotated[
+    Path | None,
+    typer.Option(
+        "--report", help="Also write an HTML report with plots, the method and its citations.", show_default=False
+    ),
+]
+_EXPR = "a column, or an SQL condition over the columns (e.g. \"kir_genotype = 'AA'\")"
+
+
+def _frame(data: Path, *expressions: str | None) -> pl.LazyFrame:
+    """The cohort as a lazy frame, text columns read by the expressions cast to numbers where they all are."""
+    import polars as pl
+
+    from decidua.adapters.batchio import scan_input
+    from decidua.engines.research.frame import numeric_columns
+
+    frame = scan_input(data)
+    names: list[str] = []
+    schema = frame.collect_schema()
+    for e in expressions:
+        if e is None:
+            continue
+        if e in schema:
+            names.append(e)
+            continue
+        try:
+            names += pl.sql_expr(e).meta.root_names()
+        except (pl.exceptions.PolarsError, ValueError):
+            continue  # reported with the option that gave it
+    return numeric_columns(frame, names)
+
+
+def _where(frame: pl.LazyFrame, where: str | None) -> pl.LazyFrame:
+    from decidua.engines.research.frame import binary
+
+    if where is None:
+        return frame
+    return frame.filter(binary("--where", where, frame).value.fill_null(False))
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return (
+        "—"
+        if x is None
+        else f"{x:.{digits}g}"
+        if abs(x) < 1e-3 and x != 0
+        else f"{x:.{digits}f}".rstrip("0").rstrip(".")
+    )
+
+
+def _ci(pair: tuple[float | None, float | None] | list[Any] | None) -> str:
+    if pair is None or pair[0] is None:
+        return "—"
+    return f"{_fmt(pair[0])} to {_fmt(pair[1])}"
+
+
+def _excluded(counts: Any) -> None:
+    for c in counts:
+        if c.missing or c.invalid:
+            err_console.print(
+                f"{c.option} {c.spec}: {c.missing:,} rows missing, {c.invalid:,} unreadable (left out)", markup=False
+            )
+
+
+def _render(path: Path | None, kind: str, result: Any, data: Path) -> str | None:
+    """The HTML report, when asked for (rendered before anything is written: an error leaves no file)."""
+    if path is None:
+        return None
+    from decidua.adapters.report.research import render_research
+
+    return render_research(kind, result, source=data.name)
+
+
+def _write(path: Path | None, text: str | None, data: Path, what: str) -> None:
+    if path is None or text is None:
+        return
+    from decidua.adapters.batchio import atomic_path
+
+    with atomic_path(path, inputs=[data]) as tmp:
+        tmp.write_text(text, "utf-8")
+    err_console.print(f"{path}: {what} written", markup=False)
+
+
+@app.command("reference-interval")
+def reference_interval_command(
+    data: Data,
+    column: Annotated[str, typer.Option("--column", help="The measurement, e.g. pb_nk_percent.", show_default=False)],
+    where: Where = None,
+    partition: Annotated[
+        str | None,
+        typer.Option("--partition", help=f'Two subgroups: {_EXPR}, e.g. "age_years > 35".', show_default=False),
+    ] = None,
+    outliers: Annotated[
+        str, typer.Option("--outliers", help="tukey (on the Box-Cox scale), tukey-raw, dixon (Reed) or none.")
+    ] = "tukey",
+    as_override: Annotated[
+        Path | None,
+        typer.Option(
+            "--as-override",
+            help="Write a knowledge-base override setting the rule on --column to these limits, with provenance.",
+            show_default=False,
+        ),
+    ] = None,
+    rule: Annotated[
+        str | None, typer.Option("--rule", help="The rule the override sets (default: the one on --column).")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="The override's name (a clinic, a laboratory).")] = "clinic",
+    kb_override: KbOverride = None,
+    as_json: AsJson = False,
+    report: Report = None,
+) -> None:
+    """Reference interval (CLSI EP28-A3c): nonparametric 2.5th/97.5th percentiles with 90 % CIs (n >= 120), the
+    robust method (Horn & Pesce) for 20-119 values; outliers removed and said; with --partition, separate
+    intervals and whether the data justify them (Harris & Boyd 1990; Lahti et al. 2002)."""
+    from decidua.engines.research.frame import binary, numeric
+    from decidua.engines.research.reference import reference_interval
+    from decidua.knowledge.loader import load_kb
+
+    with input_errors():
+        frame = _where(_frame(data, column, where, partition), where)
+        result = reference_interval(
+            frame,
+            numeric("--column", column, frame),
+            where_text=where,
+            partition=binary("--partition", partition, frame) if partition is not None else None,
+            outlier_rule=outliers,
+        )
+        override, override_text = None, None
+        if as_override is not None:
+            from decidua.engines.research.rules import override_from_interval, threshold_rule
+
+            kb = load_kb(kb_override)
+            target = threshold_rule(kb, column, rule)
+            override = override_from_interval(result, target, source_file=data.name, name=name, today=dt.date.today())
+            override_text = _override_text(as_override, override)
+        html = _render(report, "reference-interval", result, data)
+        _write(as_override, override_text, data, "knowledge-base override")
+        _write(report, html, data, "report")
+    _excluded(result.excluded)
+    if as_json:
+        print_json(result.to_record() | ({"override": override} if override else {}))
+        return
+    table = Table(title=f"Reference interval of {column} ({data.name})", title_justify="left")
+    for col in ("group", "n", "method", "lower", "90 % CI", "upper", "90 % CI", "outliers"):
+        table.add_column(col, overflow="fold")
+    for iv in (result.overall, *result.partitions):
+        table.add_row(
+            iv.partition, f"{iv.n:,}", iv.method or "none", _fmt(iv.lower), _ci(iv.lower_ci), _fmt(iv.upper),
+            _ci(iv.upper_ci), f"{iv.outliers_low} low, {iv.outliers_high} high",
+        )  # fmt: skip
+    out_console.print(table)
+    for iv in (result.overall, *result.partitions):
+        if iv.note:
+            out_console.print(f"{iv.partition}: {iv.note}", markup=False)
+    p = result.partitioning
+    if p is not None:
+        out_console.print(
+            f"Partitioning: Harris-Boyd z = {p.z:.2f} against z* = {p.z_star:.2f}: {p.harris_boyd}; Lahti (share "
+            f"outside the combined limits, > 4.1 % separate, <= 3.2 % one): {p.lahti}; SD ratio {p.sd_ratio:.2f}.",
+            markup=False,
+        )
+    if override is not None:
+        out_console.print(f"Override written to {as_override}: rules {override['rules']}", markup=False)
+
+
+def _override_text(path: Path, override: dict[str, Any]) -> str:
+    """The override as YAML, checked to load as an override file."""
+    import yaml
+
+    from decidua.knowledge.loader import parse_override
+
+    text = yaml.safe_dump(override, sort_keys=False, allow_unicode=True, width=100)
+    parse_override(text, str(path))
+    return text
+
+
+@app.command("cutoff")
+def cutoff_command(
+    data: Data,
+    marker: Annotated[str, typer.Option("--marker", help="The marker, e.g. pb_nk_percent.", show_default=False)],
+    outcome: Annotated[str, typer.Option("--outcome", help=f"The outcome: {_EXPR}.", show_default=False)],
+    cutoff: Annotated[
+        float | None,
+        typer.Option(
+            "--cutoff",
+            help="Positive above this value (default: the active rule on --marker, age bands included).",
+            show_default=False,
+        ),
+    ] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="The rule whose cut-off to test.")] = None,
+    where: Where = None,
+    kb_override: KbOverride = None,
+    as_json: AsJson = False,
+    report: Report = None,
+) -> None:
+    """ROC curve and AUC (DeLong 95 % CI) of a marker for an outcome; sensitivity, specificity, PPV and NPV with
+    Wilson and exact CIs at the cut-off and at the Youden optimum."""
+    from decidua.engines.research.frame import binary, numeric
+    from decidua.engines.research.roc import fixed_cutoff, roc
+    from decidua.engines.research.rules import rule_cutoff, threshold_rule
+    from decidua.knowledge.loader import load_kb
+
+    with input_errors():
+        frame = _where(_frame(data, marker, outcome, where), where)
+        if cutoff is not None:
+            chosen = fixed_cutoff(cutoff)
+        else:
+            kb = load_kb(kb_override)
+            chosen = rule_cutoff(kb, threshold_rule(kb, marker, rule), frame)
+        result = roc(frame, numeric("--marker", marker, frame), binary("--outcome", outcome, frame), chosen)
+        _write(report, _render(report, "cutoff", result, data), data, "report")
+    _excluded(result.excluded)
+    if as_json:
+        print_json(result.to_record())
+        return
+    out_console.print(
+        f"{marker} for {outcome} ({data.name}): n = {result.positives + result.negatives:,} "
+        f"({result.positives:,} with the outcome); AUC {result.auc:.3f} (95 % CI {_ci(result.auc_ci)}, DeLong)",
+        markup=False,
+    )
+    table = Table(title="Cut-off performance (positive: marker above the cut-off)", title_justify="left")
+    for col in ("cut-off", "TP", "FP", "FN", "TN", "sensitivity", "specificity", "PPV", "NPV"):
+        table.add_column(col, overflow="fold")
+    for label, at in (("given", result.at), ("Youden optimum", result.youden)):
+        if at is None:
+            continue
+        table.add_row(
+            f"{at.cutoff} ({label})", f"{at.true_positive:,}", f"{at.false_positive:,}", f"{at.false_negative:,}",
+            f"{at.true_negative:,}",
+            *(f"{_fmt(p.value)} ({_ci(p.wilson)})" for p in (at.sensitivity, at.specificity, at.ppv, at.npv)),
+        )  # fmt: skip
+    out_console.print(table)
+    out_console.print("Intervals: Wilson score 95 %; exact (Clopper-Pearson) ones in --json.", markup=False)
+    for note in result.notes:
+        out_console.print(note, markup=False)
+
+
+@app.command("association")
+def association_command(
+    data: Data,
+    exposure: Annotated[str, typer.Option("--exposure", help=f"The exposure: {_EXPR}.", show_default=False)],
+    outcome: Annotated[str, typer.Option("--outcome", help=f"The outcome: {_EXPR}.", show_default=False)],
+    adjust: Annotated[
+        str | None,
+        typer.Option(
+            "--adjust", help="Columns to adjust for (comma-separated; numbers or yes/no).", show_default=False
+        ),
+    ] = None,
+    where: Where = None,
+    as_json: AsJson = False,
+    report: Report = None,
+) -> None:
+    """2x2 table, odds ratio with Woolf and exact CIs, Fisher's exact p; with --adjust a logistic regression
+    (adjusted odds ratio, Wald CI, p)."""
+    from decidua.engines.research.association import associate
+    from decidua.engines.research.frame import binary, covariate
+
+    covariates = split_csv(adjust)
+    with input_errors():
+        frame = _where(_frame(data, exposure, outcome, where, *covariates), where)
+        result = associate(
+            frame,
+            binary("--exposure", exposure, frame),
+            binary("--outcome", outcome, frame),
+            [covariate("--adjust", c, frame) for c in covariates],
+        )
+        _write(report, _render(report, "association", result, data), data, "report")
+    _excluded(result.excluded)
+    if as_json:
+        print_json(result.to_record())
+        return
+    (a, b), (c, d) = result.table
+    table = Table(title=f"{exposure} and {outcome} ({data.name})", title_justify="left")
+    for col in ("", f"{outcome}: yes", f"{outcome}: no"):
+        table.add_column(col)
+    table.add_row(f"{exposure}: yes", f"{a:,}", f"{b:,}")
+    table.add_row(f"{exposure}: no", f"{c:,}", f"{d:,}")
+    out_console.print(table)
+    out_console.print(
+        f"Odds ratio {_fmt(result.odds_ratio)} (95 % CI {_ci(result.ci)}, Woolf); conditional MLE "
+        f"{_fmt(result.conditional_odds_ratio)} (exact 95 % CI {_ci(result.exact_ci)}); Fisher's exact p = "
+        f"{_fmt(result.p_fisher)}",
+        markup=False,
+    )
+    if result.adjusted is not None:
+        adj = result.adjusted
+        out_console.print(
+            f"Adjusted for {', '.join(adj.covariates)} (logistic regression, n = {adj.n:,}): odds ratio "
+            f"{_fmt(adj.odds_ratio)} (95 % CI {_ci(adj.ci)}), p = {_fmt(adj.p)}"
+            + (f"; {adj.note}" if adj.note else ""),
+            markup=False,
+        )
+    for note in result.notes:
+        out_console.print(note, markup=False)
+
+
+def _or(assoc: Any) -> str:
+    if assoc.odds_ratio is not None:
+        return f"{_fmt(assoc.odds_ratio)} ({_ci(assoc.ci)})"
+    return f"{_fmt(assoc.conditional_odds_ratio)} (exact {_ci(assoc.exact_ci)})"
+
+
+@app.command("scan")
+def scan_command(
+    data: Data,
+    outcome: Annotated[str, typer.Option("--outcome", help=f"The outcome: {_EXPR}.", show_default=False)],
+    key: Annotated[str, typer.Option("--key", help="The case key column.")] = "case_id",
+    power_or: Annotated[
+        float, typer.Option("--power-or", help="The odds ratio each test's power is computed for.", min=1.01)
+    ] = 2.0,
+    where: Where = None,
+    as_json: AsJson = False,
+    report: Report = None,
+) -> None:
+    """Every KIR gene, AA/Bx, Cen/Tel, maternal and paternal/fetal HLA-C group and KIR AA x more fetal C2 than
+    mother against the outcome (cohort in the batch input layout): odds ratios, Fisher p, Benjamini-Hochberg
+    adjusted p and each test's power."""
+    from decidua.engines.research.frame import binary
+    from decidua.engines.research.scan import scan
+
+    with input_errors():
+        frame = _where(_frame(data, outcome, where), where)
+        result = scan(frame, binary("--outcome", outcome, frame), key=key, odds_ratio=power_or)
+        _write(report, _render(report, "scan", result, data), data, "report")
+    if as_json:
+        print_json(result.to_record())
+        return
+    out_console.print(
+        f"{result.rows_read:,} rows read; {result.rows_rejected:,} rejected by the batch engine's checks; "
+        f"{result.outcome_missing:,} without an outcome (left out)",
+        markup=False,
+    )
+    table = Table(title=f"KIR/HLA-C scan against {outcome} ({data.name})", title_justify="left")
+    for col in (
+        "exposure",
+        "exposed (yes/no)",
+        "unexposed (yes/no)",
+        "OR (95 % CI)",
+        "p",
+        "p BH",
+        f"power OR {power_or:g}",
+    ):
+        table.add_column(col, overflow="fold")
+    for r in result.results:
+        (a, b), (c, d) = r.table
+        assoc = r.association
+        table.add_row(
+            r.exposure, f"{a:,}/{b:,}", f"{c:,}/{d:,}",
+            "—" if assoc is None else _or(assoc),
+            "—" if assoc is None else _fmt(assoc.p_fisher), _fmt(r.p_adjusted),
+            "—" if r.power is None else f"{r.power:.2f}",
+        )  # fmt: skip
+    out_console.print(table)
+    out_console.print(
+        "Exploratory: many tests on one cohort (p BH: Benjamini-Hochberg); a test with low power cannot show an "
+        "association of that size, and no association here is evidence of cause.",
+        markup=False,
+    )
