@@ -11,7 +11,8 @@ Table layout, as in every epidemiology text: rows exposed / not exposed, columns
   distribution, defined with zero cells) - ``odds_ratio(kind="conditional")``; the interval's cost grows with the
   table's smallest margin, so above 1,000 it is not computed and that is said (Woolf's is then as good);
 * Fisher's exact test, two-sided - ``scipy.stats.fisher_exact``;
-* with ``adjust``: logistic regression of the outcome on the exposure and the adjustment columns
+* with ``adjust``: logistic regression, over the rows where every adjustment column is read too, of the outcome
+  on the exposure and the adjustment columns
   (``statsmodels`` GLM, binomial family, fitted to the counts of each distinct covariate pattern, which gives the
   same estimates as fitting row by row): the adjusted odds ratio ``exp(beta)`` with its Wald 95 % interval and p.
 """
@@ -198,7 +199,7 @@ def associate(frame: pl.LazyFrame, exposure: Column, outcome: Column, adjust: Se
         exposure.value.alias(_EXPOSURE),
         outcome.value.alias(_OUTCOME),
         *(c.value.alias(n) for c, n in zip(adjust, names, strict=True)),
-    ).drop_nulls()
+    ).drop_nulls([_EXPOSURE, _OUTCOME])  # the table: every row with both; the model: rows with the covariates too
     try:
         patterns = (
             usable.group_by(_EXPOSURE, *names)
@@ -211,11 +212,10 @@ def associate(frame: pl.LazyFrame, exposure: Column, outcome: Column, adjust: Se
     by = {row[_EXPOSURE]: (int(row["events"]), int(row["trials"])) for row in cells.iter_rows(named=True)}
     (a, n1), (c, n0) = by.get(True, (0, 0)), by.get(False, (0, 0))
     result = two_by_two(a, n1 - a, c, n0 - c, exposure.spec, outcome.spec)
-    adjusted = (
-        _adjusted(patterns.rename(dict(zip(names, [a.spec for a in adjust], strict=True))), [a.spec for a in adjust])
-        if adjust
-        else None
-    )
+    adjusted = None
+    if adjust:
+        complete = patterns.drop_nulls(names).rename(dict(zip(names, [a.spec for a in adjust], strict=True)))
+        adjusted = _adjusted(complete, [a.spec for a in adjust])
     return Association(
         result.exposure,
         result.outcome,

@@ -84,6 +84,48 @@ def numeric_columns(frame: pl.LazyFrame, names: Iterable[str]) -> pl.LazyFrame:
     )
 
 
+def with_features(
+    frame: pl.LazyFrame, names: Iterable[str], key: str = "case_id", chunk_rows: int = 500_000
+) -> pl.LazyFrame:
+    """The frame with the named decidua features (``kir_genotype``, ``woman_c2_count``, ...) that it lacks,
+    derived from its batch-layout columns by the batch engine chunk by chunk and joined on ``key``; a row the
+    batch engine rejects gets none (and is counted as missing where a role reads them). Unchanged when every
+    name is a column already or none is a feature.
+
+    Raises
+    ------
+    InputError
+        A feature is needed but the frame has no ``key`` column.
+    """
+    from decidua.core.features import FEATURE_INDEX
+    from decidua.engines.batch import plan_layout, prepare
+
+    schema = frame.collect_schema()
+    wanted = [n for n in dict.fromkeys(names) if n not in schema and n in FEATURE_INDEX]
+    if not wanted:
+        return frame
+    if key not in schema:
+        raise InputError(
+            f"{', '.join(wanted)}: decidua derives these from a cohort in the batch input layout, which needs the "
+            f"key column {key!r}"
+        )
+    layout = plan_layout(schema.names(), key, allow_extra=True)
+    parts: list[pl.DataFrame] = []
+    offset = 0
+    try:
+        while True:
+            chunk = frame.slice(offset, chunk_rows).collect()
+            if chunk.height == 0:
+                break
+            offset += chunk.height
+            valid, _ = prepare(chunk, layout)
+            parts.append(valid.select(key, *wanted).collect())
+        features = pl.concat(parts) if parts else pl.DataFrame()
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"cannot derive {', '.join(wanted)}: {exc}") from None
+    return frame.with_columns(pl.col(key).cast(pl.String)).join(features.lazy(), on=key, how="left")
+
+
 def numeric(option: str, spec: str, frame: pl.LazyFrame) -> Column:
     """A numeric role: a number column, or text read as numbers (a cell that is not a number is invalid)."""
     schema = frame.collect_schema()
@@ -137,4 +179,4 @@ def counted(frame: pl.LazyFrame, roles: Iterable[Column]) -> tuple[Counted, ...]
     return tuple(Counted(r.option, r.spec, int(row[f"m{i}"]), int(row[f"i{i}"])) for i, r in enumerate(roles))
 
 
-__all__ = ["Column", "Counted", "binary", "counted", "covariate", "numeric", "numeric_columns"]
+__all__ = ["Column", "Counted", "binary", "counted", "covariate", "numeric", "numeric_columns", "with_features"]

@@ -166,7 +166,7 @@ def delong(values: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> tuple[float,
     --------
     >>> auc, se = delong(np.array([1.0, 2.0, 3.0]), np.array([0, 1, 2]), np.array([2, 1, 0]))
     >>> round(auc, 4)
-    0.9375
+    0.9444
     """
     m, n = int(pos.sum()), int(neg.sum())
     neg_below = np.cumsum(neg) - neg  # rows without the outcome strictly below each value

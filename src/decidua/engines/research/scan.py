@@ -1,9 +1,11 @@
 """The KIR/HLA-C scan of a typed cohort against an outcome, in the manner of Hiby et al. (Hiby SE, Regan L, Lo W,
 et al. Hum Reprod 2008;23:972-976: maternal KIR AA and KIR2DS1, parental HLA-C groups in recurrent miscarriage;
 Hiby SE, Apps R, Sharkey AM, et al. Maternal activating KIRs protect against human reproductive failure mediated
-by fetal HLA-C2. J Clin Invest 2010;120:4102-4110: more fetal than maternal C2): every KIR gene, the KIR genotype
-(AA/Bx) and motifs (Cen, Tel), the mother's, father's and fetal HLA-C groups, and the maternal KIR AA x more
-fetal C2 than mother combination, each as an exposure of its own 2x2 table with the outcome.
+by fetal HLA-C2. J Clin Invest 2010;120:4102-4110: more fetal than maternal C2): every KIR gene (KIR2DS1 among
+them), the KIR genotype (AA/Bx) and motifs (Cen, Tel), the mother's and father's HLA-C groups (a paternal C2 is
+also the chance that an embryo inherits one), whether embryos may carry more C2 than the mother, and maternal
+KIR AA with more fetal C2 than mother or with a paternal C2, each as an exposure of its own 2x2 table with the
+outcome.
 
 The cohort is in the batch engine's input layout; its features are derived chunk by chunk by the batch engine
 itself (:func:`decidua.engines.batch.prepare`, the same code that assesses the cohort), so the scan's genotype
@@ -59,7 +61,6 @@ def _groups() -> tuple[tuple[str, str, Callable[[], pl.Expr]], ...]:
 
     groups: list[tuple[str, str, Callable[[], pl.Expr]]] = [
         ("KIR AA", "maternal KIR genotype AA (vs Bx)", kir_aa),
-        ("KIR2DS1", "maternal KIR2DS1 present", lambda: pl.col("kir_has_2ds1")),
     ]
     for motif in ("cen", "tel"):
         for level in ("AA", "AB", "BB"):
@@ -70,7 +71,6 @@ def _groups() -> tuple[tuple[str, str, Callable[[], pl.Expr]], ...]:
             groups.append((f"{who} {name}", f"{who} HLA-C {name} (vs the others)", _equals(col, count)))
         groups.append((f"{who} C2", f"{who} HLA-C carries C2", _at_least(col, 1)))
     groups += [
-        ("fetal paternal C2", "embryos may inherit a paternal C2", lambda: pl.col("p_embryo_paternal_c2") > 0),
         ("fetal C2 > maternal", "embryos may carry more C2 than the mother", more_c2),
         (
             "KIR AA x fetal C2 > maternal",
@@ -89,12 +89,10 @@ def _groups() -> tuple[tuple[str, str, Callable[[], pl.Expr]], ...]:
 GROUPS = _groups()
 _FEATURES = (
     "kir_genotype",
-    "kir_has_2ds1",
     "kir_cen",
     "kir_tel",
     "woman_c2_count",
     "sperm_c2_count",
-    "p_embryo_paternal_c2",
     "p_embryo_more_c2_than_mother",
 )
 

@@ -40,7 +40,7 @@ def _frame(data: Path, *expressions: str | None) -> pl.LazyFrame:
     import polars as pl
 
     from decidua.adapters.batchio import scan_input
-    from decidua.engines.research.frame import numeric_columns
+    from decidua.engines.research.frame import numeric_columns, with_features
 
     frame = scan_input(data)
     names: list[str] = []
@@ -55,7 +55,7 @@ def _frame(data: Path, *expressions: str | None) -> pl.LazyFrame:
             names += pl.sql_expr(e).meta.root_names()
         except (pl.exceptions.PolarsError, ValueError):
             continue  # reported with the option that gave it
-    return numeric_columns(frame, names)
+    return with_features(numeric_columns(frame, names), names)
 
 
 def _where(frame: pl.LazyFrame, where: str | None) -> pl.LazyFrame:
@@ -85,8 +85,10 @@ def _ci(pair: tuple[float | None, float | None] | list[Any] | None) -> str:
 def _excluded(counts: Any) -> None:
     for c in counts:
         if c.missing or c.invalid:
+            where = "the adjusted model" if c.option == "--adjust" else "the analysis"
             err_console.print(
-                f"{c.option} {c.spec}: {c.missing:,} rows missing, {c.invalid:,} unreadable (left out)", markup=False
+                f"{c.option} {c.spec}: {c.missing:,} rows missing, {c.invalid:,} unreadable (left out of {where})",
+                markup=False,
             )
 
 
