@@ -55,10 +55,7 @@ def cohort() -> pl.DataFrame:
         "age_years": [None if a is None else int(a) for a in missing(age, 0.03)],
         "n_miscarriages": miscarriages,
         "pb_nk_percent": missing(nk, 0.03),
-        **{
-            f"kir_{gene}": ["P" if p else "A" for p in rng.random(ROWS) < freq]
-            for gene, freq in KIR.items()
-        },
+        **{f"kir_{gene}": ["P" if p else "A" for p in rng.random(ROWS) < freq] for gene, freq in KIR.items()},
         "woman_hla_c": genotype(),
         "partner_hla_c": genotype(),
         "healthy_volunteer": np.where(volunteer, "yes", "no"),

@@ -419,10 +419,10 @@ def reference_interval(
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"cannot read {column.option} {column.spec!r}: {exc}") from None
     if counts.height == 0:
-        c = excluded[0]
+        read = excluded[0]
         raise InputError(
-            f"{column.option} {column.spec!r}: no values in the rows selected ({c.missing:,} empty, {c.invalid:,} "
-            "not numbers)"
+            f"{column.option} {column.spec!r}: no values in the rows selected ({read.missing:,} empty, "
+            f"{read.invalid:,} not numbers)"
         )
     overall_table = _table(counts.group_by(_VALUE).agg(pl.col("count").sum()))
     overall, *kept = interval("all", *overall_table, outlier_rule)
