@@ -15,8 +15,9 @@ A test is positive when the marker is *above* the cut-off (as the knowledge base
 * **Youden's J** = sensitivity + specificity - 1 (Youden WJ. Index for rating diagnostic tests. Cancer
   1950;3:32-35), maximised over the cut-offs between distinct marker values; the cut-off reported is the highest
   value read as negative.
-* Proportions carry Wilson score intervals (``statsmodels`` ``proportion_confint(method="wilson")``) and exact
-  Clopper-Pearson ones (``method="beta"``).
+* Proportions carry Wilson score intervals (Wilson EB. Probable inference, the law of succession, and statistical
+  inference. J Am Stat Assoc 1927;22:209-212) and exact Clopper-Pearson ones, both from ``scipy.stats.binomtest``
+  (the same figures as ``statsmodels`` ``proportion_confint``, without importing statsmodels).
 """
 
 from __future__ import annotations
@@ -54,13 +55,14 @@ class Proportion:
 
 def proportion(k: int, n: int) -> Proportion:
     """k of n with its Wilson and Clopper-Pearson 95 % intervals; ``None`` figures when n is 0."""
-    from statsmodels.stats.proportion import proportion_confint
+    from scipy.stats import binomtest
 
     if n == 0:
         return Proportion(k, n, None, (None, None), (None, None))
-    w = proportion_confint(k, n, alpha=0.05, method="wilson")
-    e = proportion_confint(k, n, alpha=0.05, method="beta")
-    return Proportion(k, n, k / n, (float(w[0]), float(w[1])), (float(e[0]), float(e[1])))
+    test = binomtest(k, n)
+    w = test.proportion_ci(0.95, method="wilson")
+    e = test.proportion_ci(0.95, method="exact")
+    return Proportion(k, n, k / n, (float(w.low), float(w.high)), (float(e.low), float(e.high)))
 
 
 @dataclass(frozen=True, slots=True)

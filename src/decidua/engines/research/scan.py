@@ -13,7 +13,7 @@ groups are those the assessments report; rows the batch engine rejects are count
 leave a chunk (four per exposure), so memory stays flat whatever the cohort's size.
 
 Many tests on one cohort: p values are adjusted by Benjamini-Hochberg (Benjamini Y, Hochberg Y. Controlling the
-false discovery rate. J R Stat Soc B 1995;57:289-300; ``statsmodels`` ``multipletests(method="fdr_bh")``), and
+false discovery rate. J R Stat Soc B 1995;57:289-300; ``scipy.stats.false_discovery_control``), and
 each test states its power to detect a given odds ratio (default 2) at two-sided alpha 0.05, by the normal
 approximation for two independent proportions (Cohen's h; ``statsmodels`` ``NormalIndPower``) with the observed
 group sizes and the outcome rate of the unexposed, so that a clinic sees which "findings" its data can support.
@@ -29,7 +29,7 @@ import polars as pl
 
 from decidua.core.cells import GENE_WORDS
 from decidua.core.errors import InputError
-from decidua.engines.batch import KIR_COLUMNS, plan_layout, prepare
+from decidua.engines.batch import HLA_COLUMNS, KIR_COLUMNS, plan_layout, prepare
 from decidua.engines.research.association import Association, two_by_two
 from decidua.engines.research.frame import Column
 
@@ -174,6 +174,11 @@ def scan(
         No key column, or a column that cannot be read.
     """
     schema = frame.collect_schema()
+    layout = plan_layout(schema.names(), key, allow_extra=True)  # the key column is there
+    # only what the genotype features and the outcome read: the batch engine then prepares a narrow frame
+    read = {key, *KIR_COLUMNS, *HLA_COLUMNS, "oocytes", *outcome.value.meta.root_names()}
+    frame = frame.select([n for n in schema if n in read])
+    schema = frame.collect_schema()
     layout = plan_layout(schema.names(), key, allow_extra=True)
     genes = [c for c in KIR_COLUMNS if c in schema]
     exposures = [(name, meaning, make()) for name, meaning, make in GROUPS] + [
@@ -242,12 +247,13 @@ def scan(
 
 
 def _bh(p: list[float | None]) -> list[float | None]:
-    from statsmodels.stats.multitest import multipletests
+    """Benjamini-Hochberg adjusted p values of the tests that have one (``scipy.stats.false_discovery_control``)."""
+    from scipy.stats import false_discovery_control
 
     present = [(i, x) for i, x in enumerate(p) if x is not None and not math.isnan(x)]
     if not present:
         return [None] * len(p)
-    adjusted = multipletests([x for _, x in present], method="fdr_bh")[1]
+    adjusted = false_discovery_control([x for _, x in present], method="bh")
     out: list[float | None] = [None] * len(p)
     for (i, _), q in zip(present, adjusted, strict=True):
         out[i] = float(q)

@@ -1,0 +1,110 @@
+"""Benchmark the research commands (``decidua cohort ...``) on a synthetic cohort, against the floor of reading
+the same columns with Polars alone in the same run.
+
+    python benchmarks/cohort.py --rows 10000000
+
+Generates the batch benchmark's cohort (``benchmarks/batch.py``: ages, losses, NK values, KIR genes, HLA-C) plus a
+``live_birth`` outcome and a ``healthy_volunteer`` flag, writes it to Parquet, then runs each command as a process
+of its own (``--json``, interpreter start-up included; CPU seconds and peak RSS read with ``wait4`` for that
+process alone). The floor is a process that reads the columns the command reads and counts distinct values with
+Polars, nothing else. The last line printed is JSON: for each command ``seconds``, ``cpu_s``, ``rows_per_s``,
+``peak_rss_mb`` and ``cpu_ratio_to_floor``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).parent))
+from batch import synthetic_cohort
+
+
+def run(argv: list[str]) -> dict[str, float]:
+    """Run a command; its wall seconds, CPU seconds and peak RSS (MB), read with wait4 for that child alone."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"{argv[:5]} failed: {proc.stderr.read().decode() if proc.stderr else status}")
+    return {"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+FLOOR = """
+import sys, polars as pl
+frame = pl.scan_parquet(sys.argv[1])
+cols = sys.argv[2].split(",")
+print(frame.select(cols).group_by(cols).len().collect().height)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    decidua = [sys.executable, "-m", "decidua.entrypoints.cli.main"]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "cohort.parquet"
+        t0 = time.perf_counter()
+        frame = synthetic_cohort(args.rows)
+        rng = np.random.default_rng(11)
+        age = frame["age_years"].fill_null(35).to_numpy()
+        birth = rng.random(args.rows) < 1 / (1 + np.exp(-(1.0 - 0.08 * (age - 35))))
+        frame = frame.with_columns(
+            pl.Series("live_birth", birth), pl.Series("healthy_volunteer", rng.random(args.rows) < 0.3)
+        )
+        frame.write_parquet(data)
+        del frame
+        print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f} s", flush=True)
+        commands = {
+            "reference-interval": (
+                ["reference-interval", str(data), "--column", "pb_nk_percent", "--where", "healthy_volunteer",
+                 "--partition", "age_years > 35"],
+                "pb_nk_percent,healthy_volunteer,age_years",
+            ),
+            "cutoff": (
+                ["cutoff", str(data), "--marker", "pb_nk_percent", "--outcome", "live_birth"],
+                "pb_nk_percent,live_birth,age_years",
+            ),
+            "association": (
+                ["association", str(data), "--exposure", "pb_nk_percent > 24", "--outcome", "live_birth",
+                 "--adjust", "age_years"],
+                "pb_nk_percent,live_birth,age_years",
+            ),
+            "scan": (
+                ["scan", str(data), "--outcome", "live_birth"],
+                "case_id,live_birth,woman_hla_c,partner_hla_c,kir_2dl1,kir_2dl2,kir_2dl3,kir_2ds1,kir_3dl1,kir_3ds1",
+            ),
+        }  # fmt: skip
+        results: dict[str, dict[str, float]] = {}
+        for name, (argv, columns) in commands.items():
+            floor = run([sys.executable, "-c", FLOOR, str(data), columns])
+            measured = run([*decidua, "cohort", *argv, "--json"])
+            measured["rows_per_s"] = args.rows / measured["seconds"]
+            measured["floor_cpu_s"] = floor["cpu_s"]
+            measured["floor_seconds"] = floor["seconds"]
+            measured["cpu_ratio_to_floor"] = measured["cpu_s"] / floor["cpu_s"]
+            results[name] = {k: round(v, 3) for k, v in measured.items()}
+            print(
+                f"{name}: {measured['seconds']:.1f} s wall, {measured['cpu_s']:.1f} CPU s "
+                f"({measured['rows_per_s']:,.0f} rows/s), peak RSS {measured['peak_rss_mb']:.0f} MB; "
+                f"floor (read the same columns with Polars): {floor['seconds']:.1f} s wall, "
+                f"{floor['cpu_s']:.1f} CPU s; "
+                f"CPU ratio {measured['cpu_ratio_to_floor']:.1f}",
+                flush=True,
+            )
+    print(json.dumps({"rows": args.rows, "commands": results}))
+
+
+if __name__ == "__main__":
+    main()
