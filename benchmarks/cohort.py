@@ -40,6 +40,16 @@ def run(argv: list[str]) -> dict[str, float]:
     return {"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
+def generate(rows: int, path: Path) -> None:
+    frame = synthetic_cohort(rows)
+    rng = np.random.default_rng(11)
+    age = frame["age_years"].fill_null(35).to_numpy()
+    birth = rng.random(rows) < 1 / (1 + np.exp(-(1.0 - 0.08 * (age - 35))))
+    frame.with_columns(
+        pl.Series("live_birth", birth), pl.Series("healthy_volunteer", rng.random(rows) < 0.3)
+    ).write_parquet(path)
+
+
 FLOOR = """
 import sys, polars as pl
 frame = pl.scan_parquet(sys.argv[1])
@@ -51,21 +61,17 @@ print(frame.select(cols).group_by(cols).len().collect().height)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # internal: write the cohort and exit
     args = parser.parse_args()
+    if args.generate is not None:
+        generate(args.rows, args.generate)
+        return
     decidua = [sys.executable, "-m", "decidua.entrypoints.cli.main"]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "cohort.parquet"
-        t0 = time.perf_counter()
-        frame = synthetic_cohort(args.rows)
-        rng = np.random.default_rng(11)
-        age = frame["age_years"].fill_null(35).to_numpy()
-        birth = rng.random(args.rows) < 1 / (1 + np.exp(-(1.0 - 0.08 * (age - 35))))
-        frame = frame.with_columns(
-            pl.Series("live_birth", birth), pl.Series("healthy_volunteer", rng.random(args.rows) < 0.3)
-        )
-        frame.write_parquet(data)
-        del frame
-        print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f} s", flush=True)
+        # generated in a process of its own: a forked child's peak RSS would otherwise count this one's pages
+        made = run([sys.executable, __file__, "--rows", str(args.rows), "--generate", str(data)])
+        print(f"generated {args.rows:,} rows in {made['seconds']:.1f} s", flush=True)
         commands = {
             "reference-interval": (
                 ["reference-interval", str(data), "--column", "pb_nk_percent", "--where", "healthy_volunteer",

@@ -151,3 +151,23 @@ def test_unreadable_cells_are_counted(tmp_path: Path) -> None:
     code, out, err = cohort("reference-interval", path, "--column", "x", "--json")
     assert code == 0, err
     assert json.loads(out)["excluded"][0] == {"option": "--column", "column": "x", "missing": 1, "invalid": 1}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["reference-interval", COHORT, "--column", "pb_nk_percent", "--where", "healthy_volunteer",
+         "--partition", "age_years > 35"],
+        ["cutoff", COHORT, "--marker", "pb_nk_percent", "--outcome", "live_birth = 'no'"],
+        ["association", COHORT, "--exposure", "kir_genotype = 'AA'", "--outcome", "live_birth",
+         "--adjust", "age_years"],
+        ["scan", COHORT, "--outcome", "live_birth"],
+    ],
+    ids=["reference-interval", "cutoff", "association", "scan"],
+)  # fmt: skip
+def test_dask_engine_gives_the_same_figures(args: list[str | Path]) -> None:
+    code, local, err = cohort(*args, "--json")
+    assert code == 0, err
+    code, dask, err = cohort(*args, "--json", "--engine", "dask")
+    assert code == 0, err
+    assert json.loads(dask) == json.loads(local)

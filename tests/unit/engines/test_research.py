@@ -25,6 +25,7 @@ from decidua.engines.research.reference import (
 )
 from decidua.engines.research.roc import delong, fixed_cutoff, proportion, roc
 from decidua.engines.research.scan import _bh, power_two_proportions
+from decidua.engines.research.source import LocalSource
 
 
 def table(values: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -106,12 +107,16 @@ def test_small_groups_use_the_robust_method_or_none() -> None:
 def test_partitioning_verdicts() -> None:
     rng = np.random.default_rng(7)
     same = pl.DataFrame({"x": np.round(rng.normal(15, 4, 4000), 1), "old": rng.random(4000) < 0.5}).lazy()
-    r = reference_interval(same, numeric("--column", "x", same), partition=binary("--partition", "old", same))
+    r = reference_interval(
+        LocalSource(same), numeric("--column", "x", same), partition=binary("--partition", "old", same)
+    )
     assert r.partitioning is not None
     assert (r.partitioning.harris_boyd, r.partitioning.lahti) == ("one interval", "one interval")
     old = rng.random(4000) < 0.5
     shifted = pl.DataFrame({"x": np.round(rng.normal(15, 4, 4000) + 6 * old, 1), "old": old}).lazy()
-    r = reference_interval(shifted, numeric("--column", "x", shifted), partition=binary("--partition", "old", shifted))
+    r = reference_interval(
+        LocalSource(shifted), numeric("--column", "x", shifted), partition=binary("--partition", "old", shifted)
+    )
     assert r.partitioning is not None
     assert (r.partitioning.harris_boyd, r.partitioning.lahti) == ("separate intervals", "separate intervals")
     assert r.partitioning.z > r.partitioning.z_star
@@ -120,9 +125,9 @@ def test_partitioning_verdicts() -> None:
 def test_missing_and_unreadable_cells_are_counted_not_imputed() -> None:
     frame = pl.DataFrame({"x": ["1.5", "", None, "abc", "2.5"], "y": ["yes", "no", "maybe", None, "1"]}).lazy()
     x, y = numeric("--column", "x", frame), binary("--outcome", "y", frame)
-    [cx, cy] = counted(frame, [x, y])
+    [cx, cy] = counted(LocalSource(frame), [x, y])
     assert (cx.missing, cx.invalid, cy.missing, cy.invalid) == (2, 1, 1, 1)
-    assert numeric_columns(frame, ["x"]).collect_schema()["x"] == pl.String  # "abc" keeps it text
+    assert numeric_columns(LocalSource(frame), ["x"]).schema().collect_schema()["x"] == pl.String  # "abc" keeps it text
 
 
 def test_unknown_columns_and_bad_expressions_name_the_option() -> None:
@@ -166,7 +171,7 @@ def test_delong_standard_error_agrees_with_a_bootstrap() -> None:
 
 def test_roc_at_a_cutoff_and_youden() -> None:
     frame = pl.DataFrame({"m": [1, 2, 3, 4, 5, 6, 7, 8], "y": [0, 0, 0, 1, 0, 1, 1, 1]}).lazy()
-    r = roc(frame, numeric("--marker", "m", frame), binary("--outcome", "y", frame), fixed_cutoff(4))
+    r = roc(LocalSource(frame), numeric("--marker", "m", frame), binary("--outcome", "y", frame), fixed_cutoff(4))
     assert r.at is not None
     assert (r.at.true_positive, r.at.false_positive, r.at.false_negative, r.at.true_negative) == (3, 1, 1, 3)
     assert r.auc == pytest.approx(15 / 16)
@@ -174,7 +179,7 @@ def test_roc_at_a_cutoff_and_youden() -> None:
     ones = pl.DataFrame({"m": [1, 2], "y": [1, 1]}).lazy()
     marker, outcome = numeric("--marker", "m", ones), binary("--outcome", "y", ones)
     with pytest.raises(InputError, match="needs both classes"):
-        roc(ones, marker, outcome)
+        roc(LocalSource(ones), marker, outcome)
 
 
 def test_wilson_and_exact_intervals() -> None:
@@ -216,7 +221,10 @@ def test_adjusted_odds_ratio_equals_row_level_logistic_regression() -> None:
     y = rng.random(n) < 1 / (1 + np.exp(-(-1.5 + 0.6 * exposed + 0.04 * (age - 35))))
     frame = pl.DataFrame({"y": np.where(y, "yes", "no"), "age": age, "e": exposed}).lazy()
     r = associate(
-        frame, binary("--exposure", "e", frame), binary("--outcome", "y", frame), [numeric("--adjust", "age", frame)]
+        LocalSource(frame),
+        binary("--exposure", "e", frame),
+        binary("--outcome", "y", frame),
+        [numeric("--adjust", "age", frame)],
     )
     fit = sm.Logit(y.astype(float), sm.add_constant(np.column_stack([exposed, age]).astype(float))).fit(disp=0)
     assert r.adjusted is not None

@@ -28,6 +28,7 @@ import polars as pl
 
 from decidua.core.errors import InputError
 from decidua.engines.research.frame import Column, Counted, counted
+from decidua.engines.research.source import Source
 
 _OUTCOME, _EXPOSURE = "__outcome", "__exposure"
 EXACT_CI_MAX_MARGIN = 1000
@@ -184,7 +185,7 @@ def _adjusted(patterns: pl.DataFrame, covariates: Sequence[str]) -> Adjusted:
     )
 
 
-def associate(frame: pl.LazyFrame, exposure: Column, outcome: Column, adjust: Sequence[Column] = ()) -> Association:
+def associate(source: Source, exposure: Column, outcome: Column, adjust: Sequence[Column] = ()) -> Association:
     """The association of ``exposure`` with ``outcome`` over the rows where both (and every adjustment) are read.
 
     Raises
@@ -193,20 +194,23 @@ def associate(frame: pl.LazyFrame, exposure: Column, outcome: Column, adjust: Se
         For a degenerate table (see :func:`two_by_two`) or a column that cannot be read.
     """
     roles = [exposure, outcome, *adjust]
-    excluded = counted(frame, roles)
+    excluded = counted(source, roles)
     names = [f"__adjust{i}" for i in range(len(adjust))]
-    usable = frame.select(
-        exposure.value.alias(_EXPOSURE),
-        outcome.value.alias(_OUTCOME),
-        *(c.value.alias(n) for c, n in zip(adjust, names, strict=True)),
-    ).drop_nulls([_EXPOSURE, _OUTCOME])  # the table: every row with both; the model: rows with the covariates too
-    try:
-        patterns = (
-            usable.group_by(_EXPOSURE, *names)
-            .agg(pl.col(_OUTCOME).cast(pl.Int64).sum().alias("events"), pl.len().alias("trials"))
-            .collect()
+
+    def by_pattern(rows: pl.LazyFrame) -> pl.LazyFrame:
+        usable = rows.select(
+            exposure.value.alias(_EXPOSURE),
+            outcome.value.alias(_OUTCOME),
+            *(c.value.alias(n) for c, n in zip(adjust, names, strict=True)),
+        ).drop_nulls([_EXPOSURE, _OUTCOME])  # the table: every row with both; the model: rows with the covariates
+        return usable.group_by(_EXPOSURE, *names).agg(
+            pl.col(_OUTCOME).cast(pl.Int64).sum().alias("events"), pl.len().alias("trials")
         )
-    except pl.exceptions.PolarsError as exc:
+
+    try:
+        # sorted: the same patterns in the same order whichever engine added them up (the fit is then identical)
+        patterns = source.aggregate(by_pattern, [_EXPOSURE, *names]).sort([_EXPOSURE, *names], nulls_last=True)
+    except (pl.exceptions.PolarsError, InputError) as exc:
         raise InputError(f"cannot read {exposure.option} / {outcome.option}: {exc}") from None
     cells = patterns.group_by(_EXPOSURE).agg(pl.col("events").sum(), pl.col("trials").sum())
     by = {row[_EXPOSURE]: (int(row["events"]), int(row["trials"])) for row in cells.iter_rows(named=True)}

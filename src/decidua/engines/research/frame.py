@@ -17,6 +17,7 @@ import polars as pl
 
 from decidua.core.cells import CELL_HELP_SHORT, WORDS
 from decidua.core.errors import InputError
+from decidua.engines.research.source import Source
 
 _TEXT = (pl.String, pl.Categorical, pl.Enum)
 
@@ -62,68 +63,74 @@ def _expression(option: str, spec: str, schema: pl.Schema) -> pl.Expr:
     return expr
 
 
-def numeric_columns(frame: pl.LazyFrame, names: Iterable[str]) -> pl.LazyFrame:
-    """The frame with each named text column cast to Float64 when all its non-empty cells read as numbers (one
-    pass over those columns); other columns as they are."""
-    schema = frame.collect_schema()
+def numeric_columns(source: Source, names: Iterable[str]) -> Source:
+    """The rows with each named text column cast to Float64 when all its non-empty cells read as numbers (one
+    pass over those columns, added up across the parts); other columns as they are."""
+    schema = source.schema().collect_schema()
     text = [n for n in dict.fromkeys(names) if n in schema and isinstance(schema[n], _TEXT)]
     if not text:
-        return frame
-    trimmed = {n: pl.col(n).cast(pl.String).str.strip_chars() for n in text}
-    failures = (
-        frame.select(
-            ((t != "") & t.is_not_null() & t.cast(pl.Float64, strict=False).is_null()).sum().alias(n)
-            for n, t in trimmed.items()
+        return source
+
+    def trimmed(n: str) -> pl.Expr:
+        return pl.col(n).cast(pl.String).str.strip_chars()
+
+    def failures(rows: pl.LazyFrame) -> pl.LazyFrame:
+        return rows.select(
+            ((trimmed(n) != "") & trimmed(n).is_not_null() & trimmed(n).cast(pl.Float64, strict=False).is_null())
+            .sum()
+            .alias(n)
+            for n in text
         )
-        .collect()
-        .row(0, named=True)
-    )
-    numeric = [n for n in text if failures[n] == 0]
-    return frame.with_columns(
-        pl.when(trimmed[n] != "").then(trimmed[n]).cast(pl.Float64, strict=False).alias(n) for n in numeric
-    )
+
+    failed = source.aggregate(failures, []).row(0, named=True)
+    numeric = [n for n in text if failed[n] == 0]
+    if not numeric:
+        return source
+
+    def cast(rows: pl.LazyFrame) -> pl.LazyFrame:
+        return rows.with_columns(
+            pl.when(trimmed(n) != "").then(trimmed(n)).cast(pl.Float64, strict=False).alias(n) for n in numeric
+        )
+
+    return source.transform(cast)
 
 
-def with_features(
-    frame: pl.LazyFrame, names: Iterable[str], key: str = "case_id", chunk_rows: int = 500_000
-) -> pl.LazyFrame:
-    """The frame with the named decidua features (``kir_genotype``, ``woman_c2_count``, ...) that it lacks,
-    derived from its batch-layout columns by the batch engine chunk by chunk and joined on ``key``; a row the
+def with_features(source: Source, names: Iterable[str], key: str = "case_id") -> Source:
+    """The rows with the named decidua features (``kir_genotype``, ``woman_c2_count``, ...) that they lack,
+    derived from their batch-layout columns by the batch engine part by part and joined on ``key``; a row the
     batch engine rejects gets none (and is counted as missing where a role reads them). Unchanged when every
     name is a column already or none is a feature.
 
     Raises
     ------
     InputError
-        A feature is needed but the frame has no ``key`` column.
+        A feature is needed but the rows have no ``key`` column.
     """
     from decidua.core.features import FEATURE_INDEX
     from decidua.engines.batch import plan_layout, prepare
+    from decidua.engines.columnar import FEATURE_SCHEMA
 
-    schema = frame.collect_schema()
+    schema = source.schema().collect_schema()
     wanted = [n for n in dict.fromkeys(names) if n not in schema and n in FEATURE_INDEX]
     if not wanted:
-        return frame
+        return source
     if key not in schema:
         raise InputError(
             f"{', '.join(wanted)}: decidua derives these from a cohort in the batch input layout, which needs the "
             f"key column {key!r}"
         )
     layout = plan_layout(schema.names(), key, allow_extra=True)
-    parts: list[pl.DataFrame] = []
-    offset = 0
-    try:
-        while True:
-            chunk = frame.slice(offset, chunk_rows).collect()
-            if chunk.height == 0:
-                break
-            offset += chunk.height
+
+    def features(rows: pl.LazyFrame) -> pl.LazyFrame:
+        chunk = rows.collect()
+        if chunk.height == 0:
+            derived = pl.DataFrame(schema={key: pl.String, **{n: FEATURE_SCHEMA[n] for n in wanted}})
+        else:
             valid, _ = prepare(chunk, layout)
-            parts.append(valid.select(key, *wanted).collect())
-        features = pl.concat(parts) if parts else pl.DataFrame()
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(f"cannot derive {', '.join(wanted)}: {exc}") from None
-    return frame.with_columns(pl.col(key).cast(pl.String)).join(features.lazy(), on=key, how="left")
+            derived = valid.select(key, *wanted).collect()
+        return chunk.lazy().with_columns(pl.col(key).cast(pl.String)).join(derived.lazy(), on=key, how="left")
+
+    return source.transform(features, heavy=True)
 
 
 def numeric(option: str, spec: str, frame: pl.LazyFrame) -> Column:
@@ -166,15 +173,19 @@ def covariate(option: str, spec: str, frame: pl.LazyFrame) -> Column:
     return binary(option, spec, frame)
 
 
-def counted(frame: pl.LazyFrame, roles: Iterable[Column]) -> tuple[Counted, ...]:
+def counted(source: Source, roles: Iterable[Column]) -> tuple[Counted, ...]:
     """Missing and invalid cells of each role, in one pass."""
     roles = list(roles)
-    exprs = []
-    for i, r in enumerate(roles):
-        exprs += [(r.value.is_null() & ~r.invalid).sum().alias(f"m{i}"), r.invalid.sum().alias(f"i{i}")]
+
+    def query(rows: pl.LazyFrame) -> pl.LazyFrame:
+        exprs = []
+        for i, r in enumerate(roles):
+            exprs += [(r.value.is_null() & ~r.invalid).sum().alias(f"m{i}"), r.invalid.sum().alias(f"i{i}")]
+        return rows.select(exprs)
+
     try:
-        row = frame.select(exprs).collect().row(0, named=True)
-    except pl.exceptions.PolarsError as exc:
+        row = source.aggregate(query, []).row(0, named=True)
+    except (pl.exceptions.PolarsError, InputError) as exc:
         raise InputError(f"cannot read {', '.join(r.option for r in roles)}: {exc}") from None
     return tuple(Counted(r.option, r.spec, int(row[f"m{i}"]), int(row[f"i{i}"])) for i, r in enumerate(roles))
 

@@ -46,6 +46,7 @@ import polars as pl
 
 from decidua.core.errors import InputError
 from decidua.engines.research.frame import Column, Counted, counted
+from decidua.engines.research.source import Source
 
 OUTLIER_RULES = ("tukey", "tukey-raw", "dixon", "none")
 MIN_ROBUST, MIN_NONPARAMETRIC = 20, 120
@@ -390,7 +391,7 @@ def _table(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference_interval(
-    frame: pl.LazyFrame,
+    source: Source,
     column: Column,
     *,
     where: pl.Expr | None = None,
@@ -408,15 +409,15 @@ def reference_interval(
     """
     if outlier_rule not in OUTLIER_RULES:
         raise InputError(f"--outliers: got {outlier_rule!r}; allowed: {', '.join(OUTLIER_RULES)}")
-    selected = frame.filter(where) if where is not None else frame
+    selected = source.transform(lambda rows: rows.filter(where)) if where is not None else source
     excluded = counted(selected, [column, *([partition] if partition is not None else [])])
     cols = [column.value.alias(_VALUE)]
     if partition is not None:
         cols.append(partition.value.alias(_PART))
     keys = [_VALUE, _PART][: len(cols)]
     try:
-        counts = selected.select(cols).drop_nulls().group_by(keys).len("count").collect()
-    except pl.exceptions.PolarsError as exc:
+        counts = selected.aggregate(lambda rows: rows.select(cols).drop_nulls().group_by(keys).len("count"), keys)
+    except (pl.exceptions.PolarsError, InputError) as exc:
         raise InputError(f"cannot read {column.option} {column.spec!r}: {exc}") from None
     if counts.height == 0:
         read = excluded[0]

@@ -31,6 +31,7 @@ import polars as pl
 
 from decidua.core.errors import InputError
 from decidua.engines.research.frame import Column, Counted, counted
+from decidua.engines.research.source import Source
 
 _MARKER, _OUTCOME = "__marker", "__outcome"
 
@@ -182,7 +183,7 @@ def delong(values: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> tuple[float,
 
 
 def roc(
-    frame: pl.LazyFrame,
+    source: Source,
     marker: Column,
     outcome: Column,
     cutoff: Cutoff | None = None,
@@ -195,20 +196,22 @@ def roc(
     InputError
         When one outcome class is empty (no ROC curve exists) or a column cannot be read.
     """
-    excluded = counted(frame, [marker, outcome])
-    try:
-        counts = (
-            frame.select(marker.value.alias(_MARKER), outcome.value.alias(_OUTCOME))
+    excluded = counted(source, [marker, outcome])
+
+    def by_value(rows: pl.LazyFrame) -> pl.LazyFrame:
+        return (
+            rows.select(marker.value.alias(_MARKER), outcome.value.alias(_OUTCOME))
             .drop_nulls()
             .group_by(_MARKER)
             .agg(
                 pl.col(_OUTCOME).cast(pl.Int64).sum().alias("pos"),
                 (~pl.col(_OUTCOME)).cast(pl.Int64).sum().alias("neg"),
             )
-            .sort(_MARKER)
-            .collect()
         )
-    except pl.exceptions.PolarsError as exc:
+
+    try:
+        counts = source.aggregate(by_value, [_MARKER]).sort(_MARKER)
+    except (pl.exceptions.PolarsError, InputError) as exc:
         raise InputError(f"cannot read {marker.option} / {outcome.option}: {exc}") from None
     values = counts[_MARKER].to_numpy()
     pos, neg = counts["pos"].to_numpy(), counts["neg"].to_numpy()
@@ -238,24 +241,24 @@ def roc(
     notes: list[str] = []
     if cutoff is not None:
         extra = cutoff.reads
-        extra_counts = counted(frame, extra) if extra else ()
+        extra_counts = counted(source, extra) if extra else ()
         cols = [
             marker.value.alias(_MARKER),
             outcome.value.alias(_OUTCOME),
             *(c.value.alias(c.spec) for c in extra),  # under their own names: the cut-off reads them so
         ]
         test = cutoff.positive(pl.col(_MARKER), {c.spec: pl.col(c.spec) for c in extra})
-        t = frame.select(cols).drop_nulls().select(test.alias("test"), pl.col(_OUTCOME))
-        row = (
-            t.select(
+
+        def table(rows: pl.LazyFrame) -> pl.LazyFrame:
+            t = rows.select(cols).drop_nulls().select(test.alias("test"), pl.col(_OUTCOME))
+            return t.select(
                 (pl.col("test") & pl.col(_OUTCOME)).sum().alias("tp"),
                 (pl.col("test") & ~pl.col(_OUTCOME)).sum().alias("fp"),
                 (~pl.col("test") & pl.col(_OUTCOME)).sum().alias("fn"),
                 (~pl.col("test") & ~pl.col(_OUTCOME)).sum().alias("tn"),
             )
-            .collect()
-            .row(0, named=True)
-        )
+
+        row = source.aggregate(table, []).row(0, named=True)
         at = at_cutoff(cutoff.text, int(row["tp"]), int(row["fp"]), int(row["fn"]), int(row["tn"]))
         for c in extra_counts:
             if c.missing or c.invalid:

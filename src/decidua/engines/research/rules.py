@@ -46,6 +46,15 @@ def threshold_rule(kb: KnowledgeBase, column: str, rule_id: str | None = None) -
     return found[0]
 
 
+def band_columns(rule: ThresholdRule) -> list[str]:
+    """The columns the rule's bands read (e.g. ``age_years``)."""
+    names: dict[str, None] = {}
+    for i, band in enumerate(rule.bands):
+        expr = to_polars(compile_condition(band.when, f"rules.{rule.id}.bands[{i}]"))
+        names.update(dict.fromkeys(expr.meta.root_names()))
+    return list(names)
+
+
 def rule_cutoff(kb: KnowledgeBase, rule: ThresholdRule, frame: pl.LazyFrame) -> Cutoff:
     """The rule's cut-off as a test on the marker (its bands, e.g. a lower cut-off over 35, included); the
     columns its bands read are read as numbers, and rows missing one are left out of the cut-off's table."""
@@ -154,4 +163,4 @@ def _sql(condition: Mapping[str, Any]) -> str:
     return str(condition)
 
 
-__all__ = ["override_from_interval", "rule_cutoff", "threshold_rule"]
+__all__ = ["band_columns", "override_from_interval", "rule_cutoff", "threshold_rule"]

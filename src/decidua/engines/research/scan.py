@@ -10,7 +10,7 @@ outcome.
 The cohort is in the batch engine's input layout; its features are derived chunk by chunk by the batch engine
 itself (:func:`decidua.engines.batch.prepare`, the same code that assesses the cohort), so the scan's genotype
 groups are those the assessments report; rows the batch engine rejects are counted and left out. Only counts
-leave a chunk (four per exposure), so memory stays flat whatever the cohort's size.
+leave a chunk or a Dask partition (four per exposure), so memory stays flat whatever the cohort's size.
 
 Many tests on one cohort: p values are adjusted by Benjamini-Hochberg (Benjamini Y, Hochberg Y. Controlling the
 false discovery rate. J R Stat Soc B 1995;57:289-300; ``scipy.stats.false_discovery_control``), and
@@ -32,6 +32,7 @@ from decidua.core.errors import InputError
 from decidua.engines.batch import HLA_COLUMNS, KIR_COLUMNS, plan_layout, prepare
 from decidua.engines.research.association import Association, two_by_two
 from decidua.engines.research.frame import Column
+from decidua.engines.research.source import Source
 
 _OUTCOME = "__outcome"
 
@@ -163,9 +164,7 @@ def _gene(col: str) -> pl.Expr:
     return word.replace_strict(GENE_WORDS, default=None, return_dtype=pl.Boolean)
 
 
-def scan(
-    frame: pl.LazyFrame, outcome: Column, *, key: str = "case_id", chunk_rows: int = 1_000_000, odds_ratio: float = 2.0
-) -> Scan:
+def scan(source: Source, outcome: Column, *, key: str = "case_id", odds_ratio: float = 2.0) -> Scan:
     """Every genotype exposure against ``outcome``, over the cohort in the batch input layout.
 
     Raises
@@ -173,57 +172,45 @@ def scan(
     InputError
         No key column, or a column that cannot be read.
     """
-    schema = frame.collect_schema()
-    layout = plan_layout(schema.names(), key, allow_extra=True)  # the key column is there
+    schema = source.schema().collect_schema()
+    plan_layout(schema.names(), key, allow_extra=True)  # the key column is there
     # only what the genotype features and the outcome read: the batch engine then prepares a narrow frame
-    read = {key, *KIR_COLUMNS, *HLA_COLUMNS, "oocytes", *outcome.value.meta.root_names()}
-    frame = frame.select([n for n in schema if n in read])
-    schema = frame.collect_schema()
-    layout = plan_layout(schema.names(), key, allow_extra=True)
+    read = [n for n in schema if n in {key, *KIR_COLUMNS, *HLA_COLUMNS, "oocytes", *outcome.value.meta.root_names()}]
+    layout = plan_layout(read, key, allow_extra=True)
     genes = [c for c in KIR_COLUMNS if c in schema]
     exposures = [(name, meaning, make()) for name, meaning, make in GROUPS] + [
         (f"KIR{c.removeprefix('kir_').upper()}", f"maternal KIR{c.removeprefix('kir_').upper()} present", pl.col(c))
         for c in genes
     ]
-    sums: dict[str, list[int]] = {name: [0, 0, 0, 0] for name, _, _ in exposures}
-    total = rejected = missing = 0
-    offset = 0
+
+    def tables(rows: pl.LazyFrame) -> pl.LazyFrame:
+        """Four cells per exposure, and the rows read, rejected and without an outcome, of one part."""
+        chunk = rows.select(read).collect()
+        valid, bad = prepare(chunk, layout)
+        side = chunk.lazy().select(
+            pl.col(key).cast(pl.String), outcome.value.alias(_OUTCOME), *(_gene(c).alias(c) for c in genes)
+        )
+        # materialised: the sums below then read columns, not the plan once per sum
+        joined = valid.select(key, *_FEATURES).join(side, on=key, how="inner").collect()
+        y = pl.col(_OUTCOME)
+        cells = [
+            (e & o).sum().cast(pl.Int64).alias(f"{i}:{j}")
+            for i, (_, _, expr) in enumerate(exposures)
+            for j, (e, o) in enumerate(((expr, y), (expr, ~y), (~expr, y), (~expr, ~y)))
+        ]
+        stats = joined.select(y.is_null().sum().cast(pl.Int64).alias("__missing"), *cells)
+        counts = pl.DataFrame(
+            {"__rows": [chunk.height], "__rejected": [bad.select(pl.len()).collect().item()]},
+            schema={"__rows": pl.Int64, "__rejected": pl.Int64},
+        )
+        return pl.concat([stats, counts], how="horizontal").lazy()
+
     try:
-        while True:
-            chunk = frame.slice(offset, chunk_rows).collect()
-            if chunk.height == 0:
-                break
-            offset += chunk.height
-            total += chunk.height
-            valid, bad = prepare(chunk, layout)
-            rejected += bad.select(pl.len()).collect().item()
-            side = chunk.lazy().select(
-                pl.col(key).cast(pl.String), outcome.value.alias(_OUTCOME), *(_gene(c).alias(c) for c in genes)
-            )
-            joined = (
-                valid.select(key, *_FEATURES).join(side, on=key, how="inner").collect()
-            )  # materialised: the sums below then read columns, not the plan once per sum
-            stats = joined.select(
-                pl.col(_OUTCOME).is_null().sum().alias("__missing"),
-                *(
-                    (e & y).sum().alias(f"{i}:{j}")
-                    for i, (_, _, expr) in enumerate(exposures)
-                    for j, (e, y) in enumerate(
-                        (
-                            (expr, pl.col(_OUTCOME)),
-                            (expr, ~pl.col(_OUTCOME)),
-                            (~expr, pl.col(_OUTCOME)),
-                            (~expr, ~pl.col(_OUTCOME)),
-                        )
-                    )
-                ),
-            ).row(0, named=True)
-            missing += int(stats["__missing"])
-            for i, (name, _, _) in enumerate(exposures):
-                for j in range(4):
-                    sums[name][j] += int(stats[f"{i}:{j}"] or 0)
+        totals = source.aggregate(tables, [], chunked=True).row(0, named=True)
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"cannot scan the cohort: {exc}") from None
+    total, rejected, missing = int(totals["__rows"]), int(totals["__rejected"]), int(totals["__missing"])
+    sums = {name: [int(totals[f"{i}:{j}"] or 0) for j in range(4)] for i, (name, _, _) in enumerate(exposures)}
     rows: list[ScanRow] = []
     for name, meaning, _ in exposures:
         a, b, c, d = sums[name]

@@ -4,6 +4,7 @@ performs, and KIR/HLA-C associations (methods and citations: :mod:`decidua.engin
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +15,7 @@ from decidua.entrypoints.cli.assess import KbOverride
 from decidua.entrypoints.cli.common import err_console, input_errors, out_console, print_json, split_csv
 
 if TYPE_CHECKING:
-    import polars as pl
+    from decidua.engines.research.source import Source
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -35,16 +36,39 @@ Report = Annotated[
 _EXPR = "a column, or an SQL condition over the columns (e.g. \"kir_genotype = 'AA'\")"
 
 
-def _frame(data: Path, *expressions: str | None) -> pl.LazyFrame:
-    """The cohort as a lazy frame, text columns read by the expressions cast to numbers where they all are."""
+class Engine(StrEnum):
+    POLARS = "polars"
+    DASK = "dask"
+
+
+EngineOption = Annotated[
+    Engine, typer.Option("--engine", help="Polars on this machine, or Dask on a cluster (the cluster extra).")
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786); default: a local cluster."),
+]
+
+
+def _source(data: Path, engine: Engine, scheduler: str | None, *expressions: str | None) -> Source:
+    """The cohort's rows, text columns read by the expressions cast to numbers where they all are, and the
+    decidua features the expressions name derived by the batch engine."""
     import polars as pl
 
     from decidua.adapters.batchio import scan_input
     from decidua.engines.research.frame import numeric_columns, with_features
+    from decidua.engines.research.source import LocalSource
 
-    frame = scan_input(data)
+    source: Source
+    if engine is Engine.DASK:
+        from decidua.adapters.cluster import DaskSource
+
+        scan_input(data)  # a missing file or unknown format: the same message as the local engine
+        source = DaskSource(data, scheduler)
+    else:
+        source = LocalSource(scan_input(data))
     names: list[str] = []
-    schema = frame.collect_schema()
+    schema = source.schema().collect_schema()
     for e in expressions:
         if e is None:
             continue
@@ -55,15 +79,16 @@ def _frame(data: Path, *expressions: str | None) -> pl.LazyFrame:
             names += pl.sql_expr(e).meta.root_names()
         except (pl.exceptions.PolarsError, ValueError):
             continue  # reported with the option that gave it
-    return with_features(numeric_columns(frame, names), names)
+    return with_features(numeric_columns(source, names), names)
 
 
-def _where(frame: pl.LazyFrame, where: str | None) -> pl.LazyFrame:
+def _where(source: Source, where: str | None) -> Source:
     from decidua.engines.research.frame import binary
 
     if where is None:
-        return frame
-    return frame.filter(binary("--where", where, frame).value.fill_null(False))
+        return source
+    selected = binary("--where", where, source.schema()).value.fill_null(False)
+    return source.transform(lambda rows: rows.filter(selected))
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -138,6 +163,8 @@ def reference_interval_command(
     kb_override: KbOverride = None,
     as_json: AsJson = False,
     report: Report = None,
+    engine: EngineOption = Engine.POLARS,
+    scheduler: Scheduler = None,
 ) -> None:
     """Reference interval (CLSI EP28-A3c): nonparametric 2.5th/97.5th percentiles with 90 % CIs (n >= 120), the
     robust method (Horn & Pesce) for 20-119 values; outliers removed and said; with --partition, separate
@@ -147,12 +174,13 @@ def reference_interval_command(
     from decidua.knowledge.loader import load_kb
 
     with input_errors():
-        frame = _where(_frame(data, column, where, partition), where)
+        source = _where(_source(data, engine, scheduler, column, where, partition), where)
+        rows = source.schema()
         result = reference_interval(
-            frame,
-            numeric("--column", column, frame),
+            source,
+            numeric("--column", column, rows),
             where_text=where,
-            partition=binary("--partition", partition, frame) if partition is not None else None,
+            partition=binary("--partition", partition, rows) if partition is not None else None,
             outlier_rule=outliers,
         )
         override, override_text = None, None
@@ -222,22 +250,28 @@ def cutoff_command(
     kb_override: KbOverride = None,
     as_json: AsJson = False,
     report: Report = None,
+    engine: EngineOption = Engine.POLARS,
+    scheduler: Scheduler = None,
 ) -> None:
     """ROC curve and AUC (DeLong 95 % CI) of a marker for an outcome; sensitivity, specificity, PPV and NPV with
     Wilson and exact CIs at the cut-off and at the Youden optimum."""
-    from decidua.engines.research.frame import binary, numeric
+    from decidua.engines.research.frame import binary, numeric, numeric_columns
     from decidua.engines.research.roc import fixed_cutoff, roc
-    from decidua.engines.research.rules import rule_cutoff, threshold_rule
+    from decidua.engines.research.rules import band_columns, rule_cutoff, threshold_rule
     from decidua.knowledge.loader import load_kb
 
     with input_errors():
-        frame = _where(_frame(data, marker, outcome, where), where)
+        source = _where(_source(data, engine, scheduler, marker, outcome, where), where)
+        rows = source.schema()
         if cutoff is not None:
             chosen = fixed_cutoff(cutoff)
         else:
             kb = load_kb(kb_override)
-            chosen = rule_cutoff(kb, threshold_rule(kb, marker, rule), frame)
-        result = roc(frame, numeric("--marker", marker, frame), binary("--outcome", outcome, frame), chosen)
+            rule_found = threshold_rule(kb, marker, rule)
+            source = numeric_columns(source, band_columns(rule_found))
+            rows = source.schema()
+            chosen = rule_cutoff(kb, rule_found, rows)
+        result = roc(source, numeric("--marker", marker, rows), binary("--outcome", outcome, rows), chosen)
         _write(report, _render(report, "cutoff", result, data), data, "report")
     _excluded(result.excluded)
     if as_json:
@@ -279,6 +313,8 @@ def association_command(
     where: Where = None,
     as_json: AsJson = False,
     report: Report = None,
+    engine: EngineOption = Engine.POLARS,
+    scheduler: Scheduler = None,
 ) -> None:
     """2x2 table, odds ratio with Woolf and exact CIs, Fisher's exact p; with --adjust a logistic regression
     (adjusted odds ratio, Wald CI, p)."""
@@ -287,12 +323,13 @@ def association_command(
 
     covariates = split_csv(adjust)
     with input_errors():
-        frame = _where(_frame(data, exposure, outcome, where, *covariates), where)
+        source = _where(_source(data, engine, scheduler, exposure, outcome, where, *covariates), where)
+        rows = source.schema()
         result = associate(
-            frame,
-            binary("--exposure", exposure, frame),
-            binary("--outcome", outcome, frame),
-            [covariate("--adjust", c, frame) for c in covariates],
+            source,
+            binary("--exposure", exposure, rows),
+            binary("--outcome", outcome, rows),
+            [covariate("--adjust", c, rows) for c in covariates],
         )
         _write(report, _render(report, "association", result, data), data, "report")
     _excluded(result.excluded)
@@ -341,6 +378,8 @@ def scan_command(
     where: Where = None,
     as_json: AsJson = False,
     report: Report = None,
+    engine: EngineOption = Engine.POLARS,
+    scheduler: Scheduler = None,
 ) -> None:
     """Every KIR gene, AA/Bx, Cen/Tel, maternal and paternal/fetal HLA-C group and KIR AA x more fetal C2 than
     mother against the outcome (cohort in the batch input layout): odds ratios, Fisher p, Benjamini-Hochberg
@@ -349,8 +388,8 @@ def scan_command(
     from decidua.engines.research.scan import scan
 
     with input_errors():
-        frame = _where(_frame(data, outcome, where), where)
-        result = scan(frame, binary("--outcome", outcome, frame), key=key, odds_ratio=power_or)
+        source = _where(_source(data, engine, scheduler, outcome, where), where)
+        result = scan(source, binary("--outcome", outcome, source.schema()), key=key, odds_ratio=power_or)
         _write(report, _render(report, "scan", result, data), data, "report")
     if as_json:
         print_json(result.to_record())
