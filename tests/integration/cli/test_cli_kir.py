@@ -76,3 +76,21 @@ def test_bad_input_exits_2_with_a_clear_message(args: tuple[str, ...], message: 
     assert code == 2
     assert out == ""
     assert message in " ".join(err.split())
+
+
+def test_gene_lists_with_spaces_and_a_clear_word_for_stray_genes() -> None:
+    spaced = runner.invoke(app, ["kir", "classify", "--present", "2DL1 2DL3 2DL4 3DL1 3DL2 3DL3 2DS4 3DP1", "--json"])
+    commas = runner.invoke(app, ["kir", "classify", "--present", "2DL1,2DL3,2DL4,3DL1,3DL2,3DL3,2DS4,3DP1", "--json"])
+    assert spaced.exit_code == 0, spaced.stderr
+    assert json.loads(spaced.stdout) == json.loads(commas.stdout)
+    stray = runner.invoke(app, ["kir", "classify", "--present", "2DL1", "2DL2"])
+    assert stray.exit_code == 2
+    assert "unexpected '2DL2'" in stray.stderr
+    assert "--present '2DL1 2DL3'" in stray.stderr
+
+
+def test_batch_columns_print_every_name_whole_at_80_columns() -> None:
+    result = runner.invoke(app, ["batch", "--columns"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0
+    assert "…" not in result.stdout
+    assert "oocyte_donor_hla_c" in result.stdout

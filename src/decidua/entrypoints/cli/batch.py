@@ -66,8 +66,11 @@ def row_schema(key: str = DEFAULT_KEY) -> dict[str, Any]:
 
 def _print_columns() -> None:
     table = Table(title="decidua batch input layout (one row per case; null/empty = not recorded)", expand=True)
-    for col in ("column", "type", "unit", "allowed", "meaning"):
-        table.add_column(col)
+    # the column names are what a user types: printed whole (never cut), the other cells folded
+    names = [DEFAULT_KEY, *HLA_COLUMNS, *(f.name for f in INPUT_FEATURES)]
+    table.add_column("column", no_wrap=True, min_width=max(map(len, names)))
+    for col in ("type", "unit", "allowed", "meaning"):
+        table.add_column(col, overflow="fold")
     table.add_row(DEFAULT_KEY, "text", "", "required, unique per case", "case key (--key to use another column)")
     for name, description in HLA_COLUMNS.items():
         table.add_row(name, "text", "", "GL String", description)

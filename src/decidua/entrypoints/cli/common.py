@@ -69,10 +69,20 @@ def write_case_file(out: Path, data: dict[str, Any], inputs: Iterable[Path], sou
 
 
 def split_csv(value: str | None) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``; ``None`` -> ``[]``."""
+    """A list given as one value, separated by commas or spaces: ``"a, b,,c d"`` -> ``["a", "b", "c", "d"]``;
+    ``None`` -> ``[]``."""
     if not value:
         return []
-    return [part.strip() for part in value.split(",") if part.strip()]
+    return [part for part in value.replace(",", " ").split() if part]
+
+
+def refuse_extra(extra: list[str] | None, option: str) -> None:
+    """A command's stray words (``--present 2DL1 2DL2`` leaves ``2DL2`` over): exit 2 saying how to give a list."""
+    if extra:
+        fail(
+            f"unexpected {' '.join(extra)!r}: give a list as one value, separated by commas or spaces in quotes, "
+            f"e.g. {option} 2DL1,2DL3 or {option} '2DL1 2DL3'"
+        )
 
 
 Handler = Callable[..., None]

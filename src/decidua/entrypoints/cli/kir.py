@@ -20,6 +20,7 @@ from decidua.entrypoints.cli.common import (
     input_errors,
     out_console,
     print_json,
+    refuse_extra,
     split_csv,
     write_case_file,
 )
@@ -34,7 +35,7 @@ from decidua.immunogenetics.kir.genotypers import (
 
 app = typer.Typer(no_args_is_help=True)
 
-_GENES_HELP = "Comma-separated KIR genes, with or without 'KIR' (e.g. 2DL1,KIR2DL3)"
+_GENES_HELP = "KIR genes separated by commas or spaces, with or without 'KIR' (e.g. 2DL1,KIR2DL3 or '2DL1 2DL3')"
 
 
 def _text(profile: KirProfile) -> Table:
@@ -83,12 +84,14 @@ def classify_command(
         str | None, typer.Option("--gl", help="A GL String in the 'kir' namespace, e.g. 'kir#2.13.0#KIR2DL1*001+...'.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    extra: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
 ) -> None:
     """Classify a KIR genotype: AA/Bx, Cen/Tel motifs, B-content group (Cooley et al. Blood 2010).
 
     Genes listed in no option count as absent (the kit typed all 16 loci); list the others with --untested.
     Values the rules cannot decide are reported as undetermined with the reason.
     """
+    refuse_extra(extra, "--present")
     if not (present or absent or untested or gl):
         fail("give the typing: --present (and --absent / --untested) or --gl")
     with input_errors():
