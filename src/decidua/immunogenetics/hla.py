@@ -11,8 +11,9 @@ these alleles), ``~`` (haplotype), ``+`` (genotype: one from each chromosome), `
 genotypes) and ``^`` (multilocus), from tightest to loosest binding. An optional namespace prefix
 (``hla#3.58.0#``) is accepted.
 
-Messy forms are normalised only where they are unambiguous: ``Cw7`` (a serological antigen: every allele of
-group C*07), ``C0702`` and ``C*0702`` (the pre-2010 colon-less form: two-digit fields), ``C*070201``.
+Messy forms are normalised only where they are unambiguous: ``Cw7`` (a serological antigen: the alleles
+WMDA's ``rel_dna_ser.txt`` gives that equivalent, by :mod:`decidua.immunogenetics.ligands`), ``C0702`` and
+``C*0702`` (the pre-2010 colon-less form: two-digit fields), ``C*070201``.
 Colon-less names whose digits cannot be split unambiguously into two-digit fields are rejected. NMDP multiple
 allele codes (``C*07:AB``) need NMDP's code table, which decidua does not download: they raise
 :class:`~decidua.core.errors.MacCode` (``needs expansion``) unless expanded first with a code file the user
@@ -59,6 +60,7 @@ class HlaName:
     fields: tuple[str, ...]
     suffix: str = ""
     group: GroupKind | None = None
+    antigen: bool = False  # a serological antigen (Cw7, B62): the alleles WMDA gives that equivalent
 
     def to_string(self, prefix: bool = True) -> str:
         body = f"{self.locus}*{':'.join(self.fields)}{self.suffix}{self.group.value if self.group else ''}"
@@ -87,6 +89,11 @@ def parse_name(text: str) -> HlaName:
         For a malformed name, an NMDP code, or an ambiguous colon-less name; the message says what is allowed.
     """
     raw = text
+    if re.fullmatch(r"\s*(HLA-)?[A-Za-z0-9]+\*\d{2,4}:\d{2,4}g\s*", text):
+        raise NomenclatureError(
+            f"{raw!r} is an lg name (two fields of a G group, py-ard's ARD level), which stands for no exact set of "
+            "alleles here; give the allele, the G group (e.g. A*02:01:01G) or the two-field name"
+        )
     s = text.strip().upper()
     if s.startswith("HLA-"):
         s = s[4:]
@@ -111,7 +118,7 @@ def parse_name(text: str) -> HlaName:
     m = _SEROLOGY.match(s)
     if m:
         locus = "C" if m.group("locus") in ("C", "CW") else m.group("locus")
-        return HlaName(locus, (f"{int(m.group('antigen')):02d}",))
+        return HlaName(locus, (f"{int(m.group('antigen')):02d}",), antigen=True)
     m = _COLONLESS.match(s)
     if m:
         digits = m.group("digits")

@@ -1,14 +1,16 @@
 """Derive the KIR-ligand table from an IPD-IMGT/HLA release (the ``decidua hla build-table`` step).
 
 For every HLA-A, -B and -C protein record, number the residues by aligning the record to a full-length
-reference of its locus, read mature residues 76-83 and classify them:
+reference of its locus (a record whose conserved Asn86-Gln87-Ser88 lies elsewhere than the alignment puts it
+has an insertion or deletion near the motif and is left unclassified), read mature residues 76-83 and classify
+them:
 
 * HLA-C: Asn80 -> C1, Lys80 -> C2, anything else -> unclassified.
 * HLA-B: Val76 with Asn80 -> C1 (the C1 motif of B*46:01 and B*73:01; Moesta et al. J Immunol 2008, Hilton et
   al. Cell Rep 2017); otherwise Bw4 when residues 82-83 are Leu-Arg and Bw6 when they are Arg-Gly (the public
   epitopes are defined by residues 77-83); Bw4 is split by residue 80: Ile -> Bw4-80I, Thr -> Bw4-80T.
-* HLA-A: the same Bw4/Bw6 reading of residues 77-83 (A*23, A*24, A*25, A*32 carry Bw4). "Bw6" on an HLA-A
-  allele names the motif only: HLA-A carries no serological Bw6, and only Bw4 makes it a KIR3DL1 ligand.
+* HLA-A: Bw4 as for HLA-B (A*23, A*24, A*25, A*32 carry it); without Bw4 ``none`` (HLA-A carries no
+  serological Bw6), except the HLA-A*03 and A*11 allotypes, ``A3/A11`` (KIR3DL2 ligands, peptide-dependent).
 * A null allele (suffix N) is not expressed and presents no ligand: ``none``.
 
 Numbering: full-length records begin with the 24-residue leader, so mature residue N is record position 24 + N.
@@ -80,20 +82,21 @@ def read_fasta(text: str) -> Iterator[Record]:
         yield Record(name, "".join(chunks))
 
 
-def offset_against(reference: str, sequence: str) -> int | None:
-    """Reference position minus record position, by majority vote of shared 8-residue words; None if none."""
+def offset_against(reference: str, sequence: str, first: int = 1, last: int = 120, min_votes: int = 3) -> int | None:
+    """Reference position minus record position, by majority vote of the 8-residue words of the reference's
+    mature residues ``first`` to ``last`` found in the record; None if none, too few or a tie."""
     votes: Counter[int] = Counter()
     index: dict[str, list[int]] = {}
     for i in range(len(sequence) - _WORD + 1):
         index.setdefault(sequence[i : i + _WORD], []).append(i)
-    for ref_pos in range(LEADER, min(len(reference), LEADER + 120) - _WORD + 1):
+    for ref_pos in range(LEADER + first - 1, min(len(reference), LEADER + last) - _WORD + 1):
         for rec_pos in index.get(reference[ref_pos : ref_pos + _WORD], ()):
             votes[ref_pos - rec_pos] += 1
     if not votes:
         return None
     top = votes.most_common(2)
     best, count = top[0]
-    if count < 3 or (len(top) > 1 and top[1][1] == count):
+    if count < min_votes or (len(top) > 1 and top[1][1] == count):
         return None  # too little shared sequence, or two placements equally good
     return best
 
@@ -103,6 +106,12 @@ def motif_76_83(reference: str, record: Record) -> tuple[str, str]:
     offset = offset_against(reference, record.sequence)
     if offset is None:
         return "-" * 8, "could not be aligned to the reference"
+    # An insertion or deletion near the motif moves it: the conserved Asn86-Gln87-Ser88 found elsewhere than the
+    # alignment puts it (a dozen Q and N alleles of 3.58.0) leaves the motif unnumbered rather than misread.
+    expected = LEADER + 86 - 1 - offset
+    found = [i for i in range(max(0, expected - 8), expected + 9) if record.sequence.startswith("NQS", i)]
+    if found and expected not in found:
+        return "-" * 8, "an insertion or deletion near residues 76-88: the motif cannot be numbered"
     out = []
     for mature in range(76, 84):
         pos = LEADER + mature - 1 - offset
@@ -125,6 +134,8 @@ def classify_motif(locus: str, motif: str) -> tuple[str, str]:
         return "unclassified", f"HLA-C residue 80 is {r80}, neither Asn (C1) nor Lys (C2)"
     if locus == "B" and r76 == "V" and r80 == "N":
         return "C1", ""
+    if locus == "A" and r82_83 != "LR":  # Bw6 is an HLA-B epitope: without Bw4 no epitope of this family
+        return "none", "HLA-A without the Bw4 motif: no Bw4/Bw6-family KIR-ligand epitope"
     if r82_83 == "LR":
         if r80 == "I":
             return "Bw4-80I", ""
@@ -132,8 +143,6 @@ def classify_motif(locus: str, motif: str) -> tuple[str, str]:
             return "Bw4-80T", ""
         return "unclassified", f"Bw4 motif with residue 80 {r80}, neither Ile nor Thr"
     if r82_83 == "RG":
-        if locus == "A":  # Bw6 is an HLA-B epitope: an HLA-A allotype without Bw4 has no epitope of this family
-            return "none", "HLA-A without the Bw4 motif: no Bw4/Bw6-family KIR-ligand epitope"
         return "Bw6", ""
     return "unclassified", f"residues 82-83 {r82_83}: neither Bw4 (Leu-Arg) nor Bw6 (Arg-Gly)"
 
@@ -314,19 +323,19 @@ def serology_rows(text: str) -> list[SerologyRow]:
         if locus not in _SEROLOGY_PREFIX:
             continue
         name = f"{locus}*{allele}"
-        if unambiguous == "0":
+        basis, field = next(
+            ((b, f) for b, f in (("unambiguous", unambiguous), ("possible", possible), ("assumed", assumed)) if f),
+            ("none", ""),
+        )
+        values = field.split("/") if field else []
+        if values == ["0"]:
             rows.append(SerologyRow(name, "null", ""))
-        elif unambiguous == "?":
+        elif "0" in values:  # e.g. a Q allele "0/7": expressed as B7, or not at all
+            rows.append(SerologyRow(name, f"{basis} (or null)", _antigens(locus, field)))
+        elif basis == "none" or values == ["?"]:
             rows.append(SerologyRow(name, "none", ""))
-        elif unambiguous:
-            rows.append(SerologyRow(name, "unambiguous", _antigens(locus, unambiguous)))
-        elif possible:
-            null = "0" in possible.split("/")
-            rows.append(SerologyRow(name, "possible" + (" (or null)" if null else ""), _antigens(locus, possible)))
-        elif assumed:
-            rows.append(SerologyRow(name, "assumed", _antigens(locus, assumed)))
         else:
-            rows.append(SerologyRow(name, "none", ""))
+            rows.append(SerologyRow(name, basis, _antigens(locus, field)))
     return rows
 
 

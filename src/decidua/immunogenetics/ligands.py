@@ -22,6 +22,8 @@ from decidua.core.errors import NomenclatureError, UnknownAllele
 from decidua.immunogenetics.hla import HlaName, parse_allele_list, parse_genotype_list
 
 TABLE_FILE = "hla_ligands.tsv.gz"
+SEROLOGY_FILE = "hla_serology.tsv.gz"
+_ANTIGEN_PREFIX = {"A": "A", "B": "B", "C": "Cw"}
 
 
 class KirLigand(StrEnum):
@@ -103,6 +105,31 @@ def ligand_table() -> LigandTable:
     return parse_table(gzip.decompress(data).decode("utf-8"))
 
 
+@dataclass(frozen=True)
+class SerologyTable:
+    release: str
+    rows: dict[str, tuple[str, str]]  # allele -> (basis, "/"-joined antigens)
+    by_antigen: dict[str, list[str]] = field(repr=False)  # antigen (A1, B62, Cw7) -> alleles it is given for
+
+
+@cache
+def serology_table() -> SerologyTable:
+    """The shipped serological equivalents from WMDA ``rel_dna_ser.txt`` (read once)."""
+    data = (resources.files("decidua.immunogenetics") / "data" / SEROLOGY_FILE).read_bytes()
+    release = "unknown release"
+    rows: dict[str, tuple[str, str]] = {}
+    by_antigen: dict[str, list[str]] = {}
+    for line in gzip.decompress(data).decode("utf-8").splitlines():
+        if line.startswith("# source: "):
+            release = line.removeprefix("# source: ").split(" (")[0]
+        elif line and not line.startswith(("#", "name\t")):
+            name, basis, antigens = line.split("\t")
+            rows[name] = (basis, antigens)
+            for antigen in filter(None, antigens.split("/")):
+                by_antigen.setdefault(antigen, []).append(name)
+    return SerologyTable(release, rows, by_antigen)
+
+
 def alleles_under(name: HlaName, table: LigandTable) -> tuple[list[str], str | None]:
     """The alleles of the release a name stands for, and a note; ``([], why)`` when the release does not know it.
 
@@ -110,6 +137,16 @@ def alleles_under(name: HlaName, table: LigandTable) -> tuple[list[str], str | N
     Without an expression suffix only expressed alleles count (unless all are null: ``C*04:09`` for C*04:09N).
     """
     key = name.key
+    if name.antigen:
+        antigen = f"{_ANTIGEN_PREFIX.get(name.locus, name.locus)}{int(name.fields[0])}"
+        given = [a for a in serology_table().by_antigen.get(antigen, []) if a in table.rows]
+        if not given:
+            return [], (
+                f"{antigen} is not the serological equivalent of any allele in WMDA rel_dna_ser.txt of "
+                f"{table.release} (broad antigens such as A9 are not resolved: give a split, or the alleles)"
+            )
+        expressed = [a for a in given if not a.endswith("N")]
+        return expressed or given, f"{antigen}: the alleles WMDA gives this serological equivalent (any basis)"
     if name.group is not None:
         row = table.rows.get(key)
         if row is None or row.kind != name.group.value:
@@ -242,3 +279,53 @@ def ligand_genotype(text: str, locus: str = "C") -> tuple[LigandCall, LigandCall
         reason=f"the genotypes give different ligands: {sorted(keys)}",
     )
     return ambiguous, ambiguous
+
+
+@dataclass(frozen=True, slots=True)
+class LigandAnswer:
+    """The ligands of a typing as the command line shows them: one name or allele list (``C1``), a genotype
+    (``C1+C2``), or loci joined as the GL String joins them (``C1+C2^Bw4-80I+Bw6``)."""
+
+    ligand: str
+    candidates: tuple[str, ...]
+    reason: str | None
+    leader_21: str | None
+    release: str
+
+
+def ligand_call(text: str) -> LigandAnswer:
+    """:func:`ligand_of` for a name or allele list; for a GL String, the ligands of each locus's genotype joined
+    as the GL String joins them (haplotypes, ``~``, are refused: give each locus's genotype, joined by ``^``).
+
+    Raises
+    ------
+    NomenclatureError
+        Malformed, a haplotype, or a genotype whose sides name different loci.
+
+    Examples
+    --------
+    >>> ligand_call("C*07:02+C*06:02^B*57:01+B*07:02").ligand
+    'C1+C2^Bw4-80I+Bw6'
+    """
+    body = text.strip().rpartition("#")[2]
+    release = ligand_table().release
+    if not any(op in body for op in "+|^~?"):
+        call = ligand_of(text)
+        candidates = tuple(c.value for c in call.candidates)
+        return LigandAnswer(call.ligand.value, candidates, call.reason, call.leader_21, release)
+    if "~" in body or "?" in body:
+        raise NomenclatureError(
+            f"{text!r}: haplotypes ('~') and open gene locations ('?') are not read here; give each locus's "
+            "genotype, joined by '^' (e.g. C*07:02+C*06:02^B*57:01+B*07:02)"
+        )
+    ligands, leaders, reasons = [], [], []
+    for block in body.split("^"):
+        names = parse_genotype_list(block)  # one locus, two sides at most
+        locus = names[0][0][0].locus
+        pair: tuple[LigandCall, ...] = (
+            ligand_genotype(block, locus) if "+" in block else (_call(block, names[0][0], ligand_table()),)
+        )
+        ligands.append("+".join(c.ligand.value for c in pair))
+        leaders.append("+".join(c.leader_21 or "?" for c in pair))
+        reasons += [c.reason for c in pair if c.reason]
+    return LigandAnswer("^".join(ligands), (), "; ".join(dict.fromkeys(reasons)) or None, "^".join(leaders), release)

@@ -63,7 +63,13 @@ def read_mac_table(path: Path) -> MacTable:
                 f"--mac-file {path} line {number}: {line[:60]!r} is not an NMDP allele code line "
                 "(expected CODE<TAB>EXPANSION, e.g. AB<TAB>01/02, as in numer.v3.txt)"
             )
-        codes[parts[0]] = tuple(parts[1].split("/"))
+        expansion = tuple(parts[1].split("/"))
+        if codes.get(parts[0], expansion) != expansion:
+            raise InputError(
+                f"--mac-file {path} line {number}: code {parts[0]} again, with another expansion "
+                f"({'/'.join(codes[parts[0]])} and {parts[1]}); give NMDP's file as published"
+            )
+        codes[parts[0]] = expansion
     if not codes:
         raise InputError(f"--mac-file {path}: no allele codes (expected NMDP's numer.v3.txt or alpha.v3.txt)")
     return MacTable(str(path), updated, codes)

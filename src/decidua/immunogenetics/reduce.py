@@ -26,18 +26,14 @@ and lgx can give a null allele an expressed allele's name; decidua then says so.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 
-from decidua.core.errors import UnknownAllele
-from decidua.immunogenetics.glstring import parse_gl_string
+from decidua.core.errors import NomenclatureError, UnknownAllele
+from decidua.immunogenetics.glstring import GlString, parse_gl_string
 from decidua.immunogenetics.hla import parse_name
-from decidua.immunogenetics.ligands import LigandTable, alleles_under, ligand_table
+from decidua.immunogenetics.ligands import LigandTable, alleles_under, ligand_table, serology_table
 
-SEROLOGY_FILE = "hla_serology.tsv.gz"
 _BASIS = "serology basis: "
 SEROLOGY_CAUTION = (
     "WMDA rel_dna_ser.txt serves to cross-check serological and DNA typings; IPD-IMGT/HLA does not produce it to "
@@ -61,27 +57,6 @@ class Reduction:
     output: str
     release: str
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class SerologyTable:
-    release: str
-    rows: dict[str, tuple[str, str]]  # allele -> (basis, "/"-joined antigens)
-
-
-@cache
-def serology_table() -> SerologyTable:
-    """The shipped serological equivalents (read once)."""
-    data = (resources.files("decidua.immunogenetics") / "data" / SEROLOGY_FILE).read_bytes()
-    release = "unknown release"
-    rows: dict[str, tuple[str, str]] = {}
-    for line in gzip.decompress(data).decode("utf-8").splitlines():
-        if line.startswith("# source: "):
-            release = line.removeprefix("# source: ").split(" (")[0]
-        elif line and not line.startswith(("#", "name\t")):
-            name, basis, antigens = line.split("\t")
-            rows[name] = (basis, antigens)
-    return SerologyTable(release, rows)
 
 
 def _fields(allele: str) -> tuple[str, list[str], str]:
@@ -142,9 +117,39 @@ def reduce_name(text: str, level: Level) -> tuple[list[str], list[str]]:
         return antigens or [name.key], notes
     out = list(dict.fromkeys(reduce_allele(a, level, table) for a in alleles))
     notes = []
-    if name.suffix == "N" and level in (Level.G, Level.LG, Level.LGX) and not any(o.endswith("N") for o in out):
-        notes.append(f"{name.key} is a null allele (not expressed); {', '.join(out)} also names expressed alleles")
+    null = all(a.endswith("N") for a in alleles)
+    if null and level in (Level.G, Level.LG, Level.LGX) and not any(o.removesuffix("g").endswith("N") for o in out):
+        what = "is a null allele" if name.suffix == "N" else "stands for null alleles only"
+        notes.append(f"{name.key} {what} (not expressed); {', '.join(out)} also names expressed alleles")
     return out, notes
+
+
+def check_loci(text: str, gl: GlString) -> None:
+    """Each allele list names one locus, and every haplotype of a '^' block has its loci in the same order
+    (``A*01:01~C*07:01+A*02:01~C*05:01``); ``C*07:02/A*02:01`` or ``A*02:01+B*07:02`` are refused.
+
+    Raises
+    ------
+    NomenclatureError
+        Naming the loci that are mixed.
+    """
+    for location in gl.locations:
+        for block in location:
+            orders: set[tuple[str, ...]] = set()
+            for genotype in block:
+                for haplotype in genotype:
+                    order = []
+                    for alleles in haplotype:
+                        loci = {parse_name(n).locus for n in alleles}
+                        if len(loci) > 1:
+                            raise NomenclatureError(f"{text!r}: an allele list mixes loci {sorted(loci)}")
+                        order.append(loci.pop())
+                    orders.add(tuple(order))
+            if len(orders) > 1:
+                shown = " vs ".join("~".join(o) for o in sorted(orders))
+                raise NomenclatureError(
+                    f"{text!r}: the sides of a genotype name different loci ({shown}); join loci with '^'"
+                )
 
 
 def reduce_gl(text: str, level: Level) -> Reduction:
@@ -169,8 +174,12 @@ def reduce_gl(text: str, level: Level) -> Reduction:
         notes.extend(n for n in why if n not in notes)
         return out
 
-    output = parse_gl_string(text, "hla").map_names(one)
+    gl = parse_gl_string(text, "hla")
+    check_loci(text, gl)
+    output = gl.map_names(one)
     release = ligand_table().release
+    if gl.release and not release.endswith(gl.release):
+        notes.append(f"the GL String names release {gl.release}; reduced with the tables of {release}")
     if level is Level.SEROLOGICAL:
         release = serology_table().release
         bases = [n.removeprefix(_BASIS) for n in notes if n.startswith(_BASIS)]

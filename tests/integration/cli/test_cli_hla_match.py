@@ -222,3 +222,16 @@ def test_match_from_case_files() -> None:
         ("E1", "C1C2", True),
         ("E2", "C1C1", False),
     ]
+
+
+def test_hla_ligand_reads_genotypes_and_prints_codes_as_written(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["hla", "ligand", "C*07:02+C*06:02^B*57:01+B*07:02", "--json"])
+    assert result.exit_code == 0, result.stderr
+    [row] = json.loads(result.stdout)
+    assert (row["ligand"], row["leader_21"]) == ("C1+C2^Bw4-80I+Bw6", "M+M^T+M")
+    macs = tmp_path / "numer.v3.txt"
+    macs.write_text(NUMER)
+    shown = runner.invoke(app, ["hla", "ligand", "C*07:AB", "--mac-file", str(macs)])
+    assert "🆎" not in shown.stdout  # Rich would turn ":AB" into an emoji
+    reduced = runner.invoke(app, ["hla", "reduce", "C*07:02", "-l", "G", "-l", "G", "--json"])
+    assert [r["level"] for r in json.loads(reduced.stdout)] == ["G"]

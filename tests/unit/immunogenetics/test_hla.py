@@ -211,3 +211,12 @@ def test_many_names_resolve_each_distinct_name_once() -> None:
     calls = ligands_for(names)
     assert set(calls) == {"C*07:02", "C*06:02"}
     assert ligand_of.cache_info().misses == 2
+
+
+def test_records_with_an_indel_near_the_motif_are_not_misread() -> None:
+    # A*24:536Q lacks a residue before 76: read at the alignment's numbering its motif looked like residues 77-84
+    assert ligand_of("A*24:536Q").ligand is KirLigand.UNCLASSIFIED
+    assert "insertion or deletion" in (ligand_of("A*24:536Q").reason or "")
+    # an HLA-A motif that is neither Bw4 nor Bw6 is still not Bw4; A*03 and A*11 stay KIR3DL2 ligands
+    assert ligand_of("A*02:192").ligand is KirLigand.NONE
+    assert ligand_of("A*03:212").ligand is KirLigand.A3_A11

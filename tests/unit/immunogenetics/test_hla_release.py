@@ -8,8 +8,7 @@ from importlib import resources
 import pytest
 
 from decidua.immunogenetics.ligand_table import derive, derive_serology, render, render_serology
-from decidua.immunogenetics.ligands import TABLE_FILE, KirLigand, ligand_of
-from decidua.immunogenetics.reduce import SEROLOGY_FILE
+from decidua.immunogenetics.ligands import SEROLOGY_FILE, TABLE_FILE, KirLigand, ligand_of
 
 from conftest import SHARED_REFERENCE
 

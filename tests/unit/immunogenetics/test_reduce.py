@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from decidua.core.errors import InputError, MacCode, UnknownAllele
+from decidua.core.errors import InputError, MacCode, NomenclatureError, UnknownAllele
 from decidua.immunogenetics.kir import calls_from_lists, classify, kir3dl1_subtype, parse_allele
 from decidua.immunogenetics.ligand_table import group_members, serology_rows
 from decidua.immunogenetics.mac import MacTable, expand_macs, expand_name, read_mac_table
@@ -173,3 +173,55 @@ def test_kir3dl1_subgroups_only_where_a_source_classifies_them() -> None:
     profile = classify(calls_from_lists(["2DL1", "KIR3DL1*00101", "KIR3DL1*004", "3DL2", "3DL3", "2DL4", "3DP1"]))
     assert profile.kir3dl1_allotypes == (("KIR3DL1*00101", "high"), ("KIR3DL1*004", "null"))
     assert profile.to_record()["kir3dl1_allotypes"][1] == {"allele": "KIR3DL1*004", "subgroup": "null"}
+
+
+# --- found by review -------------------------------------------------------------------------------------------
+
+
+def test_a_name_that_stands_for_null_alleles_only_says_so() -> None:
+    r = reduce_gl("A*01:04", Level.LGX)  # A*01:04 names only null alleles in 3.58.0
+    assert any("stands for null alleles only" in n for n in r.notes)
+    assert reduce_gl("C*06:350N", Level.LG).notes == ()  # still a null name: nothing to warn of
+
+
+def test_questionable_alleles_keep_the_null_possibility_in_their_serology() -> None:
+    assert reduce_gl("B*07:360Q", Level.SEROLOGICAL).notes[0] == "serology basis: assumed (or null) (B7)"
+    rows = {r.name: (r.basis, r.antigens) for r in serology_rows("B*;07:360Q;;;0/7;\nC*;12:02:02:24Q;;;0/?;\n")}
+    assert rows == {"B*07:360Q": ("assumed (or null)", "B7"), "C*12:02:02:24Q": ("assumed (or null)", "")}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("C*07:02/A*02:01", "an allele list mixes loci"),
+        ("A*02:01+B*07:02", "the sides of a genotype name different loci"),
+    ],
+)
+def test_gl_strings_mixing_loci_are_refused(text: str, message: str) -> None:
+    with pytest.raises(NomenclatureError, match=message):
+        reduce_gl(text, Level.LGX)
+    assert reduce_gl("A*01:01~C*07:01+A*02:01~C*05:01", Level.LGX).output == "A*01:01~C*07:01+A*02:01~C*05:01"
+    assert "names release 3.57.0" in reduce_gl("hla#3.57.0#C*07:02", Level.LGX).notes[0]
+
+
+def test_duplicate_codes_with_another_expansion_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "numer.v3.txt"
+    path.write_text(NUMER + "AB\t03/04\n")
+    with pytest.raises(InputError, match="code AB again, with another expansion"):
+        read_mac_table(path)
+    path.write_text(NUMER + "AB\t01/02\n")  # the same line twice is harmless
+    assert read_mac_table(path).codes["AB"] == ("01", "02")
+
+
+def test_serological_antigens_resolve_through_the_wmda_table() -> None:
+    from decidua.immunogenetics.ligands import ligand_call
+
+    assert ligand_call("Cw10").ligand == "C1"  # a split of Cw3 (C*03:02/03:04...), not a C*10 allele group
+    assert reduce_gl("B62", Level.P).output.startswith("B*15:")
+    with pytest.raises(UnknownAllele, match="not the serological equivalent"):
+        reduce_name("B99", Level.G)
+
+
+def test_lg_names_are_refused_with_what_to_give() -> None:
+    with pytest.raises(NomenclatureError, match="is an lg name"):
+        reduce_gl("A*02:01g", Level.LGX)

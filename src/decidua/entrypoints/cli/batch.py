@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -154,5 +155,6 @@ def batch_command(
         table.add_row(finding, *(str(statuses.get(s.value, 0)) for s in Status))
     err_console.print(table)
     if run.layout.absent:
-        err_console.print(f"[yellow]columns not in the input (read as not recorded):[/] {', '.join(run.layout.absent)}")
+        absent = escape(", ".join(run.layout.absent))
+        err_console.print(f"[yellow]columns not in the input (read as not recorded):[/] {absent}", markup=True)
     err_console.print(f"results: {output}\nrejects: {rejects_path(output)} ({run.rejected} rows)")

@@ -25,8 +25,11 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INPUT = 2
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False)
+# Text is printed as it is: no markup or emoji codes read in it (an allele code "C*07:AB" must not become an
+# emoji, a "[rule, version]" must not vanish as a markup tag); the few styled words pass markup=True and escape
+# what they interpolate.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+out_console = Console(highlight=False, markup=False, emoji=False)
 
 
 def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:

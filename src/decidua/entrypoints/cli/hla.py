@@ -16,10 +16,10 @@ from decidua.core.case import Case, KirTyping, Person
 from decidua.core.errors import InputError, MacCode
 from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, write_case_file
 from decidua.immunogenetics.ligand_table import derive, derive_serology, render, render_serology
-from decidua.immunogenetics.ligands import TABLE_FILE, ligand_of, ligand_table
+from decidua.immunogenetics.ligands import SEROLOGY_FILE as SEROLOGY_TABLE
+from decidua.immunogenetics.ligands import TABLE_FILE, ligand_call, ligand_table
 from decidua.immunogenetics.mac import MacTable, expand_macs, read_mac_table
 from decidua.immunogenetics.reduce import SEROLOGY_CAUTION, Level, reduce_gl
-from decidua.immunogenetics.reduce import SEROLOGY_FILE as SEROLOGY_TABLE
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -58,33 +58,24 @@ def ligand_command(
         macs = read_mac_table(mac_file) if mac_file is not None else None
         rows: list[dict[str, object]] = []
         for text in alleles:
+            row: dict[str, object] = {"allele": text, "expanded": None, "candidates": []}
             try:
                 expanded, notes = _expand(text, macs)
-                c = ligand_of(expanded)
+                call = ligand_call(expanded)
             except MacCode as exc:
-                rows.append(
-                    {
-                        "allele": text,
-                        "ligand": "needs expansion",
-                        "candidates": [],
-                        "reason": str(exc),
-                        "leader_21": None,
-                        "release": ligand_table().release,
-                    }
-                )
+                row |= {"ligand": "needs expansion", "reason": str(exc), "leader_21": None}
+                rows.append(row | {"release": ligand_table().release})
                 continue
-            reason = "; ".join([*notes, c.reason] if c.reason else notes) or None
-            rows.append(
-                {
-                    "allele": text,
-                    "expanded": expanded if expanded != text else None,
-                    "ligand": c.ligand.value,
-                    "candidates": [x.value for x in c.candidates],
-                    "reason": reason,
-                    "leader_21": c.leader_21,
-                    "release": c.release,
-                }
-            )
+            reason = "; ".join([*notes, call.reason] if call.reason else notes) or None
+            row |= {
+                "expanded": expanded if expanded != text else None,
+                "ligand": call.ligand,
+                "candidates": list(call.candidates),
+                "reason": reason,
+                "leader_21": call.leader_21,
+                "release": call.release,
+            }
+            rows.append(row)
     if as_json:
         print_json(rows)
         return
@@ -117,7 +108,7 @@ def reduce_command(
     rel_dna_ser.txt antigen(s) with their basis (unambiguous/possible/assumed), a cross-checking aid, not proof of
     serology. A shorter name reduces to every distinct result of the alleles under it.
     """
-    levels = level or list(Level)
+    levels = list(dict.fromkeys(level or Level))
     with input_errors():
         macs = read_mac_table(mac_file) if mac_file is not None else None
         rows: list[dict[str, object]] = []

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import polars as pl
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from decidua.adapters.batchio import write_frame
 from decidua.app.casefile import case_to_data, read_case
@@ -39,9 +41,9 @@ _GENES_HELP = "KIR genes separated by commas or spaces, with or without 'KIR' (e
 
 
 def _text(profile: KirProfile) -> Table:
-    def show(value: object) -> str:
+    def show(value: object) -> str | Text:
         if value is None:
-            return "[yellow]undetermined[/]"
+            return Text("undetermined", style="yellow")
         if isinstance(value, bool):
             return "yes" if value else "no"
         return str(value)
@@ -102,7 +104,7 @@ def classify_command(
         return
     out_console.print(_text(profile))
     for warning in profile.warnings:
-        out_console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
+        out_console.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
 
 
 def _loci_table(typing: SampleTyping) -> Table:
@@ -195,7 +197,7 @@ def import_command(
             out_console.print(_loci_table(t))
             out_console.print(_text(p))
             for warning in (*t.warnings, *p.warnings):
-                out_console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
+                out_console.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
     if out is not None:
         err_console.print(f"{out}: case {case_file} with the KIR typing of sample {typings[0].sample}")
     if batch is not None:

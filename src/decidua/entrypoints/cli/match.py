@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -187,7 +188,7 @@ def _print(data: dict[str, Any]) -> None:
         )
     out_console.print(pairs)
     for f in data["findings"]:
-        out_console.print(f"[bold]{f['status']}[/]: {f['summary']}")
+        out_console.print(f"[bold]{escape(f['status'])}[/]: {escape(f['summary'])}", markup=True)
     if data["donors"]:
         donors = Table(
             title="Oocyte donors, least HLA-C2 load first (an option, not a standard of care)", title_justify="left"
@@ -208,4 +209,4 @@ def _print(data: dict[str, Any]) -> None:
             f"embryo {e['id']}: {e['ligands'] or e['reason']}; more C2 than mother: {e['c2_more_than_mother']}"
         )
     for w in data["warnings"]:
-        out_console.print(f"[yellow]warning:[/] {w}")
+        out_console.print(f"[yellow]warning:[/] {escape(w)}", markup=True)

@@ -58,8 +58,9 @@ def open_store_or_exit(url: str) -> SqlCaseStore:
     except ModuleNotFoundError as exc:  # the PostgreSQL driver is an extra
         err_console.print(
             f"[bold red]error:[/] --database-url: {escape(describe(url))} needs the {exc.name} driver; install "
-            "decidua with the 'postgres' extra (pip install 'decidua[postgres]')",
+            "decidua with the 'postgres' extra (pip install 'decidua\\[postgres]')",
             highlight=False,
+            markup=True,
         )
         raise typer.Exit(2) from None
     except Exception as exc:  # say which database, never its password
@@ -67,6 +68,7 @@ def open_store_or_exit(url: str) -> SqlCaseStore:
             f"[bold red]error:[/] --database-url: cannot open {escape(describe(url))} ({type(exc).__name__}); "
             "allowed: a reachable SQLite file path or PostgreSQL server (sqlite:///PATH, postgresql://USER@HOST/DB)",
             highlight=False,
+            markup=True,
         )
         raise typer.Exit(2) from None
 
