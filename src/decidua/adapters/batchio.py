@@ -174,6 +174,28 @@ def _umask() -> int:
     return mask
 
 
+def check_output(final: Path, *, inputs: Iterable[Path] = ()) -> None:
+    """Refuse an output path before anything is written: a directory, something that is not a regular file (a
+    FIFO, a device: it would be replaced by a file), one of ``inputs``, or a parent that is not a directory.
+
+    Raises
+    ------
+    InputError
+        Naming the path and what is wrong with it.
+    """
+    if final.is_dir():
+        raise InputError(f"{final}: is a directory; give a file name to write")
+    if final.exists() and not final.is_file():
+        raise InputError(f"{final}: exists and is not a regular file (a device, a FIFO); give a file name to write")
+    if any(final.resolve() == Path(p).resolve() for p in inputs):
+        raise InputError(f"{final}: is also an input; write the result to another file")
+    ancestor = final.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
+        raise InputError(f"{final}: cannot write there ({ancestor} is not a writable directory)")
+
+
 @contextmanager
 def atomic_path(final: Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     """A temporary path beside ``final`` that replaces it only if the block completes.
@@ -183,16 +205,13 @@ def atomic_path(final: Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     Raises
     ------
     InputError
-        When ``final`` is a directory, its parent is not one, or it is one of ``inputs`` (an input would be lost).
+        As :func:`check_output`, or when the directory cannot be written.
     """
-    if final.is_dir():
-        raise InputError(f"{final}: is a directory; give a file name to write")
-    if any(final.resolve() == Path(p).resolve() for p in inputs):
-        raise InputError(f"{final}: is also an input; write the result to another file")
+    check_output(final, inputs=inputs)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+    except OSError as exc:
         raise InputError(f"{final}: cannot write there: {exc.strerror or exc}") from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())

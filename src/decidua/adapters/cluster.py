@@ -145,6 +145,8 @@ class DaskSource:
                 pdf = client.compute(parts).result()
         except pl.exceptions.PolarsError as exc:
             raise InputError(f"cannot read the cohort: {exc}") from None
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"--scheduler {self.scheduler}: cannot reach the Dask cluster: {exc}") from None
         finally:
             if cluster is not None:
                 cluster.close()

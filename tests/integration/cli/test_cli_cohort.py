@@ -4,6 +4,8 @@ bad input."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +54,12 @@ def test_reference_interval_json_and_override_round_trip(tmp_path: Path) -> None
     written = yaml.safe_load(override.read_text())
     rule = written["rules"]["nk.peripheral.clinic"]
     assert rule == data["override"]["rules"]["nk.peripheral.clinic"]
-    assert rule["value"] == pytest.approx(data["partitions"][0]["upper"], abs=5e-4)  # rounded to 3 decimals
-    assert rule["bands"] == [pytest.approx(data["partitions"][1]["upper"], abs=5e-4)]
+    # the data do not justify separate intervals (Harris-Boyd: one): one limit, rounded to 3 decimals, for both
+    assert data["partitioning"]["harris_boyd"]["verdict"] == "one interval"
+    assert rule["value"] == pytest.approx(data["upper"], abs=5e-4)
+    assert rule["bands"] == [pytest.approx(data["upper"], abs=5e-4)]
+    assert "one limit for both" in written["source"]
+    assert data["selected"] == {"where": "healthy_volunteer", "rows": 2000, "selected": 600, "unreadable": 0}
     assert "n = " in written["source"]
     assert "healthy_volunteer" in written["source"]
     # assess with the override: the new cut-off is used, and the override with its provenance is recorded
@@ -61,7 +67,7 @@ def test_reference_interval_json_and_override_round_trip(tmp_path: Path) -> None
     result = assess(read_case(EXAMPLES / "01-rpl-age36-nk-high.yaml"), kb)
     assert any("reference-interval" in o for o in result.kb_overrides)
     finding = next(f for f in result.findings if f.rule_id == "nk.peripheral.clinic")
-    assert finding.threshold_applied == pytest.approx(rule["bands"][0])  # the woman is 36: the band value
+    assert finding.threshold_applied == pytest.approx(rule["bands"][0])  # the woman is 36: the band's value
     html = report.read_text()
     assert "<svg" in html
     assert "Harris EK, Boyd JC" in html
@@ -171,3 +177,102 @@ def test_dask_engine_gives_the_same_figures(args: list[str | Path]) -> None:
     code, dask, err = cohort(*args, "--json", "--engine", "dask")
     assert code == 0, err
     assert json.loads(dask) == json.loads(local)
+
+
+def test_override_merges_the_clinic_override_and_selects_an_inactive_rule(tmp_path: Path) -> None:
+    clinic = tmp_path / "clinic.yaml"
+    clinic.write_text(
+        "override_schema_version: 1\nname: Clinic X\nversion: '1'\nsource: protocol v4\n"
+        "rules:\n  nk.uterine.kuon2017: {value: 250}\n"
+    )
+    code, _, err = cohort(
+        "reference-interval", COHORT, "--column", "pb_nk_percent", "--where", "healthy_volunteer",
+        "--partition", "age_years > 35", "--kb-override", clinic, "--as-override", clinic,
+    )  # fmt: skip
+    assert code == 2
+    assert "is also an input" in err  # the clinic's file is not overwritten
+    out = tmp_path / "new.yaml"
+    code, _, err = cohort(
+        "reference-interval", COHORT, "--column", "pb_nk_percent", "--where", "healthy_volunteer",
+        "--rule", "nk.peripheral.coulam1995", "--kb-override", clinic, "--as-override", out,
+    )  # fmt: skip
+    assert code == 0, err
+    written = yaml.safe_load(out.read_text())
+    assert written["rules"]["nk.uterine.kuon2017"] == {"value": 250}  # kept
+    assert written["choices"] == {"nk_peripheral_cutoff": "nk.peripheral.coulam1995"}  # else it would not apply
+    assert "protocol v4" in written["source"]
+    kb = load_kb(out)
+    assert "nk.peripheral.coulam1995" in {r.id for r in kb.active_rules}
+
+
+def test_outputs_are_all_written_or_none(tmp_path: Path) -> None:
+    same = tmp_path / "same.yaml"
+    code, _, err = cohort(
+        "reference-interval", COHORT, "--column", "pb_nk_percent", "--where", "healthy_volunteer",
+        "--partition", "age_years > 35", "--as-override", same, "--report", same,
+    )  # fmt: skip
+    assert code == 2
+    assert "its own file" in err
+    assert not same.exists()
+    half = tmp_path / "half.yaml"
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = cohort(
+        "reference-interval", COHORT, "--column", "pb_nk_percent", "--where", "healthy_volunteer",
+        "--partition", "age_years > 35", "--as-override", half, "--report", blocker / "r.html",
+    )  # fmt: skip
+    assert code == 2
+    assert not half.exists()
+    fifo = tmp_path / "fifo.html"
+    os.mkfifo(fifo)
+    code, _, err = cohort("reference-interval", COHORT, "--column", "pb_nk_percent", "--report", fifo)
+    assert code == 2
+    assert "not a regular file" in err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_repeated_keys_are_not_double_counted(tmp_path: Path) -> None:
+    frame = pl.read_csv(COHORT, infer_schema_length=0)
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) < 100).then(pl.lit("C00001")).otherwise(pl.col("case_id")).alias("case_id")
+    )
+    path = tmp_path / "repeated.csv"
+    frame.write_csv(path)
+    args = ["--exposure", "kir_genotype = 'AA'", "--outcome", "live_birth", "--json"]
+    _, original, _ = cohort("association", COHORT, *args)
+    code, repeated, err = cohort("association", path, *args)
+    assert code == 0, err
+    assert json.loads(repeated)["table"] == json.loads(original)["table"]
+    _, original, _ = cohort("scan", COHORT, "--outcome", "live_birth", "--json")
+    _, repeated, _ = cohort("scan", path, "--outcome", "live_birth", "--json")
+    assert json.loads(repeated)["results"] == json.loads(original)["results"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["association", COHORT, "--exposure", "kir_genotype = 'AA'", "--outcome", "live_birth",
+          "--adjust", "age_years,age_years"], "age_years given twice"),
+        (["reference-interval", COHORT, "--column", "pb_nk_percent", "--where", "pb_nk_percent > AVG(pb_nk_percent)"],
+         "aggregates over rows"),
+        (["reference-interval", COHORT, "--column", "pb_nk_percent", "--where", "healthy_volunteer + 1 > 2"],
+         "--where 'healthy_volunteer + 1 > 2'"),
+    ],
+)  # fmt: skip
+def test_more_bad_input_exits_2(args: list[str | Path], message: str) -> None:
+    code, _, err = cohort(*args)
+    assert code == 2
+    assert message in err
+
+
+def test_an_adjusted_model_that_cannot_be_estimated_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "zero.csv"
+    pl.DataFrame(
+        {"e": [1] * 30 + [0] * 30, "y": [1] * 30 + [1] * 10 + [0] * 20, "m": list(range(60)), "k": ["P"] * 60}
+    ).write_csv(path)
+    code, out, err = cohort("association", path, "--exposure", "e", "--outcome", "y", "--adjust", "m", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["adjusted"]["odds_ratio"] is None
+    assert "cannot be estimated" in data["adjusted"]["note"]
+    assert data["exact_ci"][0] is not None  # the exact interval stands

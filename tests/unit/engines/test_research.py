@@ -243,3 +243,21 @@ def test_benjamini_hochberg_and_power() -> None:
     # 387 per group give 80 % power for proportions 0.5 vs 0.4 (Cohen's h 0.2014); odds ratio 1.5 at p0 0.4
     assert power_two_proportions(387, 387, 0.4, 1.5) == pytest.approx(0.80, abs=0.01)
     assert power_two_proportions(0, 10, 0.4, 2.0) is None
+
+
+def test_robust_limits_of_a_skewed_marker_are_computed_on_the_box_cox_scale() -> None:
+    rng = np.random.default_rng(0)
+    uppers = []
+    for _ in range(20):
+        iv, _, _ = interval("x", *table(list(np.round(np.exp(rng.normal(math.log(13), 0.33, 60)), 1))), "none")
+        uppers.append(iv.upper)
+        assert "Box-Cox" in (iv.note or "")
+    # log-normal, median 13, sigma 0.33: the true 97.5th percentile is 24.8 (the raw-scale biweight gave about 22)
+    assert 23.5 < float(np.mean(uppers)) < 27.5
+
+
+def test_auc_interval_needs_two_rows_in_each_class() -> None:
+    frame = pl.DataFrame({"m": list(range(10)), "y": [1] + [0] * 9}).lazy()
+    r = roc(LocalSource(frame), numeric("--marker", "m", frame), binary("--outcome", "y", frame))
+    assert r.auc_ci == (None, None)
+    assert any("at least two in each" in n for n in r.notes)

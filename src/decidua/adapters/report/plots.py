@@ -33,7 +33,13 @@ STATUS_COLOUR = {Status.FLAGGED: "#b3261e", Status.WITHIN_RANGE: "#1b6e3a", Stat
 def _style() -> AbstractContextManager[None]:
     """Deterministic SVG (fixed hash salt, text kept as text) in the report's font."""
     return plt.rc_context(
-        {"svg.hashsalt": "decidua", "svg.fonttype": "none", "font.size": 8, "font.family": "DejaVu Sans"}
+        {
+            "svg.hashsalt": "decidua",
+            "svg.fonttype": "none",
+            "font.size": 8,
+            "font.family": "DejaVu Sans",
+            "text.parse_math": False,  # labels come from data (column names): "$" is a dollar sign, not TeX
+        }
     )
 
 

@@ -123,7 +123,9 @@ def two_by_two(a: int, b: int, c: int, d: int, exposure: str = "exposure", outco
     if 0 in (a, b, c, d):
         sample: float | None = None
         woolf: tuple[float | None, float | None] = (None, None)
-        notes.append("a cell is zero: the sample odds ratio and Woolf's interval are not defined; the exact ones are")
+        notes.append(
+            "a cell is zero: the sample odds ratio and Woolf's interval are not defined; see the exact interval"
+        )
     else:
         result = odds_ratio(table, kind="sample")
         ci = result.confidence_interval(0.95)
@@ -133,7 +135,7 @@ def two_by_two(a: int, b: int, c: int, d: int, exposure: str = "exposure", outco
     if not math.isfinite(stat) or stat == 0:
         notes.append(f"the conditional odds ratio is {'infinite' if stat else 'zero'} (a zero cell); see its interval")
     margin = min(a + b, c + d, a + c, b + d)
-    if margin <= EXACT_CI_MAX_MARGIN:
+    if margin <= EXACT_CI_MAX_MARGIN or 0 in (a, b, c, d):  # with a zero cell it is the only interval there is
         ci = conditional.confidence_interval(0.95)
         exact: tuple[float | None, float | None] = (_finite(float(ci.low)), _finite(float(ci.high)))
     else:  # its cost grows with the smallest margin (scipy sums the noncentral hypergeometric term by term)
@@ -158,31 +160,51 @@ def two_by_two(a: int, b: int, c: int, d: int, exposure: str = "exposure", outco
     )
 
 
+def _exp(x: float) -> float | None:
+    """exp(x) when it is a finite number (a quasi-separated model's bound can overflow)."""
+    return math.exp(x) if math.isfinite(x) and x < 700 else None
+
+
 def _adjusted(patterns: pl.DataFrame, covariates: Sequence[str]) -> Adjusted:
     """Logistic regression on covariate patterns: columns exposure, covariates, ``events``, ``trials``."""
+    import warnings
+
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
 
     n = int(patterns["trials"].sum())
+
+    def not_estimable(why: str) -> Adjusted:
+        return Adjusted(
+            None, (None, None), None, tuple(covariates), n, f"the adjusted model cannot be estimated: {why}"
+        )
+
+    if n == 0:
+        return not_estimable("no row has the exposure, the outcome and every covariate read")
+    for c in covariates:
+        if patterns[c].n_unique() < 2:
+            return not_estimable(f"{c} takes one value in the rows with every covariate")
+    exposed = patterns.group_by(_EXPOSURE).agg(pl.col("events").sum(), pl.col("trials").sum())
+    for row in exposed.iter_rows(named=True):
+        if row["events"] in (0, row["trials"]):
+            return not_estimable("a zero cell among these rows (the odds ratio is unbounded); see the exact interval")
+    if exposed.height < 2:
+        return not_estimable("these rows are all exposed or all unexposed")
     x = patterns.select(pl.col(_EXPOSURE).cast(pl.Float64), *(pl.col(c).cast(pl.Float64) for c in covariates))
     design = sm.add_constant(x.to_numpy(), has_constant="add")
     endog = np.column_stack([patterns["events"].to_numpy(), (patterns["trials"] - patterns["events"]).to_numpy()])
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PerfectSeparationWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
             fit = sm.GLM(endog, design, family=sm.families.Binomial()).fit()
     except (PerfectSeparationError, PerfectSeparationWarning, np.linalg.LinAlgError, ValueError) as exc:
-        return Adjusted(None, (None, None), None, tuple(covariates), n, f"the model cannot be fitted: {exc}")
+        return not_estimable(f"{type(exc).__name__}: {exc}")
     beta, (lo, hi) = float(fit.params[1]), fit.conf_int()[1]
-    return Adjusted(
-        _finite(math.exp(beta)),
-        (_finite(math.exp(float(lo))), _finite(math.exp(float(hi)))),
-        float(fit.pvalues[1]),
-        tuple(covariates),
-        n,
-    )
+    p = float(fit.pvalues[1])
+    if not all(map(math.isfinite, (beta, float(lo), float(hi), p))):
+        return not_estimable("the fit did not converge to finite estimates")
+    return Adjusted(_exp(beta), (_exp(float(lo)), _exp(float(hi))), p, tuple(covariates), n)
 
 
 def associate(source: Source, exposure: Column, outcome: Column, adjust: Sequence[Column] = ()) -> Association:
@@ -212,6 +234,12 @@ def associate(source: Source, exposure: Column, outcome: Column, adjust: Sequenc
         patterns = source.aggregate(by_pattern, [_EXPOSURE, *names]).sort([_EXPOSURE, *names], nulls_last=True)
     except (pl.exceptions.PolarsError, InputError) as exc:
         raise InputError(f"cannot read {exposure.option} / {outcome.option}: {exc}") from None
+    if patterns.height == 0:
+        e, o = excluded[0], excluded[1]
+        raise InputError(
+            f"no row has both {exposure.option} and {outcome.option} read ({e.spec}: {e.missing:,} missing, "
+            f"{e.invalid:,} unreadable; {o.spec}: {o.missing:,} missing, {o.invalid:,} unreadable)"
+        )
     cells = patterns.group_by(_EXPOSURE).agg(pl.col("events").sum(), pl.col("trials").sum())
     by = {row[_EXPOSURE]: (int(row["events"]), int(row["trials"])) for row in cells.iter_rows(named=True)}
     (a, n1), (c, n0) = by.get(True, (0, 0)), by.get(False, (0, 0))

@@ -10,16 +10,24 @@ are counted and the rows left out, never imputed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import polars as pl
 
-from decidua.core.cells import CELL_HELP_SHORT, WORDS
+from decidua.core.cells import CELL_HELP_SHORT, GENE_WORDS, WORDS
 from decidua.core.errors import InputError
 from decidua.engines.research.source import Source
 
 _TEXT = (pl.String, pl.Categorical, pl.Enum)
+_ROW = "__row"
+# SQL that reads more than one row: its result would depend on how the rows are split into chunks or partitions
+_AGGREGATE = re.compile(
+    r"\b(AVG|SUM|COUNT|MIN|MAX|MEDIAN|STDDEV\w*|VAR\w*|FIRST|LAST|QUANTILE\w*|RANK|ROW_NUMBER|LAG|LEAD)\s*\(|"
+    r"\bOVER\b|\bSELECT\b|\bEXISTS\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +58,13 @@ def _expression(option: str, spec: str, schema: pl.Schema) -> pl.Expr:
     """A column of the frame, or an SQL expression over its columns (names checked)."""
     if spec in schema:
         return pl.col(spec)
+    if _AGGREGATE.search(spec):
+        raise InputError(
+            f"{option}: {spec!r} aggregates over rows; a condition here reads one row at a time (e.g. age_years > 35)"
+        )
     try:
         expr = pl.sql_expr(spec)
-    except (pl.exceptions.PolarsError, ValueError) as exc:
+    except Exception as exc:
         raise InputError(f"{option}: {spec!r} is neither a column of the file nor an expression: {exc}") from None
     unknown = [c for c in expr.meta.root_names() if c not in schema]
     if unknown:
@@ -97,9 +109,9 @@ def numeric_columns(source: Source, names: Iterable[str]) -> Source:
 
 def with_features(source: Source, names: Iterable[str], key: str = "case_id") -> Source:
     """The rows with the named decidua features (``kir_genotype``, ``woman_c2_count``, ...) that they lack,
-    derived from their batch-layout columns by the batch engine part by part and joined on ``key``; a row the
-    batch engine rejects gets none (and is counted as missing where a role reads them). Unchanged when every
-    name is a column already or none is a feature.
+    derived from their batch-layout columns by the batch engine part by part and joined back row by row (a
+    cohort may repeat a woman's key, one row per cycle); a row the batch engine rejects gets none (and is counted
+    as missing where a role reads them). Unchanged when every name is a column already or none is a feature.
 
     Raises
     ------
@@ -122,13 +134,15 @@ def with_features(source: Source, names: Iterable[str], key: str = "case_id") ->
     layout = plan_layout(schema.names(), key, allow_extra=True)
 
     def features(rows: pl.LazyFrame) -> pl.LazyFrame:
-        chunk = rows.collect()
+        # joined back by row, not by key: a cohort may hold several rows per woman (one per cycle)
+        chunk = rows.collect().with_row_index(_ROW)
         if chunk.height == 0:
-            derived = pl.DataFrame(schema={key: pl.String, **{n: FEATURE_SCHEMA[n] for n in wanted}})
+            derived = pl.DataFrame(schema={_ROW: pl.UInt32, **{n: FEATURE_SCHEMA[n] for n in wanted}})
         else:
-            valid, _ = prepare(chunk, layout)
-            derived = valid.select(key, *wanted).collect()
-        return chunk.lazy().with_columns(pl.col(key).cast(pl.String)).join(derived.lazy(), on=key, how="left")
+            numbered = chunk.with_columns(pl.col(_ROW).cast(pl.String).alias(key)).drop(_ROW)
+            valid, _ = prepare(numbered, layout)
+            derived = valid.select(pl.col(key).cast(pl.UInt32).alias(_ROW), *wanted).collect()
+        return chunk.join(derived, on=_ROW, how="left").drop(_ROW).lazy()
 
     return source.transform(features, heavy=True)
 
@@ -157,7 +171,8 @@ def binary(option: str, spec: str, frame: pl.LazyFrame) -> Column:
         return Column(option, spec, expr.cast(pl.Boolean, strict=False), pl.lit(False))
     if isinstance(dtype, _TEXT):
         word = expr.cast(pl.String).str.strip_chars().str.to_lowercase()
-        value = word.replace_strict(WORDS, default=None, return_dtype=pl.Boolean)
+        words = GENE_WORDS if spec.startswith("kir_") else WORDS  # a KIR gene column reads P/A too
+        value = word.replace_strict(words, default=None, return_dtype=pl.Boolean)
         return Column(option, spec, value, (word != "") & word.is_not_null() & value.is_null())
     if dtype.is_numeric():
         value = pl.when(expr == 1).then(True).when(expr == 0).then(False)

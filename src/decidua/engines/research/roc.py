@@ -135,7 +135,7 @@ class Roc:
     positives: int  # rows with the outcome
     negatives: int
     auc: float
-    auc_ci: tuple[float, float]
+    auc_ci: tuple[float | None, float | None]
     auc_se: float
     curve: tuple[tuple[float, float, float], ...]  # (cut-off, 1 - specificity, sensitivity), from the highest cut-off
     at: AtCutoff | None
@@ -213,6 +213,12 @@ def roc(
         counts = source.aggregate(by_value, [_MARKER]).sort(_MARKER)
     except (pl.exceptions.PolarsError, InputError) as exc:
         raise InputError(f"cannot read {marker.option} / {outcome.option}: {exc}") from None
+    if counts.height == 0:
+        mk, oc = excluded
+        raise InputError(
+            f"no row has both {marker.option} and {outcome.option} read ({mk.spec}: {mk.missing:,} missing, "
+            f"{mk.invalid:,} unreadable; {oc.spec}: {oc.missing:,} missing, {oc.invalid:,} unreadable)"
+        )
     values = counts[_MARKER].to_numpy()
     pos, neg = counts["pos"].to_numpy(), counts["neg"].to_numpy()
     m, n = int(pos.sum()), int(neg.sum())
@@ -241,7 +247,8 @@ def roc(
     notes: list[str] = []
     if cutoff is not None:
         extra = cutoff.reads
-        extra_counts = counted(source, extra) if extra else ()
+        both = marker.value.is_not_null() & outcome.value.is_not_null()
+        extra_counts = counted(source.transform(lambda rows: rows.filter(both)), extra) if extra else ()
         cols = [
             marker.value.alias(_MARKER),
             outcome.value.alias(_OUTCOME),
@@ -265,14 +272,25 @@ def roc(
                 notes.append(
                     f"{c.spec}: {c.missing} missing and {c.invalid} unreadable rows left out of the cut-off's table"
                 )
-    lo, hi = max(0.0, auc - 1.959964 * se), min(1.0, auc + 1.959964 * se)
+    auc_ci: tuple[float | None, float | None]
+    if m < 2 or n < 2:
+        auc_ci = (None, None)
+        notes.append(
+            f"{min(m, n)} row(s) in one outcome class: DeLong's variance needs at least two in each, so no interval"
+        )
+    else:
+        auc_ci = (max(0.0, auc - 1.959964 * se), min(1.0, auc + 1.959964 * se))
+    notes.append(
+        "The Youden optimum is chosen on these rows, so its performance here is optimistic; PPV and NPV depend on "
+        f"this cohort's share with the outcome ({m / (m + n):.1%})"
+    )
     return Roc(
         marker.spec,
         outcome.spec,
         m,
         n,
         auc,
-        (lo, hi),
+        auc_ci,
         se,
         curve,
         at,

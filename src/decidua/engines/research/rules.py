@@ -21,7 +21,9 @@ from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import ThresholdRule
 
 
-def threshold_rule(kb: KnowledgeBase, column: str, rule_id: str | None = None) -> ThresholdRule:
+def threshold_rule(
+    kb: KnowledgeBase, column: str, rule_id: str | None = None, *, instead: str = "give the cut-off with --cutoff"
+) -> ThresholdRule:
     """The threshold rule that reads ``column`` (an active one; ``rule_id`` chooses among several, and may name
     an inactive alternative).
 
@@ -40,7 +42,7 @@ def threshold_rule(kb: KnowledgeBase, column: str, rule_id: str | None = None) -
         return rule
     found = [r for r in kb.active_rules if isinstance(r, ThresholdRule) and r.input == column]
     if not found:
-        raise InputError(f"no active threshold rule reads {column!r}; give the cut-off with --cutoff")
+        raise InputError(f"no active threshold rule reads {column!r}; {instead}")
     if len(found) > 1:
         raise InputError(f"several rules read {column!r} ({', '.join(r.id for r in found)}); choose one with --rule")
     return found[0]
@@ -80,10 +82,20 @@ def rule_cutoff(kb: KnowledgeBase, rule: ThresholdRule, frame: pl.LazyFrame) -> 
 
 
 def override_from_interval(
-    result: ReferenceInterval, rule: ThresholdRule, *, source_file: str, name: str, today: dt.date
+    result: ReferenceInterval,
+    rule: ThresholdRule,
+    *,
+    source_file: str,
+    name: str,
+    today: dt.date,
+    active: bool = True,
+    merge: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An override file (as data) setting ``rule``'s cut-off to the cohort's upper (or, for a rule that flags
-    values below, lower) reference limit; with a partition matching the rule's one band, the band's value too.
+    values below, lower) reference limit; with a partition matching the rule's one band, the band's value too -
+    or, when the data do not justify separate intervals (Harris-Boyd says one, Lahti does not say separate), the
+    overall limit for both. An inactive alternative rule is selected in ``choices`` (else it would not apply);
+    ``merge`` is the clinic's override in force, kept with this rule's values replaced.
 
     Raises
     ------
@@ -101,6 +113,7 @@ def override_from_interval(
         return round(float(v), 3)
 
     body: dict[str, Any] = {}
+    combined = ""
     if result.partitions:
         if len(rule.bands) != 1:
             raise InputError(
@@ -114,7 +127,15 @@ def override_from_interval(
                 f'{band.when}); partition by that condition, e.g. --partition "{_sql(band.when)}"'
             )
         no, yes = result.partitions
-        body = {"value": value(no), "bands": [value(yes)]}
+        p = result.partitioning
+        if p is not None and p.harris_boyd == "one interval" and p.lahti != "separate intervals":
+            body = {"value": value(result.overall), "bands": [value(result.overall)]}
+            combined = (
+                f"; the data do not justify separate intervals (Harris-Boyd: {p.harris_boyd}, Lahti: "
+                f"{p.lahti}), so one limit for both"
+            )
+        else:
+            body = {"value": value(no), "bands": [value(yes)]}
     else:
         if rule.bands:
             raise InputError(
@@ -136,15 +157,24 @@ def override_from_interval(
             if result.partitions
             else ""
         )
+        + combined
         + "; CLSI EP28-A3c)"
     )
-    return {
-        "override_schema_version": 1,
-        "name": name,
-        "version": today.isoformat(),
-        "source": provenance,
-        "rules": {rule.id: body},
-    }
+    rules: dict[str, Any] = dict(merge.get("rules", {})) if merge else {}
+    choices: dict[str, Any] = dict(merge.get("choices", {})) if merge else {}
+    rules[rule.id] = body
+    if not active and rule.choice:
+        choices[rule.choice] = rule.id  # an alternative applies only when chosen
+    if merge:
+        provenance += (
+            f"; merged with the override in force ({merge.get('name')} {merge.get('version')}: {merge.get('source')})"
+        )
+    out: dict[str, Any] = {"override_schema_version": 1, "name": name, "version": today.isoformat()}
+    out["source"] = provenance
+    if choices:
+        out["choices"] = choices
+    out["rules"] = rules
+    return out
 
 
 def _same(expr: pl.Expr, spec: str) -> bool:

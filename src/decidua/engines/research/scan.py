@@ -185,11 +185,10 @@ def scan(source: Source, outcome: Column, *, key: str = "case_id", odds_ratio: f
 
     def tables(rows: pl.LazyFrame) -> pl.LazyFrame:
         """Four cells per exposure, and the rows read, rejected and without an outcome, of one part."""
-        chunk = rows.select(read).collect()
+        # the key replaced by the row number: joined back by row (a woman's key may repeat, one row per cycle)
+        chunk = rows.select(read).collect().with_columns(pl.int_range(pl.len()).cast(pl.String).alias(key))
         valid, bad = prepare(chunk, layout)
-        side = chunk.lazy().select(
-            pl.col(key).cast(pl.String), outcome.value.alias(_OUTCOME), *(_gene(c).alias(c) for c in genes)
-        )
+        side = chunk.lazy().select(pl.col(key), outcome.value.alias(_OUTCOME), *(_gene(c).alias(c) for c in genes))
         # materialised: the sums below then read columns, not the plan once per sum
         joined = valid.select(key, *_FEATURES).join(side, on=key, how="inner").collect()
         y = pl.col(_OUTCOME)
@@ -210,6 +209,8 @@ def scan(source: Source, outcome: Column, *, key: str = "case_id", odds_ratio: f
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"cannot scan the cohort: {exc}") from None
     total, rejected, missing = int(totals["__rows"]), int(totals["__rejected"]), int(totals["__missing"])
+    if total == 0:
+        raise InputError("no rows to scan (none in the file, or none the --where condition selects)")
     sums = {name: [int(totals[f"{i}:{j}"] or 0) for j in range(4)] for i, (name, _, _) in enumerate(exposures)}
     rows: list[ScanRow] = []
     for name, meaning, _ in exposures:

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from decidua.core.errors import InputError
 from decidua.entrypoints.cli.assess import KbOverride
-from decidua.entrypoints.cli.common import err_console, input_errors, out_console, print_json, split_csv
+from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, split_csv
 
 if TYPE_CHECKING:
     from decidua.engines.research.source import Source
@@ -55,6 +56,15 @@ def _source(data: Path, engine: Engine, scheduler: str | None, *expressions: str
     decidua features the expressions name derived by the batch engine."""
     import polars as pl
 
+    try:
+        return _prepared(data, engine, scheduler, expressions)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{data}: cannot read the cohort: {exc}") from None
+
+
+def _prepared(data: Path, engine: Engine, scheduler: str | None, expressions: tuple[str | None, ...]) -> Source:
+    import polars as pl
+
     from decidua.adapters.batchio import scan_input
     from decidua.engines.research.frame import numeric_columns, with_features
     from decidua.engines.research.source import LocalSource
@@ -83,12 +93,42 @@ def _source(data: Path, engine: Engine, scheduler: str | None, *expressions: str
 
 
 def _where(source: Source, where: str | None) -> Source:
+    """The rows ``where`` selects (all without it); how many it selected and could not read is said on stderr
+    and kept for the JSON (``selected``)."""
+    import polars as pl
+
     from decidua.engines.research.frame import binary
 
+    _SELECTED.clear()
     if where is None:
         return source
-    selected = binary("--where", where, source.schema()).value.fill_null(False)
+    condition = binary("--where", where, source.schema())
+    try:
+        counts = source.aggregate(
+            lambda rows: rows.select(
+                pl.len().cast(pl.Int64).alias("rows"),
+                condition.value.fill_null(False).sum().cast(pl.Int64).alias("selected"),
+                (condition.value.is_null()).sum().cast(pl.Int64).alias("unreadable"),
+            ),
+            [],
+        ).row(0, named=True)
+    except (pl.exceptions.PolarsError, InputError) as exc:
+        raise InputError(f"--where {where!r}: {str(exc).splitlines()[0]}") from None
+    _SELECTED.update({"where": where, **{k: int(v) for k, v in counts.items()}})
+    err_console.print(
+        f"--where {where}: {counts['selected']:,} of {counts['rows']:,} rows selected "
+        f"({counts['unreadable']:,} where it could not be read, left out)",
+        markup=False,
+    )
+    selected = condition.value.fill_null(False)
     return source.transform(lambda rows: rows.filter(selected))
+
+
+_SELECTED: dict[str, object] = {}  # the last --where's counts, for the JSON of the command that read it
+
+
+def _with_selected(record: dict[str, Any]) -> dict[str, Any]:
+    return record | ({"selected": dict(_SELECTED)} if _SELECTED else {})
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -127,13 +167,36 @@ def _render(path: Path | None, kind: str, result: Any, data: Path) -> str | None
 
 
 def _write(path: Path | None, text: str | None, data: Path, what: str) -> None:
-    if path is None or text is None:
-        return
-    from decidua.adapters.batchio import atomic_path
+    _write_all([(path, text, what)], [data])
 
-    with atomic_path(path, inputs=[data]) as tmp:
-        tmp.write_text(text, "utf-8")
-    err_console.print(f"{path}: {what} written", markup=False)
+
+def _write_all(outputs: list[tuple[Path | None, str | None, str]], inputs: list[Path]) -> None:
+    """Write every output or none: the paths are checked first (distinct, not an input, in a directory that
+    exists), then each is written atomically."""
+    from decidua.adapters.batchio import atomic_path, check_output
+
+    chosen = [(p, t, w) for p, t, w in outputs if p is not None and t is not None]
+    resolved = [p.resolve() for p, _, _ in chosen]
+    if len(set(resolved)) < len(resolved):
+        raise InputError(f"{', '.join(str(p) for p, _, _ in chosen)}: give each output its own file")
+    for path, _, _ in chosen:
+        check_output(path, inputs=inputs)
+    for path, text, what in chosen:
+        with atomic_path(path, inputs=inputs) as tmp:
+            tmp.write_text(text, "utf-8")
+        err_console.print(f"{path}: {what} written", markup=False)
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"--kb-override {path}: cannot read: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--kb-override {path}: not an override file (a mapping was expected)")
+    return data
 
 
 @app.command("reference-interval")
@@ -188,15 +251,23 @@ def reference_interval_command(
             from decidua.engines.research.rules import override_from_interval, threshold_rule
 
             kb = load_kb(kb_override)
-            target = threshold_rule(kb, column, rule)
-            override = override_from_interval(result, target, source_file=data.name, name=name, today=dt.date.today())
+            target = threshold_rule(kb, column, rule, instead="name one with --rule, or leave out --as-override")
+            override = override_from_interval(
+                result,
+                target,
+                source_file=data.name,
+                name=name,
+                today=dt.date.today(),
+                active=target.id in {r.id for r in kb.active_rules},
+                merge=_load_yaml(kb_override) if kb_override is not None else None,
+            )
             override_text = _override_text(as_override, override)
         html = _render(report, "reference-interval", result, data)
-        _write(as_override, override_text, data, "knowledge-base override")
-        _write(report, html, data, "report")
+        inputs = [data, *([kb_override] if kb_override is not None else [])]
+        _write_all([(as_override, override_text, "knowledge-base override"), (report, html, "report")], inputs)
     _excluded(result.excluded)
     if as_json:
-        print_json(result.to_record() | ({"override": override} if override else {}))
+        print_json(_with_selected(result.to_record()) | ({"override": override} if override else {}))
         return
     table = Table(title=f"Reference interval of {column} ({data.name})", title_justify="left")
     for col in ("group", "n", "method", "lower", "90 % CI", "upper", "90 % CI", "outliers"):
@@ -275,7 +346,7 @@ def cutoff_command(
         _write(report, _render(report, "cutoff", result, data), data, "report")
     _excluded(result.excluded)
     if as_json:
-        print_json(result.to_record())
+        print_json(_with_selected(result.to_record()))
         return
     out_console.print(
         f"{marker} for {outcome} ({data.name}): n = {result.positives + result.negatives:,} "
@@ -321,7 +392,10 @@ def association_command(
     from decidua.engines.research.association import associate
     from decidua.engines.research.frame import binary, covariate
 
-    covariates = split_csv(adjust)
+    covariates = split_csv(adjust, spaces=False)
+    repeated = sorted({c for c in covariates if covariates.count(c) > 1})
+    if repeated:
+        fail(f"--adjust: {', '.join(repeated)} given twice; give each column once")
     with input_errors():
         source = _where(_source(data, engine, scheduler, exposure, outcome, where, *covariates), where)
         rows = source.schema()
@@ -334,7 +408,7 @@ def association_command(
         _write(report, _render(report, "association", result, data), data, "report")
     _excluded(result.excluded)
     if as_json:
-        print_json(result.to_record())
+        print_json(_with_selected(result.to_record()))
         return
     (a, b), (c, d) = result.table
     table = Table(title=f"{exposure} and {outcome} ({data.name})", title_justify="left")
@@ -392,7 +466,7 @@ def scan_command(
         result = scan(source, binary("--outcome", outcome, source.schema()), key=key, odds_ratio=power_or)
         _write(report, _render(report, "scan", result, data), data, "report")
     if as_json:
-        print_json(result.to_record())
+        print_json(_with_selected(result.to_record()))
         return
     out_console.print(
         f"{result.rows_read:,} rows read; {result.rows_rejected:,} rejected by the batch engine's checks; "

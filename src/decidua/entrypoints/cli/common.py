@@ -71,11 +71,13 @@ def write_case_file(out: Path, data: dict[str, Any], inputs: Iterable[Path], sou
         tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def split_csv(value: str | None) -> list[str]:
-    """A list given as one value, separated by commas or spaces: ``"a, b,,c d"`` -> ``["a", "b", "c", "d"]``;
-    ``None`` -> ``[]``."""
+def split_csv(value: str | None, *, spaces: bool = True) -> list[str]:
+    """A list given as one value, separated by commas or (``spaces``) spaces: ``"a, b,,c d"`` ->
+    ``["a", "b", "c", "d"]``; ``None`` -> ``[]``. Lists of column names or conditions split on commas only."""
     if not value:
         return []
+    if not spaces:
+        return [part.strip() for part in value.split(",") if part.strip()]
     return [part for part in value.replace(",", " ").split() if part]
 
 
