@@ -11,8 +11,9 @@ What the generator builds in, so that a user can check the commands find it and 
 * ``live_birth``: the next pregnancy's outcome for the 1,400 patients, with a probability that falls with age
   and with the number of miscarriages, and does not depend on NK cells, KIR or HLA-C at all: ``cohort scan``
   should find no genotype association beyond chance, and says how little power 1,400 women give.
-* KIR genes typed in 80 %, HLA-C of the woman and partner in 70 %, with carrier and allele frequencies of the
-  order reported for European populations; about 3 % of NK values and ages missing.
+* KIR genes typed in 80 %, from two haplotypes per woman (centromeric and telomeric A or B motifs, about 3 in 10
+  women KIR AA); HLA-C of the woman and partner in 70 %, with allele frequencies of the order reported for
+  European populations; about 3 % of NK values and ages missing.
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ import numpy as np
 import polars as pl
 
 ROWS, VOLUNTEERS, SEED = 2000, 600, 20261130
-KIR = {
-    "2dl1": 0.96, "2dl2": 0.5, "2dl3": 0.9, "2dl4": 1.0, "2dl5": 0.5, "2ds1": 0.37, "2ds2": 0.5, "2ds3": 0.3,
-    "2ds4": 0.95, "2ds5": 0.33, "3dl1": 0.95, "3dl2": 1.0, "3dl3": 1.0, "3ds1": 0.37, "2dp1": 0.97, "3dp1": 1.0,
-}  # fmt: skip
+KIR_GENES = (
+    "2dl1", "2dl2", "2dl3", "2dl4", "2dl5", "2ds1", "2ds2", "2ds3", "2ds4", "2ds5", "3dl1", "3dl2", "3dl3", "3ds1",
+    "2dp1", "3dp1",
+)  # fmt: skip
+# Haplotypes as centromeric + telomeric gene content (A: 2DL3 / 3DL1+2DS4; B: 2DL2+2DS2 / 3DS1+2DS1), drawn so
+# that about 3 in 10 women are KIR AA, of the order reported for Europeans; framework genes on every haplotype.
+_FRAME = {"3dl3", "3dp1", "2dl4", "3dl2"}
+CEN = {"A": _FRAME | {"2dl3", "2dp1", "2dl1"}, "B": _FRAME | {"2ds2", "2dl2", "2dl5", "2ds3", "2dp1", "2dl1"}}
+TEL = {"A": {"3dl1", "2ds4"}, "B": {"3ds1", "2dl5", "2ds5", "2ds1"}}
+P_CEN_A, P_TEL_A = 0.68, 0.72
 HLA_C = ["C*07:01", "C*07:02", "C*04:01", "C*06:02", "C*03:04", "C*05:01", "C*12:03", "C*02:02", "C*03:03", "C*08:02"]
 HLA_C_FREQ = [0.15, 0.14, 0.12, 0.1, 0.09, 0.09, 0.08, 0.08, 0.08, 0.07]
 
@@ -55,7 +62,7 @@ def cohort() -> pl.DataFrame:
         "age_years": [None if a is None else int(a) for a in missing(age, 0.03)],
         "n_miscarriages": miscarriages,
         "pb_nk_percent": missing(nk, 0.03),
-        **{f"kir_{gene}": ["P" if p else "A" for p in rng.random(ROWS) < freq] for gene, freq in KIR.items()},
+        **kir_genes(rng),
         "woman_hla_c": genotype(),
         "partner_hla_c": genotype(),
         "healthy_volunteer": np.where(volunteer, "yes", "no"),
@@ -64,8 +71,19 @@ def cohort() -> pl.DataFrame:
     frame = pl.DataFrame(data)
     untyped = ~pl.Series(kir_typed)
     return frame.with_columns(
-        pl.when(untyped).then(None).otherwise(pl.col(f"kir_{gene}")).alias(f"kir_{gene}") for gene in KIR
+        pl.when(untyped).then(None).otherwise(pl.col(f"kir_{gene}")).alias(f"kir_{gene}") for gene in KIR_GENES
     )
+
+
+def kir_genes(rng: np.random.Generator) -> dict[str, list[str]]:
+    """P/A per gene from two haplotypes per woman, each a centromeric and a telomeric motif."""
+    present: list[set[str]] = []
+    for _ in range(ROWS):
+        genes: set[str] = set()
+        for _ in range(2):
+            genes |= CEN["A" if rng.random() < P_CEN_A else "B"] | TEL["A" if rng.random() < P_TEL_A else "B"]
+        present.append(genes)
+    return {f"kir_{g}": ["P" if g in genes else "A" for genes in present] for g in KIR_GENES}
 
 
 if __name__ == "__main__":
