@@ -25,6 +25,7 @@ states the release and cites the database; the release files themselves are neve
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import io
@@ -339,21 +340,44 @@ def serology_rows(text: str) -> list[SerologyRow]:
     return rows
 
 
+def broad_rows(text: str) -> list[SerologyRow]:
+    """WMDA ``rel_ser_ser.txt`` (``A;9;23/24;``: locus; antigen; its splits; its associated antigens) as rows
+    ``A9 includes A23/A24`` for the class I loci, so that a broad antigen stands for the alleles of its splits."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("#") or not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(";")]
+        if len(parts) < 4:
+            raise InputError(f"rel_ser_ser.txt line {number}: expected 4 ';'-separated fields, got {len(parts)}")
+        locus, antigen, splits, associated = parts[:4]
+        prefix = {"A": "A", "B": "B", "Cw": "Cw"}.get(locus)
+        if prefix is None:
+            continue
+        included = [f"{prefix}{x}" for x in (splits.split("/") + associated.split("/")) if x]
+        rows.append(SerologyRow(f"{prefix}{antigen}", "includes", "/".join(included)))
+    return rows
+
+
 def derive_serology(release_dir: Path) -> tuple[str, str, list[SerologyRow]] | None:
-    """The serology table of a release, or None when it has no rel_dna_ser.txt (IPD-IMGT/HLA ships it under
-    ``wmda/``; a directory of the FASTA files alone does not hold it)."""
+    """The serology table of a release (``rel_dna_ser.txt``, and ``rel_ser_ser.txt`` when present), or None when
+    it has no rel_dna_ser.txt (IPD-IMGT/HLA ships both under ``wmda/``; a directory of the FASTA files alone does
+    not hold them)."""
     try:
         path = release_file(release_dir, SEROLOGY_FILE)
     except InputError:
         return None
     version, date = release_of(release_dir)
-    return version, date, serology_rows(path.read_text("utf-8"))
+    rows = serology_rows(path.read_text("utf-8"))
+    with contextlib.suppress(InputError):  # without it, broad antigens resolve only to their own alleles
+        rows += broad_rows(release_file(release_dir, "rel_ser_ser.txt").read_text("utf-8"))
+    return version, date, rows
 
 
 def render_serology(version: str, date: str, rows: list[SerologyRow], command: str) -> bytes:
     out = io.StringIO()
     out.write(f"# hla_serology.tsv, written by {command} (do not edit by hand)\n")
-    out.write(f"# source: {version} ({date}): wmda/{SEROLOGY_FILE}\n")
+    out.write(f"# source: {version} ({date}): wmda/{SEROLOGY_FILE}, wmda/rel_ser_ser.txt (rows 'includes')\n")
     for c in CITATIONS:
         out.write(f"# cite: {c}\n")
     out.write("# licence: IPD-IMGT/HLA is CC BY-ND; this file holds facts derived from it, not the release\n")

@@ -110,6 +110,7 @@ class SerologyTable:
     release: str
     rows: dict[str, tuple[str, str]]  # allele -> (basis, "/"-joined antigens)
     by_antigen: dict[str, list[str]] = field(repr=False)  # antigen (A1, B62, Cw7) -> alleles it is given for
+    includes: dict[str, list[str]] = field(repr=False, default_factory=dict)  # broad antigen -> splits, associated
 
 
 @cache
@@ -119,15 +120,19 @@ def serology_table() -> SerologyTable:
     release = "unknown release"
     rows: dict[str, tuple[str, str]] = {}
     by_antigen: dict[str, list[str]] = {}
+    includes: dict[str, list[str]] = {}
     for line in gzip.decompress(data).decode("utf-8").splitlines():
         if line.startswith("# source: "):
             release = line.removeprefix("# source: ").split(" (")[0]
         elif line and not line.startswith(("#", "name\t")):
             name, basis, antigens = line.split("\t")
+            if basis == "includes":
+                includes[name] = antigens.split("/")
+                continue
             rows[name] = (basis, antigens)
             for antigen in filter(None, antigens.split("/")):
                 by_antigen.setdefault(antigen, []).append(name)
-    return SerologyTable(release, rows, by_antigen)
+    return SerologyTable(release, rows, by_antigen, includes)
 
 
 def alleles_under(name: HlaName, table: LigandTable) -> tuple[list[str], str | None]:
@@ -139,14 +144,16 @@ def alleles_under(name: HlaName, table: LigandTable) -> tuple[list[str], str | N
     key = name.key
     if name.antigen:
         antigen = f"{_ANTIGEN_PREFIX.get(name.locus, name.locus)}{int(name.fields[0])}"
-        given = [a for a in serology_table().by_antigen.get(antigen, []) if a in table.rows]
+        sero = serology_table()
+        named = [antigen, *sero.includes.get(antigen, [])]  # a broad antigen stands for its splits too
+        given = list(dict.fromkeys(a for n in named for a in sero.by_antigen.get(n, []) if a in table.rows))
         if not given:
             return [], (
-                f"{antigen} is not the serological equivalent of any allele in WMDA rel_dna_ser.txt of "
-                f"{table.release} (broad antigens such as A9 are not resolved: give a split, or the alleles)"
+                f"{antigen} is not the serological equivalent of any allele in WMDA rel_dna_ser.txt of {table.release}"
             )
         expressed = [a for a in given if not a.endswith("N")]
-        return expressed or given, f"{antigen}: the alleles WMDA gives this serological equivalent (any basis)"
+        via = f" and its splits or associated antigens {'/'.join(named[1:])}" if len(named) > 1 else ""
+        return expressed or given, f"{antigen}: the alleles WMDA gives this serological equivalent{via} (any basis)"
     if name.group is not None:
         row = table.rows.get(key)
         if row is None or row.kind != name.group.value:
@@ -319,13 +326,17 @@ def ligand_call(text: str) -> LigandAnswer:
             "genotype, joined by '^' (e.g. C*07:02+C*06:02^B*57:01+B*07:02)"
         )
     ligands, leaders, reasons = [], [], []
+    seen: set[str] = set()
     for block in body.split("^"):
         names = parse_genotype_list(block)  # one locus, two sides at most
         locus = names[0][0][0].locus
+        if locus in seen:
+            raise NomenclatureError(f"{text!r}: HLA-{locus} in two '^' blocks; one block per locus")
+        seen.add(locus)
         pair: tuple[LigandCall, ...] = (
             ligand_genotype(block, locus) if "+" in block else (_call(block, names[0][0], ligand_table()),)
         )
         ligands.append("+".join(c.ligand.value for c in pair))
-        leaders.append("+".join(c.leader_21 or "?" for c in pair))
+        leaders.append("+".join(c.leader_21 or "-" for c in pair))  # "-": not sequenced, or not expressed
         reasons += [c.reason for c in pair if c.reason]
     return LigandAnswer("^".join(ligands), (), "; ".join(dict.fromkeys(reasons)) or None, "^".join(leaders), release)

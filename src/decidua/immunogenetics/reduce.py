@@ -134,6 +134,7 @@ def check_loci(text: str, gl: GlString) -> None:
         Naming the loci that are mixed.
     """
     for location in gl.locations:
+        seen: set[str] = set()
         for block in location:
             orders: set[tuple[str, ...]] = set()
             for genotype in block:
@@ -150,6 +151,10 @@ def check_loci(text: str, gl: GlString) -> None:
                 raise NomenclatureError(
                     f"{text!r}: the sides of a genotype name different loci ({shown}); join loci with '^'"
                 )
+            again = seen & set(next(iter(orders)))
+            if again:
+                raise NomenclatureError(f"{text!r}: {', '.join(sorted(again))} in two '^' blocks; one block per locus")
+            seen |= set(next(iter(orders)))
 
 
 def reduce_gl(text: str, level: Level) -> Reduction:

@@ -83,11 +83,12 @@ def test_hla_reduce_every_level() -> None:
     assert any("not produce it to infer" in n for n in serological["notes"])
 
 
-def test_hla_reduce_unknown_allele_exits_2() -> None:
-    result = runner.invoke(app, ["hla", "reduce", "C*99:99"])
-    assert result.exit_code == 2
-    assert "C*99:99" in result.stderr
-    assert "not an allele of IPD-IMGT/HLA 3.58.0" in result.stderr
+def test_hla_reduce_answers_an_unknown_allele_per_typing() -> None:
+    result = runner.invoke(app, ["hla", "reduce", "C*99:99", "C*07:02:01:01", "-l", "G", "--json"])
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["typing"], r["status"]) for r in rows] == [("C*99:99", "unknown"), ("C*07:02:01:01", "reduced")]
+    assert "not an allele of IPD-IMGT/HLA 3.58.0" in rows[0]["notes"][0]
 
 
 @pytest.mark.skipif(not (SHARED_REFERENCE / "ipd-imgt-hla-3.58.0").is_dir(), reason="IPD-IMGT/HLA release not present")

@@ -8,7 +8,7 @@ import pytest
 
 from decidua.core.errors import InputError, MacCode, NomenclatureError, UnknownAllele
 from decidua.immunogenetics.kir import calls_from_lists, classify, kir3dl1_subtype, parse_allele
-from decidua.immunogenetics.ligand_table import group_members, serology_rows
+from decidua.immunogenetics.ligand_table import broad_rows, group_members, serology_rows
 from decidua.immunogenetics.mac import MacTable, expand_macs, expand_name, read_mac_table
 from decidua.immunogenetics.reduce import SEROLOGY_CAUTION, Level, reduce_gl, reduce_name
 
@@ -225,3 +225,22 @@ def test_serological_antigens_resolve_through_the_wmda_table() -> None:
 def test_lg_names_are_refused_with_what_to_give() -> None:
     with pytest.raises(NomenclatureError, match="is an lg name"):
         reduce_gl("A*02:01g", Level.LGX)
+
+
+def test_broad_antigens_stand_for_their_splits() -> None:
+    from decidua.immunogenetics.hla import parse_name
+    from decidua.immunogenetics.ligands import alleles_under, ligand_call, ligand_table
+
+    a9 = ligand_call("A9")  # A23 and A24
+    assert a9.ligand == "ambiguous"
+    assert "Bw4-80I" in a9.candidates
+    alleles, note = alleles_under(parse_name("A9"), ligand_table())
+    assert {a.split(":")[0] for a in alleles} >= {"A*23", "A*24"}
+    assert "splits or associated antigens A23/A24" in (note or "")
+    rows = {r.name: r.antigens for r in broad_rows("# header\nA;9;23/24;\nA;2;;203/210\nDR;2;15/16;\n")}
+    assert rows == {"A9": "A23/A24", "A2": "A203/A210"}
+
+
+def test_one_block_per_locus() -> None:
+    with pytest.raises(NomenclatureError, match="in two '\\^' blocks"):
+        reduce_gl("C*07:02^C*06:02", Level.G)

@@ -13,7 +13,7 @@ from decidua.adapters.batchio import atomic_path
 from decidua.adapters.hml import HmlTyping, read_hml
 from decidua.app.casefile import case_to_data, read_case
 from decidua.core.case import Case, KirTyping, Person
-from decidua.core.errors import InputError, MacCode
+from decidua.core.errors import InputError, MacCode, UnknownAllele
 from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, write_case_file
 from decidua.immunogenetics.ligand_table import derive, derive_serology, render, render_serology
 from decidua.immunogenetics.ligands import SEROLOGY_FILE as SEROLOGY_TABLE
@@ -122,6 +122,8 @@ def reduce_command(
                     notes = [*notes, *reduced.notes]
                 except MacCode as exc:
                     result, status, notes, release = None, "needs expansion", [str(exc)], ligand_table().release
+                except UnknownAllele as exc:  # answered per typing, as hla ligand does
+                    result, status, notes, release = None, "unknown", [str(exc)], ligand_table().release
                 rows.append(
                     {
                         "typing": text,
