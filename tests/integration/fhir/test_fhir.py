@@ -149,6 +149,15 @@ def test_genotypes_follow_genomics_reporting_with_gl_strings() -> None:
     ]
     (kir,) = [g for g in genotypes if "woman_kir" in codes(g["code"], CODE_SYSTEM)]
     assert kir["valueCodeableConcept"]["text"].startswith("KIR gene content; present: ")
+    # one gene studied per KIR gene typed, coded with its HGNC id (KIR2DL5 unsplit: by name only)
+    genes = {
+        c["valueCodeableConcept"]["text"]: c["valueCodeableConcept"].get("coding", [{}])[0].get("code")
+        for c in kir["component"]
+        if codes(c["code"], LOINC) == ["48018-6"]
+    }
+    assert genes["KIR2DL1"] == "HGNC:6329"
+    assert genes["KIR3DL1"] == "HGNC:6338"
+    assert all(code is not None for gene, code in genes.items() if gene != "KIR2DL5")
 
 
 def test_a_kir_gl_string_exports_as_a_code_with_its_release_and_a_bundle_with_codes_only_imports() -> None:

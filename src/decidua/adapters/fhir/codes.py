@@ -24,7 +24,29 @@ CONDITION_SYSTEMS = {
 
 # LOINC codes used (checked against LOINC's published names, release 2.82; see the README):
 HGNC = "http://www.genenames.org"  # the HL7 Genomics Reporting IG's system for HGNC gene ids (since 2023)
-HGNC_GENES = {"HLA-C": "HGNC:4933"}  # checked against the NMDP HLA Reporting IG's value set; KIR ids not yet
+# HGNC ids: HLA-C checked against the NMDP HLA Reporting IG's value set; HLA-C and the KIR genes against three
+# copies of HGNC's complete gene set (2024, 2025, 2026) that agree. KIR2DL5 (the A/B paralogues not told apart)
+# is an alias of both KIR2DL5A and KIR2DL5B in HGNC, so it has no one id and is given by name only.
+HGNC_GENES = {
+    "HLA-C": "HGNC:4933",
+    "KIR2DL1": "HGNC:6329",
+    "KIR2DL2": "HGNC:6330",
+    "KIR2DL3": "HGNC:6331",
+    "KIR2DL4": "HGNC:6332",
+    "KIR2DL5A": "HGNC:16345",
+    "KIR2DL5B": "HGNC:16346",
+    "KIR2DP1": "HGNC:16344",
+    "KIR2DS1": "HGNC:6333",
+    "KIR2DS2": "HGNC:6334",
+    "KIR2DS3": "HGNC:6335",
+    "KIR2DS4": "HGNC:6336",
+    "KIR2DS5": "HGNC:6337",
+    "KIR3DL1": "HGNC:6338",
+    "KIR3DL2": "HGNC:6339",
+    "KIR3DL3": "HGNC:16312",
+    "KIR3DP1": "HGNC:16343",
+    "KIR3DS1": "HGNC:6340",
+}
 ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
 # Codes of the RPL classification, written on a Condition when the definition in force is met: SNOMED CT
 # 102878001 "Recurrent miscarriage (disorder)" (display as in a published FHIR value set; ClinVar maps MedGen

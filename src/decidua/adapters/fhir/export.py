@@ -52,6 +52,7 @@ from decidua.core.findings import Assessment, Finding, Status
 from decidua.core.units import Quantity
 from decidua.core.validation import uterine_quantity
 from decidua.immunogenetics.glstring import parse_gl_string, split_namespace
+from decidua.immunogenetics.kir import KirGene, calls_from_typing
 from decidua.immunogenetics.releases import hla_release, kir_release
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import RangeRule, ThresholdRule
@@ -158,6 +159,24 @@ def _genotype(ident: str, code: str, gl: str | None, text: str, gene: str | None
     return obs
 
 
+def _genes_studied(k: KirTyping) -> list[dict[str, Any]]:
+    """One gene-studied component (LOINC 48018-6, HGNC id) per KIR gene the typing tested (present or absent)."""
+    calls = calls_from_typing(k)
+    tested = sorted(set(calls.present) | set(calls.absent), key=list(KirGene).index)
+    out = []
+    for gene in tested:
+        studied: dict[str, Any] = {"text": gene.value}
+        if gene.value in HGNC_GENES:
+            studied["coding"] = [make_coding(HGNC_GENES[gene.value], HGNC, gene.value)]
+        out.append(
+            {
+                "code": {"coding": [make_coding(GENE_STUDIED[0], LOINC, GENE_STUDIED[1])]},
+                "valueCodeableConcept": studied,
+            }
+        )
+    return out
+
+
 def _kir_text(k: KirTyping) -> str:
     if k.gl_string:
         return k.gl_string
@@ -221,7 +240,7 @@ def _case_resources(case: Case) -> list[dict[str, Any]]:
     g = case.genotypes
     if g.woman_kir is not None:
         kir = _genotype("woman-kir", "woman_kir", g.woman_kir.gl_string, _kir_text(g.woman_kir), None)
-        kir["component"] = components_of(g.woman_kir, "genotypes.woman_kir", {})
+        kir["component"] = [*_genes_studied(g.woman_kir), *components_of(g.woman_kir, "genotypes.woman_kir", {})]
         out.append(kir)
     people: list[tuple[str, str | None, str | None]] = [
         ("woman", None, g.woman_hla_c),
