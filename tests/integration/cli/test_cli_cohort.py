@@ -276,3 +276,25 @@ def test_an_adjusted_model_that_cannot_be_estimated_says_so(tmp_path: Path) -> N
     assert data["adjusted"]["odds_ratio"] is None
     assert "cannot be estimated" in data["adjusted"]["note"]
     assert data["exact_ci"][0] is not None  # the exact interval stands
+
+
+def test_a_column_of_categories_gives_one_interval_each_and_every_pair_judged(tmp_path: Path) -> None:
+    frame = pl.read_csv(COHORT, infer_schema_length=0)
+    frame = frame.with_columns(pl.Series("site", ["north", "south", "east"] * 666 + ["north", "south"]))
+    path = tmp_path / "sites.csv"
+    frame.write_csv(path)
+    code, out, err = cohort("reference-interval", path, "--column", "pb_nk_percent", "--partition", "site", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [p["partition"] for p in data["partitions"]] == ["site: east", "site: north", "site: south"]
+    assert [tuple(p["groups"]) for p in data["partitioning"]] == [
+        ("site: east", "site: north"),
+        ("site: east", "site: south"),
+        ("site: north", "site: south"),
+    ]
+    report = tmp_path / "r.html"
+    code, _, err = cohort(
+        "reference-interval", path, "--column", "pb_nk_percent", "--partition", "site", "--report", report
+    )
+    assert code == 0, err
+    assert report.read_text().count("Partitioning site:") == 3

@@ -188,6 +188,16 @@ def covariate(option: str, spec: str, frame: pl.LazyFrame) -> Column:
     return binary(option, spec, frame)
 
 
+def category(option: str, spec: str, frame: pl.LazyFrame) -> Column:
+    """A subgroup role: a text column's values as categories (blank: missing), else yes/no (a condition, a
+    boolean or 0/1 column)."""
+    dtype = frame.collect_schema().get(spec)
+    if dtype is not None and isinstance(dtype, _TEXT):
+        text = pl.col(spec).cast(pl.String).str.strip_chars()
+        return Column(option, spec, pl.when(text != "").then(text), pl.lit(False))
+    return binary(option, spec, frame)
+
+
 def counted(source: Source, roles: Iterable[Column]) -> tuple[Counted, ...]:
     """Missing and invalid cells of each role, in one pass."""
     roles = list(roles)
@@ -205,4 +215,14 @@ def counted(source: Source, roles: Iterable[Column]) -> tuple[Counted, ...]:
     return tuple(Counted(r.option, r.spec, int(row[f"m{i}"]), int(row[f"i{i}"])) for i, r in enumerate(roles))
 
 
-__all__ = ["Column", "Counted", "binary", "counted", "covariate", "numeric", "numeric_columns", "with_features"]
+__all__ = [
+    "Column",
+    "Counted",
+    "binary",
+    "category",
+    "counted",
+    "covariate",
+    "numeric",
+    "numeric_columns",
+    "with_features",
+]

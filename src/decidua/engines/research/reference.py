@@ -52,6 +52,7 @@ from decidua.engines.research.source import Source
 
 OUTLIER_RULES = ("tukey", "tukey-raw", "dixon", "none")
 MIN_ROBUST, MIN_NONPARAMETRIC = 20, 120
+MAX_GROUPS = 12
 BOOTSTRAP, SEED = 5000, 20261130
 _VALUE, _PART = "__value", "__partition"
 
@@ -117,7 +118,7 @@ class ReferenceInterval:
     outlier_rule: str
     overall: Interval
     partitions: tuple[Interval, ...]
-    partitioning: Partitioning | None
+    partitioning: Partitioning | tuple[Partitioning, ...] | None  # two subgroups: one; more: every pair
     excluded: tuple[Counted, ...]
     histogram: dict[str, tuple[tuple[float, ...], tuple[int, ...]]]  # partition -> (values, counts) for plots
 
@@ -136,7 +137,13 @@ class ReferenceInterval:
             "note": o.note,
             "partition_by": self.partition_by,
             "partitions": [p.to_record() for p in self.partitions],
-            "partitioning": None if self.partitioning is None else self.partitioning.to_record(),
+            "partitioning": (
+                None
+                if self.partitioning is None
+                else [p.to_record() for p in self.partitioning]
+                if isinstance(self.partitioning, tuple)
+                else self.partitioning.to_record()
+            ),
             "excluded": [c.to_record() for c in self.excluded],
         }
 
@@ -428,7 +435,8 @@ def reference_interval(
     outlier_rule: str = "tukey",
 ) -> ReferenceInterval:
     """The reference interval of ``column`` over the rows ``where`` selects, overall and per ``partition`` (a
-    yes/no column or expression: two subgroups) with the verdict on partitioning.
+    yes/no column or condition: two subgroups; a column of categories: one subgroup each, at most 12) with the
+    verdict on partitioning (for more than two subgroups, of every pair).
 
     Raises
     ------
@@ -458,10 +466,20 @@ def reference_interval(
     tables = {"all": overall_table}
     kept_tables = {"all": (kept[0], kept[1])}
     parts: list[Interval] = []
-    verdict = None
+    verdict: Partitioning | tuple[Partitioning, ...] | None = None
     if partition is not None:
-        for flag in (False, True):
-            label = f"{partition.spec}: {'yes' if flag else 'no'}"
+        if counts.schema[_PART] == pl.Boolean:
+            levels: list[object] = [False, True]
+            names = [f"{partition.spec}: {'yes' if flag else 'no'}" for flag in (False, True)]
+        else:  # a column of categories: one subgroup each
+            levels = sorted(counts.get_column(_PART).unique().to_list(), key=str)
+            if len(levels) > MAX_GROUPS:
+                raise InputError(
+                    f"{partition.option} {partition.spec!r}: {len(levels)} distinct values; at most {MAX_GROUPS} "
+                    'subgroups (give a condition, e.g. "age_years > 35")'
+                )
+            names = [f"{partition.spec}: {level}" for level in levels]
+        for flag, label in zip(levels, names, strict=True):
             sub = counts.filter(pl.col(_PART) == flag)
             if sub.height == 0:
                 parts.append(Interval(label, 0, None, None, None, None, None, 0, 0, None, None, "no values"))
@@ -470,7 +488,13 @@ def reference_interval(
             part, v, c = interval(label, *tables[label], outlier_rule)
             parts.append(part)
             kept_tables[label] = (v, c)
-        verdict = partitioning(parts[0], parts[1], kept_tables, overall)
+        pairs = [
+            found
+            for i, a in enumerate(parts)
+            for b in parts[i + 1 :]
+            if (found := partitioning(a, b, kept_tables, overall)) is not None
+        ]
+        verdict = pairs[0] if len(parts) == 2 and pairs else tuple(pairs) if len(parts) > 2 else None
     histogram = {k: (tuple(float(x) for x in v), tuple(int(x) for x in c)) for k, (v, c) in tables.items()}
     return ReferenceInterval(
         column.spec, where_text, None if partition is None else partition.spec, outlier_rule, overall,

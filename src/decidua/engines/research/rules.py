@@ -14,7 +14,7 @@ import polars as pl
 from decidua.core.errors import InputError
 from decidua.engines.columnar import to_polars
 from decidua.engines.research.frame import numeric
-from decidua.engines.research.reference import ReferenceInterval
+from decidua.engines.research.reference import Partitioning, ReferenceInterval
 from decidua.engines.research.roc import Cutoff
 from decidua.knowledge.compile import compile_condition
 from decidua.knowledge.loader import KnowledgeBase
@@ -128,7 +128,7 @@ def override_from_interval(
             )
         no, yes = result.partitions
         p = result.partitioning
-        if p is not None and p.harris_boyd == "one interval" and p.lahti != "separate intervals":
+        if isinstance(p, Partitioning) and p.harris_boyd == "one interval" and p.lahti != "separate intervals":
             body = {"value": value(result.overall), "bands": [value(result.overall)]}
             combined = (
                 f"; the data do not justify separate intervals (Harris-Boyd: {p.harris_boyd}, Lahti: "

@@ -232,7 +232,7 @@ def reference_interval_command(
     """Reference interval (CLSI EP28-A3c): nonparametric 2.5th/97.5th percentiles with 90 % CIs (n >= 120), the
     robust method (Horn & Pesce) for 20-119 values; outliers removed and said; with --partition, separate
     intervals and whether the data justify them (Harris & Boyd 1990; Lahti et al. 2002)."""
-    from decidua.engines.research.frame import binary, numeric
+    from decidua.engines.research.frame import category, numeric
     from decidua.engines.research.reference import reference_interval
     from decidua.knowledge.loader import load_kb
 
@@ -243,7 +243,7 @@ def reference_interval_command(
             source,
             numeric("--column", column, rows),
             where_text=where,
-            partition=binary("--partition", partition, rows) if partition is not None else None,
+            partition=category("--partition", partition, rows) if partition is not None else None,
             outlier_rule=outliers,
         )
         override, override_text = None, None
@@ -281,11 +281,12 @@ def reference_interval_command(
     for iv in (result.overall, *result.partitions):
         if iv.note:
             out_console.print(f"{iv.partition}: {iv.note}", markup=False)
-    p = result.partitioning
-    if p is not None:
+    verdicts = result.partitioning
+    for p in verdicts if isinstance(verdicts, tuple) else [verdicts] if verdicts is not None else []:
         out_console.print(
-            f"Partitioning: Harris-Boyd z = {p.z:.2f} against z* = {p.z_star:.2f}: {p.harris_boyd}; Lahti (share "
-            f"outside the combined limits, > 4.1 % separate, <= 3.2 % one): {p.lahti}; SD ratio {p.sd_ratio:.2f}.",
+            f"Partitioning {p.groups[0]} / {p.groups[1]}: Harris-Boyd z = {p.z:.2f} against z* = {p.z_star:.2f}: "
+            f"{p.harris_boyd}; Lahti (share outside the combined limits, > 4.1 % separate, <= 3.2 % one): "
+            f"{p.lahti}; SD ratio {p.sd_ratio:.2f}.",
             markup=False,
         )
     if override is not None:
