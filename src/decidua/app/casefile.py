@@ -120,6 +120,25 @@ def _without_blanks(node: Any) -> Any:
     return node
 
 
+_STAND_INS: dict[str, Any] = {"case_id": "(missing)", "woman": {}}  # required fields the checks do not read
+
+
+def _checks_despite_missing(data: dict[str, Any], exc: ValidationError) -> list[Problem]:
+    """When the only structural problem is a missing ``case_id`` or ``woman``, the unit, range and consistency
+    problems of the rest, so that one request reports them all (``woman`` missing must not hide a bad unit)."""
+    errors = exc.errors()
+    missing = {str(e["loc"][0]) for e in errors if e["type"] in ("missing", "missing_argument") and len(e["loc"]) == 1}
+    if not missing or len(missing) != len(errors) or not missing <= set(_STAND_INS):
+        return []
+    stood_in: dict[str, Any] = {**data, **{k: _STAND_INS[k] for k in missing}}
+    try:
+        case = _adapter().validate_python(_without_blanks(stood_in))
+    except ValidationError:
+        return []
+    found = check_case(case) + check_genotypes(case)
+    return [p for p in found if p.path.split(".")[0].split("[")[0] not in missing]
+
+
 def parse_case(data: object, source: str = "case") -> Case:
     """Validate already-parsed data (a mapping) as a case.
 
@@ -135,7 +154,8 @@ def parse_case(data: object, source: str = "case") -> Case:
     try:
         case = _adapter().validate_python(_without_blanks(data))
     except ValidationError as exc:
-        raise CaseInvalid([_problem(e) for e in exc.errors()], source) from None
+        problems = [_problem(e) for e in exc.errors()]
+        raise CaseInvalid(problems + _checks_despite_missing(data, exc), source) from None
     problems = check_case(case) + check_genotypes(case)
     if problems:
         raise CaseInvalid(problems, source)

@@ -91,3 +91,11 @@ def test_any_note_is_accepted_or_refused_never_a_crash(note: str) -> None:
     else:
         assert parse_case(case(note=note)).note == (note if note.strip() else None)  # blank: not recorded
         note.encode("utf-8")  # what is accepted can be stored
+
+
+def test_a_missing_woman_does_not_hide_the_other_problems() -> None:
+    data = {"case_id": "T1", "nk": {"peripheral": {"nk_percent": {"value": 12, "unit": "cells/HPF"}}}}
+    with pytest.raises(CaseInvalid) as err:
+        parse_case(data)
+    paths = [p.path for p in err.value.problems]
+    assert paths == ["woman", "nk.peripheral.nk_percent.unit"]
