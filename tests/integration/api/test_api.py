@@ -813,3 +813,20 @@ def test_an_uploaded_lab_message_is_decoded_by_its_msh18(web):
     r = web.client.post("/cases/1/lab", data={"csrf_token": csrf}, files=files)
     assert r.status_code == 422
     assert "MSH-18 names no character set" in r.text
+
+
+def test_a_very_long_search_finds_nothing_instead_of_failing(web):
+    web.login()
+    long = "x" * 50_000  # SQLite refuses LIKE patterns this long; no case id is over 200 characters
+    r = web.client.get("/api/cases", params={"q": long})
+    assert (r.status_code, r.json(), r.headers["x-total-count"]) == (200, [], "0")
+    assert web.client.get("/cases", params={"q": long}).status_code == 200
+
+
+def test_the_access_log_cannot_be_given_forged_lines(web, caplog):
+    caplog.set_level(logging.INFO, logger="decidua.web.access")
+    web.client.get("/health%0AGET%20/api/users/1%20204")
+    lines = [r.getMessage() for r in caplog.records if r.name == "decidua.web.access"]
+    assert lines
+    assert all("\n" not in line for line in lines)
+    assert any("%0A" in line for line in lines)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     literal,
     null,
@@ -58,6 +59,7 @@ from decidua.app.ports import (
     User,
     UserNotFound,
 )
+from decidua.core.validation import MAX_CASE_ID
 
 
 def utcnow() -> dt.datetime:
@@ -223,6 +225,8 @@ class SqlCaseStore:
         search = (search or "").replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL
         if not search:
             return true()
+        if len(search) > MAX_CASE_ID:  # no case id is longer (and SQLite refuses LIKE patterns over 50,000)
+            return false()
         return func.lower(CaseRow.reference).contains(search.lower(), autoescape=True)
 
     def list_cases(self, search: str | None = None, limit: int = 200, offset: int = 0) -> list[CaseSummary]:

@@ -175,7 +175,16 @@ class AccessLog:
             await self.app(scope, receive, recording_send)
         finally:
             ms = (time.perf_counter() - start) * 1000
-            access_log.info("%s %s %s %.0fms", scope["method"], scope["path"], status or 500, ms)
+            access_log.info("%s %s %s %.0fms", scope["method"], loggable_path(scope), status or 500, ms)
+
+
+def loggable_path(scope: Any) -> str:
+    """The request path as sent (percent-encoded), so that a ``%0A`` in a URL cannot start a forged log line;
+    control characters of a decoded path are escaped when the server gives no raw path."""
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes):
+        return raw.decode("latin-1")
+    return str(scope["path"]).encode("unicode_escape").decode("ascii")
 
 
 class HeadAsGet:
