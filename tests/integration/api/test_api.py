@@ -830,3 +830,9 @@ def test_the_access_log_cannot_be_given_forged_lines(web, caplog):
     assert lines
     assert all("\n" not in line for line in lines)
     assert any("%0A" in line for line in lines)
+
+
+def test_a_method_not_allowed_says_which_are(web):
+    r = web.client.put("/api/health")
+    assert r.status_code == 405
+    assert "GET" in r.headers["allow"]

@@ -107,7 +107,10 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return respond(request, exc.status_code, str(exc.detail))
+        response = respond(request, exc.status_code, str(exc.detail))
+        for name, value in (exc.headers or {}).items():  # e.g. a 405's Allow, which RFC 9110 requires
+            response.headers[name] = value
+        return response
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         return respond(request, 503, str(exc))
