@@ -7,8 +7,9 @@ Generates the batch benchmark's cohort (``benchmarks/batch.py``: ages, losses, N
 ``live_birth`` outcome and a ``healthy_volunteer`` flag, writes it to Parquet, then runs each command as a process
 of its own (``--json``, interpreter start-up included; CPU seconds and peak RSS read with ``wait4`` for that
 process alone). The floor is a process that reads the columns the command reads and counts distinct values with
-Polars, nothing else. The last line printed is JSON: for each command ``seconds``, ``cpu_s``, ``rows_per_s``,
-``peak_rss_mb`` and ``cpu_ratio_to_floor``.
+Polars, nothing else. Each command and its floor run ``--repeat`` times (3), alternated. The last line printed is
+JSON: for each command the min and median of wall and CPU seconds, the floor's CPU seconds, their ratios, rows/s
+and the peak RSS.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,6 +63,7 @@ print(frame.select(cols).group_by(cols).len().collect().height)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each command and its floor (min/median)")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # internal: write the cohort and exit
     args = parser.parse_args()
     if args.generate is not None:
@@ -94,19 +97,32 @@ def main() -> None:
         }  # fmt: skip
         results: dict[str, dict[str, float]] = {}
         for name, (argv, columns) in commands.items():
-            floor = run([sys.executable, "-c", FLOOR, str(data), columns])
-            measured = run([*decidua, "cohort", *argv, "--json"])
-            measured["rows_per_s"] = args.rows / measured["seconds"]
-            measured["floor_cpu_s"] = floor["cpu_s"]
-            measured["floor_seconds"] = floor["seconds"]
-            measured["cpu_ratio_to_floor"] = measured["cpu_s"] / floor["cpu_s"]
-            results[name] = {k: round(v, 3) for k, v in measured.items()}
+            floors, runs = [], []
+            for _ in range(args.repeat):  # alternated, so that the machine's load touches both alike
+                floors.append(run([sys.executable, "-c", FLOOR, str(data), columns]))
+                runs.append(run([*decidua, "cohort", *argv, "--json"]))
+            cpu = sorted(r["cpu_s"] for r in runs)
+            floor_cpu = sorted(f["cpu_s"] for f in floors)
+            wall = sorted(r["seconds"] for r in runs)
+            figures = {
+                "cpu_s_min": cpu[0],
+                "cpu_s_median": statistics.median(cpu),
+                "floor_cpu_s_min": floor_cpu[0],
+                "floor_cpu_s_median": statistics.median(floor_cpu),
+                "cpu_ratio_min": cpu[0] / floor_cpu[0],
+                "cpu_ratio_median": statistics.median(cpu) / statistics.median(floor_cpu),
+                "seconds_min": wall[0],
+                "seconds_median": statistics.median(wall),
+                "rows_per_s_median": args.rows / statistics.median(wall),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            }
+            results[name] = {k: round(v, 3) for k, v in figures.items()}
             print(
-                f"{name}: {measured['seconds']:.1f} s wall, {measured['cpu_s']:.1f} CPU s "
-                f"({measured['rows_per_s']:,.0f} rows/s), peak RSS {measured['peak_rss_mb']:.0f} MB; "
-                f"floor (read the same columns with Polars): {floor['seconds']:.1f} s wall, "
-                f"{floor['cpu_s']:.1f} CPU s; "
-                f"CPU ratio {measured['cpu_ratio_to_floor']:.1f}",
+                f"{name}: {figures['seconds_min']:.1f}/{figures['seconds_median']:.1f} s wall (min/median of "
+                f"{args.repeat}), {figures['cpu_s_min']:.1f}/{figures['cpu_s_median']:.1f} CPU s, "
+                f"{figures['rows_per_s_median']:,.0f} rows/s, peak RSS {figures['peak_rss_mb']:.0f} MB; floor (read "
+                f"the same columns with Polars) {figures['floor_cpu_s_min']:.1f}/{figures['floor_cpu_s_median']:.1f} "
+                f"CPU s; CPU ratio {figures['cpu_ratio_min']:.1f}/{figures['cpu_ratio_median']:.1f}",
                 flush=True,
             )
     print(json.dumps({"rows": args.rows, "commands": results}))

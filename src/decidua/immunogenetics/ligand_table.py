@@ -83,21 +83,20 @@ def read_fasta(text: str) -> Iterator[Record]:
         yield Record(name, "".join(chunks))
 
 
-def offset_against(reference: str, sequence: str, first: int = 1, last: int = 120, min_votes: int = 3) -> int | None:
-    """Reference position minus record position, by majority vote of the 8-residue words of the reference's
-    mature residues ``first`` to ``last`` found in the record; None if none, too few or a tie."""
+def offset_against(reference: str, sequence: str) -> int | None:
+    """Reference position minus record position, by majority vote of shared 8-residue words; None if none."""
     votes: Counter[int] = Counter()
     index: dict[str, list[int]] = {}
     for i in range(len(sequence) - _WORD + 1):
         index.setdefault(sequence[i : i + _WORD], []).append(i)
-    for ref_pos in range(LEADER + first - 1, min(len(reference), LEADER + last) - _WORD + 1):
+    for ref_pos in range(LEADER, min(len(reference), LEADER + 120) - _WORD + 1):
         for rec_pos in index.get(reference[ref_pos : ref_pos + _WORD], ()):
             votes[ref_pos - rec_pos] += 1
     if not votes:
         return None
     top = votes.most_common(2)
     best, count = top[0]
-    if count < min_votes or (len(top) > 1 and top[1][1] == count):
+    if count < 3 or (len(top) > 1 and top[1][1] == count):
         return None  # too little shared sequence, or two placements equally good
     return best
 

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from decidua.core.cells import GENE_WORDS
 from decidua.core.errors import InputError
 from decidua.engines.batch import HLA_COLUMNS, KIR_COLUMNS, plan_layout, prepare
 from decidua.engines.research.association import Association, two_by_two
-from decidua.engines.research.frame import Column
+from decidua.engines.research.frame import Column, binary
 from decidua.engines.research.source import Source
 
 _OUTCOME = "__outcome"
@@ -159,11 +158,6 @@ def power_two_proportions(n1: int, n0: int, p0: float, odds_ratio: float, alpha:
     return float(NormalIndPower().power(effect_size=h, nobs1=n1, alpha=alpha, ratio=n0 / n1))
 
 
-def _gene(col: str) -> pl.Expr:
-    word = pl.col(col).cast(pl.String).str.strip_chars().str.to_lowercase()
-    return word.replace_strict(GENE_WORDS, default=None, return_dtype=pl.Boolean)
-
-
 def scan(source: Source, outcome: Column, *, key: str = "case_id", odds_ratio: float = 2.0) -> Scan:
     """Every genotype exposure against ``outcome``, over the cohort in the batch input layout.
 
@@ -183,12 +177,14 @@ def scan(source: Source, outcome: Column, *, key: str = "case_id", odds_ratio: f
         for c in genes
     ]
 
+    gene_cells = [binary(c, c, source.schema()).value.alias(c) for c in genes]  # P/A words, as everywhere
+
     def tables(rows: pl.LazyFrame) -> pl.LazyFrame:
         """Four cells per exposure, and the rows read, rejected and without an outcome, of one part."""
         # the key replaced by the row number: joined back by row (a woman's key may repeat, one row per cycle)
         chunk = rows.select(read).collect().with_columns(pl.int_range(pl.len()).cast(pl.String).alias(key))
         valid, bad = prepare(chunk, layout)
-        side = chunk.lazy().select(pl.col(key), outcome.value.alias(_OUTCOME), *(_gene(c).alias(c) for c in genes))
+        side = chunk.lazy().select(pl.col(key), outcome.value.alias(_OUTCOME), *gene_cells)
         # materialised: the sums below then read columns, not the plan once per sum
         joined = valid.select(key, *_FEATURES).join(side, on=key, how="inner").collect()
         y = pl.col(_OUTCOME)

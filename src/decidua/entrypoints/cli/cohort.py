@@ -92,16 +92,15 @@ def _prepared(data: Path, engine: Engine, scheduler: str | None, expressions: tu
     return with_features(numeric_columns(source, names), names)
 
 
-def _where(source: Source, where: str | None) -> Source:
+def _where(source: Source, where: str | None) -> tuple[Source, dict[str, object]]:
     """The rows ``where`` selects (all without it); how many it selected and could not read is said on stderr
     and kept for the JSON (``selected``)."""
     import polars as pl
 
     from decidua.engines.research.frame import binary
 
-    _SELECTED.clear()
     if where is None:
-        return source
+        return source, {}
     condition = binary("--where", where, source.schema())
     try:
         counts = source.aggregate(
@@ -114,21 +113,19 @@ def _where(source: Source, where: str | None) -> Source:
         ).row(0, named=True)
     except (pl.exceptions.PolarsError, InputError) as exc:
         raise InputError(f"--where {where!r}: {str(exc).splitlines()[0]}") from None
-    _SELECTED.update({"where": where, **{k: int(v) for k, v in counts.items()}})
+    selected_counts: dict[str, object] = {"where": where, **{k: int(v) for k, v in counts.items()}}
     err_console.print(
         f"--where {where}: {counts['selected']:,} of {counts['rows']:,} rows selected "
         f"({counts['unreadable']:,} where it could not be read, left out)",
         markup=False,
     )
     selected = condition.value.fill_null(False)
-    return source.transform(lambda rows: rows.filter(selected))
+    return source.transform(lambda rows: rows.filter(selected)), selected_counts
 
 
-_SELECTED: dict[str, object] = {}  # the last --where's counts, for the JSON of the command that read it
-
-
-def _with_selected(record: dict[str, Any]) -> dict[str, Any]:
-    return record | ({"selected": dict(_SELECTED)} if _SELECTED else {})
+def _with_selected(record: dict[str, Any], selected: dict[str, object]) -> dict[str, Any]:
+    """The JSON of a result, with what ``--where`` selected when it was given."""
+    return record | ({"selected": selected} if selected else {})
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -237,7 +234,7 @@ def reference_interval_command(
     from decidua.knowledge.loader import load_kb
 
     with input_errors():
-        source = _where(_source(data, engine, scheduler, column, where, partition), where)
+        source, selected = _where(_source(data, engine, scheduler, column, where, partition), where)
         rows = source.schema()
         result = reference_interval(
             source,
@@ -267,7 +264,7 @@ def reference_interval_command(
         _write_all([(as_override, override_text, "knowledge-base override"), (report, html, "report")], inputs)
     _excluded(result.excluded)
     if as_json:
-        print_json(_with_selected(result.to_record()) | ({"override": override} if override else {}))
+        print_json(_with_selected(result.to_record(), selected) | ({"override": override} if override else {}))
         return
     table = Table(title=f"Reference interval of {column} ({data.name})", title_justify="left")
     for col in ("group", "n", "method", "lower", "90 % CI", "upper", "90 % CI", "outliers"):
@@ -333,7 +330,7 @@ def cutoff_command(
     from decidua.knowledge.loader import load_kb
 
     with input_errors():
-        source = _where(_source(data, engine, scheduler, marker, outcome, where), where)
+        source, selected = _where(_source(data, engine, scheduler, marker, outcome, where), where)
         rows = source.schema()
         if cutoff is not None:
             chosen = fixed_cutoff(cutoff)
@@ -347,7 +344,7 @@ def cutoff_command(
         _write(report, _render(report, "cutoff", result, data), data, "report")
     _excluded(result.excluded)
     if as_json:
-        print_json(_with_selected(result.to_record()))
+        print_json(_with_selected(result.to_record(), selected))
         return
     out_console.print(
         f"{marker} for {outcome} ({data.name}): n = {result.positives + result.negatives:,} "
@@ -398,7 +395,7 @@ def association_command(
     if repeated:
         fail(f"--adjust: {', '.join(repeated)} given twice; give each column once")
     with input_errors():
-        source = _where(_source(data, engine, scheduler, exposure, outcome, where, *covariates), where)
+        source, selected = _where(_source(data, engine, scheduler, exposure, outcome, where, *covariates), where)
         rows = source.schema()
         result = associate(
             source,
@@ -409,7 +406,7 @@ def association_command(
         _write(report, _render(report, "association", result, data), data, "report")
     _excluded(result.excluded)
     if as_json:
-        print_json(_with_selected(result.to_record()))
+        print_json(_with_selected(result.to_record(), selected))
         return
     (a, b), (c, d) = result.table
     table = Table(title=f"{exposure} and {outcome} ({data.name})", title_justify="left")
@@ -463,11 +460,11 @@ def scan_command(
     from decidua.engines.research.scan import scan
 
     with input_errors():
-        source = _where(_source(data, engine, scheduler, outcome, where), where)
+        source, selected = _where(_source(data, engine, scheduler, outcome, where), where)
         result = scan(source, binary("--outcome", outcome, source.schema()), key=key, odds_ratio=power_or)
         _write(report, _render(report, "scan", result, data), data, "report")
     if as_json:
-        print_json(_with_selected(result.to_record()))
+        print_json(_with_selected(result.to_record(), selected))
         return
     out_console.print(
         f"{result.rows_read:,} rows read; {result.rows_rejected:,} rejected by the batch engine's checks; "
