@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -196,3 +197,190 @@ def test_forwarded_addresses_count_only_from_a_trusted_proxy(tmp_path: Path, tru
         assert _logins(base, [f"203.0.113.{i}" for i in range(5)], "wrong guess") == [401] * 5
         # the right password from yet another forwarded address: a new client only behind a trusted proxy
         assert _logins(base, ["198.51.100.7"], PASSWORD) == [200 if trusted else 429]
+
+
+# --- triage from the case list, the case page, and a phone ------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 400, "height": 860}
+# (example, RPL, RIF, blood NK, uterine NK) as the case list shows them
+TRIAGED = [
+    ("01-rpl-age36-nk-high.yaml", "EX-01", "met", "not met", "above", "not assessed"),
+    ("06-sle-rif-uterine-nk.yaml", "EX-06", "not met", "met", "not assessed", "outside the range (high)"),
+    ("08-own-oocyte-ivf-kir-aa.yaml", "EX-08", "met", "met", "not above", "not assessed"),
+    ("12-unknown-history.yaml", "EX-12", "not assessed", "not assessed", "above", "not assessed"),
+    ("17-unexplained-rpl-prognosis.yaml", "EX-17", "met", "not met", "not assessed", "not assessed"),
+]
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path, capsys: pytest.CaptureFixture[str], record_property: Any) -> Path:
+    """Where the screenshots go for review: ``$DECIDUA_SCREENSHOTS`` if set, else a folder of the test's own
+    temporary directory; printed (past the output capture) and recorded as a property of the test."""
+    folder = Path(os.environ.get("DECIDUA_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    with capsys.disabled():
+        print(f"\nscreenshots: {folder}")
+    record_property("screenshots", str(folder))
+    return folder
+
+
+def _log_in(page: Any, base: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", "admin@clinic.test")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/cases")
+
+
+def _rows(page: Any) -> dict[str, list[str]]:
+    """The case list's rows: case id -> the texts of the RPL, RIF, blood NK and uterine NK cells."""
+    out = {}
+    for row in page.locator("table.triage tbody tr").all():
+        columns = ("rpl", "rif", "blood_nk", "uterine_nk")
+        out[row.locator("td").first.inner_text().strip()] = [
+            row.locator(f"td.triage-{name}").inner_text().strip() for name in columns
+        ]
+    return out
+
+
+def _fits(page: Any, width: int) -> None:
+    """Nothing on the page is wider than the window (no sideways scrolling of the page)."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def _on_screen(locator: Any, width: int) -> None:
+    assert locator.is_visible()
+    box = locator.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0, box
+    assert box["x"] + box["width"] <= width, box
+
+
+def _not_cut(locator: Any) -> None:
+    """A text box shows all its text (what it holds is not wider than the box)."""
+    assert locator.evaluate("e => e.scrollWidth <= e.clientWidth"), locator.input_value()
+
+
+def test_case_list_triage_case_page_and_phone_width(tmp_path: Path, screenshots: Path) -> None:
+    with running_server(tmp_path) as (base, setup_link, _), sync_api.sync_playwright() as p:
+        _first_admin(base, setup_link)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_context(viewport=DESKTOP).new_page()
+            _log_in(page, base)
+            for name, *_ in TRIAGED:  # through the import page, as a user pastes a case file
+                page.goto(f"{base}/cases/import")
+                page.fill("textarea[name=text]", (EXAMPLES / name).read_text(encoding="utf-8"))
+                page.click("button.primary[type=submit]")
+                page.wait_for_url(re.compile(rf"{re.escape(base)}/cases/\d+$"))
+
+            # The list: a column per status in the rule kind's words, and when each case was assessed.
+            page.goto(f"{base}/cases")
+            headings = [h.strip() for h in page.locator("table.triage thead th").all_inner_texts()]
+            assert headings[:6] == ["Case id", "RPL", "RIF", "Blood NK", "Uterine NK", "Last assessed"]
+            assert _rows(page) == {ref: list(words) for _, ref, *words in reversed(TRIAGED)}
+            assert page.locator("table.triage td.assessed").first.inner_text().strip().endswith("UTC")
+            assert page.locator("tr:has-text('EX-06') td.triage-uterine_nk .status-flagged").count() == 1
+            assert page.locator("tr:has-text('EX-12') td.triage-rpl .status-not_assessed").count() == 1
+            page.screenshot(path=screenshots / "desktop-case-list.png", full_page=True)
+
+            # Filters: RPL met, then any NK flag (the quick link), then RPL not assessed from the select.
+            page.select_option("select[name=rpl]", "flagged")
+            page.click("form.filters button[type=submit]")
+            page.wait_for_url(re.compile(r".*rpl=flagged.*"))
+            assert set(_rows(page)) == {"EX-01", "EX-08", "EX-17"}
+            assert "Filtered: 1–3 of 3" in page.locator("main p.meta").inner_text()
+            page.screenshot(path=screenshots / "desktop-case-list-rpl-met.png", full_page=True)
+            page.click("nav.quick >> text=any NK flagged")
+            page.wait_for_url(re.compile(r".*nk=flagged.*"))
+            assert set(_rows(page)) == {"EX-01", "EX-06", "EX-12"}
+            page.goto(f"{base}/cases?rpl=not_assessed&q=ex")
+            assert set(_rows(page)) == {"EX-12"}
+            assert page.locator("select[name=rpl]").input_value() == "not_assessed"
+
+            # The case page: the KIR interaction plot at its drawn size, not stretched across the page.
+            page.goto(f"{base}/cases")
+            page.click("text=EX-08")
+            page.wait_for_url(re.compile(rf"{re.escape(base)}/cases/\d+$"))
+            case_url = page.url
+            plot = page.locator("figure:has-text('KIR / HLA-C interactions') svg")
+            drawn = plot.evaluate("e => e.width.baseVal.valueInSpecifiedUnits * 4 / 3")  # pt -> px
+            width = plot.bounding_box()["width"]
+            assert width <= drawn + 1
+            assert width < 0.7 * page.locator("main").bounding_box()["width"]
+            page.screenshot(path=screenshots / "desktop-case-page.png", full_page=True)
+            page.locator("section:has(> .plots)").screenshot(path=screenshots / "desktop-case-plots.png")
+
+            # The form: the uterine NK unit shows its whole unit.
+            page.goto(f"{base}/cases/new")
+            _not_cut(page.locator("input[name='nk.uterine.density.unit']"))
+            assert page.input_value("input[name='nk.uterine.density.unit']") == "per 100 stromal cells"
+            page.locator("fieldset:has(input[name='nk.uterine.density.unit'])").screenshot(
+                path=screenshots / "desktop-form-nk-section.png"
+            )
+
+            # A phone, 400 px wide: every link of the header on screen and working, the page no wider.
+            phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+            _log_in(phone, base)
+            _fits(phone, PHONE["width"])
+            links = ["Cases", "New case", "Import", "Knowledge base", "Users", "Audit"]
+            for text in links:
+                _on_screen(phone.locator("header.top nav a", has_text=re.compile(f"^{text}$")), PHONE["width"])
+            _on_screen(phone.locator("header.top button:has-text('Log out')"), PHONE["width"])
+            _on_screen(phone.locator("header.top a.who"), PHONE["width"])
+            phone.screenshot(path=screenshots / "phone-case-list.png", full_page=True)
+            assert set(_rows(phone)) == {ref for _, ref, *_ in TRIAGED}
+            _on_screen(phone.locator("tr:has-text('EX-06') td.triage-uterine_nk .status"), PHONE["width"])
+            phone.click("header.top nav >> text=Audit")
+            phone.wait_for_url(f"{base}/admin/audit")
+            _fits(phone, PHONE["width"])
+            phone.click("header.top nav >> text=Users")
+            phone.wait_for_url(f"{base}/admin/users")
+            _fits(phone, PHONE["width"])
+            phone.screenshot(path=screenshots / "phone-users.png", full_page=True)
+
+            # The form at phone width: fields on screen, the unit whole, a case entered and saved.
+            phone.click("header.top nav >> text=New case")
+            phone.wait_for_url(f"{base}/cases/new")
+            _fits(phone, PHONE["width"])
+            unit = phone.locator("input[name='nk.uterine.density.unit']")
+            _on_screen(unit, PHONE["width"])
+            _not_cut(unit)
+            phone.fill("input[name=case_id]", "PHONE-1")
+            phone.fill("input[name='woman.age_years']", "38")
+            _on_screen(phone.locator("input[name='woman.age_years']"), PHONE["width"])
+            for i in range(3):
+                phone.click("button.add-row[data-section=pregnancies]")
+                phone.select_option(f"select[name='pregnancies[{i}].outcome']", "miscarriage")
+            phone.fill("input[name='nk.uterine.density.value']", "6.1")
+            phone.fill("input[name='nk.uterine.cycle_day']", "LH+7")
+            phone.screenshot(path=screenshots / "phone-form.png", full_page=True)
+            phone.click("button.primary[type=submit]")
+            phone.wait_for_url(re.compile(rf"{re.escape(base)}/cases/\d+$"))
+            _fits(phone, PHONE["width"])
+            phone.screenshot(path=screenshots / "phone-case-page.png", full_page=True)
+            phone.goto(case_url)
+            _fits(phone, PHONE["width"])
+            phone.screenshot(path=screenshots / "phone-case-page-kir.png", full_page=True)
+            phone.locator("section:has(> .plots)").screenshot(path=screenshots / "phone-case-plots.png")
+            phone.goto(f"{base}/cases?nk=flagged")
+            assert set(_rows(phone)) == {"EX-01", "EX-06", "EX-12", "PHONE-1"}
+        finally:
+            browser.close()
+    assert sorted(f.name for f in screenshots.iterdir()) == sorted(
+        [
+            "desktop-case-list.png",
+            "desktop-case-list-rpl-met.png",
+            "desktop-case-page.png",
+            "desktop-case-plots.png",
+            "desktop-form-nk-section.png",
+            "phone-case-list.png",
+            "phone-users.png",
+            "phone-form.png",
+            "phone-case-page.png",
+            "phone-case-page-kir.png",
+            "phone-case-plots.png",
+        ]
+    )

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from decidua.adapters.store import open_store
 from decidua.adapters.store.memory import MemoryCaseStore
 from decidua.adapters.store.sql import SqlCaseStore
-from decidua.app.ports import LoginPolicy, NewAssessment, Role, Session, StoreError
+from decidua.app.ports import CaseFilter, LoginPolicy, NewAssessment, Role, Session, StoreError
+from decidua.core.findings import Status
 
 START = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 PER_CLIENT = LoginPolicy(3, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
@@ -45,14 +46,42 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 minutes = st.integers(min_value=0, max_value=40)
+
+
+def _result(rpl: Status, rif: Status, blood: Status, uterine: tuple[Status, Status]) -> dict[str, Any]:
+    """A stored assessment as far as the case list reads it (statuses and their words)."""
+
+    def item(status: Status, **more: str) -> dict[str, Any]:
+        return {"status": status.value, "status_label": f"word for {status.value}", **more}
+
+    findings = [item(blood, rule_id="nk.peripheral.clinic"), item(Status.FLAGGED, rule_id="investigation.thyroid")]
+    findings += [item(s, rule_id=f"nk.uterine.rule{i}") for i, s in enumerate(uterine)]
+    return {"classification": {"rpl": item(rpl), "rif": item(rif)}, "findings": findings}
+
+
+statuses = st.sampled_from(Status)
+results = st.one_of(
+    st.just({"n": 1}),  # nothing the list reads: every status not assessed
+    st.builds(_result, statuses, statuses, statuses, st.tuples(statuses, statuses)),
+)
+kb_versions = st.sampled_from(["kb", "kb2"])
+FILTERS = [
+    CaseFilter(rpl=Status.FLAGGED),
+    CaseFilter(rif=Status.NOT_ASSESSED, blood_nk=Status.WITHIN_RANGE),
+    CaseFilter(uterine_nk=Status.FLAGGED),
+    CaseFilter(any_nk_flagged=True),
+    CaseFilter(rpl=Status.WITHIN_RANGE, any_nk_flagged=True),
+]
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("wait"), minutes),
         st.tuples(st.just("attempt"), st.sampled_from(NAMES), st.sampled_from([None, *CLIENTS])),
         st.tuples(st.just("success"), st.sampled_from(NAMES), st.sampled_from([None, *CLIENTS])),
         st.tuples(st.just("lift"), st.sampled_from(NAMES)),
-        st.tuples(st.just("case"), st.sampled_from(["R1", "R2"])),
-        st.tuples(st.just("version"), st.integers(1, 3), st.one_of(st.none(), st.integers(1, 4))),
+        st.tuples(st.just("case"), st.sampled_from(["R1", "R2"]), results),
+        st.tuples(st.just("version"), st.integers(1, 3), st.one_of(st.none(), st.integers(1, 4)), results),
+        # another assessment of a stored version (the latest or an earlier one), e.g. under a new knowledge base
+        st.tuples(st.just("assess"), st.integers(1, 3), st.integers(0, 3), kb_versions, results),
         st.tuples(st.just("user"), st.sampled_from(["u1@x.org", "U1@X.org ", "u2@x.org"]), st.sampled_from(Role)),
         st.tuples(st.just("role"), st.integers(1, 3), st.sampled_from(Role)),
         st.tuples(st.just("active"), st.integers(1, 3), st.booleans()),
@@ -66,7 +95,6 @@ operations = st.lists(
 def apply(store: Any, clock: Clock, index: int, op: tuple[Any, ...]) -> Any:
     """One operation; its result reduced to what both stores must agree on (never an id's storage detail)."""
     kind, *args = op
-    new = NewAssessment("kb", {"n": 1})
     try:
         match kind:
             case "wait":
@@ -84,11 +112,17 @@ def apply(store: Any, clock: Clock, index: int, op: tuple[Any, ...]) -> Any:
                 store.lift_login_lockout(args[0])
                 return None
             case "case":
-                v = store.create_case(args[0], {"case_id": args[0]}, None, new)
+                v = store.create_case(args[0], {"case_id": args[0]}, None, NewAssessment("kb", args[1]))
                 return (v.case_id, v.version, v.reference)
             case "version":
+                new = NewAssessment("kb", args[2])
                 v = store.add_version(args[0], {"edit": clock.now.isoformat()}, None, new, args[1])
                 return (v.case_id, v.version, [x.version for x in store.list_versions(args[0])])
+            case "assess":
+                case_id, index, kb_version, result = args
+                versions = store.list_versions(case_id)
+                a = store.add_assessment(versions[min(index, len(versions) - 1)].id, NewAssessment(kb_version, result))
+                return (a.kb_version, a.result, store.get_case(case_id).triage)
             case "user":
                 u = store.add_user(args[0], "hash", args[1])
                 return (u.id, u.email, u.role, u.active)
@@ -112,9 +146,11 @@ def apply(store: Any, clock: Clock, index: int, op: tuple[Any, ...]) -> Any:
 
 
 def summary(store: Any) -> Any:
-    cases = [(c.id, c.reference, c.latest_version) for c in store.list_cases()]
+    """What both stores must agree on: the case list with its statuses (filtered too), the users."""
+    cases = [(c.id, c.reference, c.latest_version, c.updated_at, c.triage) for c in store.list_cases()]
     users = [(u.id, u.email, u.role, u.active) for u in store.list_users()]
-    return cases, users, store.count_cases("r"), store.find_case("R1") is not None
+    filtered = [([c.id for c in store.list_cases("r", where=f)], store.count_cases(None, f)) for f in FILTERS]
+    return cases, users, store.count_cases("r"), store.find_case("R1") is not None, filtered
 
 
 LOCK_THEN_WAIT = [("attempt", "a@x.org", "10.0.0.1")] * 4 + [("wait", 15), ("attempt", "a@x.org", "10.0.0.1")]
@@ -127,7 +163,28 @@ LOCK_THEN_WAIT = [("attempt", "a@x.org", "10.0.0.1")] * 4 + [("wait", 15), ("att
 @example(ops=[*LOCK_THEN_WAIT, ("wait", 1), ("attempt", "a@x.org", None), ("success", "a@x.org", "10.0.0.1")])
 @example(ops=[("user", "u1@x.org", Role.ADMIN), ("role", 1, Role.CLINICIAN), ("active", 1, False)])
 @example(ops=[("user", "u1@x.org", Role.ADMIN), ("user", "u2@x.org", Role.ADMIN), ("role", 1, Role.CLINICIAN)])
-@example(ops=[("case", "R1"), ("version", 1, 1), ("version", 1, 1), ("version", 1, None), ("case", "R1")])
+@example(
+    ops=[("case", "R1", {}), ("version", 1, 1, {}), ("version", 1, 1, {}), ("version", 1, None, {}), ("case", "R1", {})]
+)
+# the list shows the newest assessment of the latest version: a new version replaces its statuses, another
+# assessment of the latest version too, one of an earlier version does not
+@example(
+    ops=[
+        ("case", "R1", _result(Status.FLAGGED, Status.WITHIN_RANGE, Status.NOT_ASSESSED, (Status.FLAGGED,) * 2)),
+        ("case", "R2", {"n": 1}),
+        ("wait", 5),
+        ("version", 1, 1, _result(Status.WITHIN_RANGE, Status.FLAGGED, Status.FLAGGED, (Status.NOT_ASSESSED,) * 2)),
+        ("assess", 1, 0, "kb2", _result(Status.FLAGGED, Status.FLAGGED, Status.FLAGGED, (Status.FLAGGED,) * 2)),
+        ("wait", 5),
+        (
+            "assess",
+            1,
+            1,
+            "kb2",
+            _result(Status.NOT_ASSESSED, Status.FLAGGED, Status.WITHIN_RANGE, (Status.WITHIN_RANGE, Status.FLAGGED)),
+        ),
+    ]
+)
 @example(ops=[("user", "u1@x.org", Role.CLINICIAN), ("user", "U1@X.org ", Role.ADMIN)])
 @example(
     ops=[

@@ -51,6 +51,7 @@ class Outcome(StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     FAILED = "failed"  # a wrong password
     LOCKED = "locked"  # refused by the failed-login throttle
+    BUSY = "busy"  # refused for want of capacity (the PDF workers' queue full): nothing was read out
     ERROR = "error"  # anything else: a bug
 
 

@@ -11,20 +11,25 @@ fails is audited as the failed read it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from decidua.app.audit import AuditAction, AuditNote, audited
 from decidua.app.casefile import case_to_data, load_text, parse_case
+from decidua.app.changes import Removal, removed
 from decidua.app.labs import LabImport, merge_lab_values
 from decidua.app.ports import (
+    CaseFilter,
+    CaseNotFound,
     CaseStore,
     CaseSummary,
     CaseVersion,
     NewAssessment,
     StaleVersion,
     StoredAssessment,
+    StoreError,
 )
 from decidua.app.presenters import assessment_data
 from decidua.core.case import Case
@@ -34,10 +39,26 @@ from decidua.engines.assess import assess
 from decidua.knowledge.loader import KnowledgeBase
 
 T = TypeVar("T")
+CaseKey = int | str
+"""A stored case named by its number (the database's, which the audit trail uses) or by its case id (the case
+file's pseudonymous reference, a ``str``)."""
 BundleReader = Callable[[object], Case]
 LabReader = Callable[[str], LabImport]
 """Reads a laboratory message (HL7 v2 ORU^R01) into values; raises :class:`~decidua.core.errors.InputError`."""
 """Reads a FHIR Bundle (already parsed JSON) into a case; raises :class:`~decidua.core.errors.InputError`."""
+
+
+class ImportRemoves(StoreError):
+    """An import over a stored case that lacks what its latest version holds: nothing is stored unless the user
+    asks to replace the case (the list says what would go)."""
+
+    def __init__(self, version: int, removals: list[Removal]) -> None:
+        self.version, self.removals = version, removals
+        listed = "; ".join(map(str, removals[:10])) + (f"; and {len(removals) - 10} more" if len(removals) > 10 else "")
+        super().__init__(
+            f"the import lacks {len(removals)} thing(s) that version {version} of this case holds: {listed}; "
+            "nothing was saved: import with replace to store it as the next version without them"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,35 +121,44 @@ class CaseService:
     # --- reading -------------------------------------------------------------------------------------------
 
     def list_cases(
-        self, by: int | None, search: str | None, limit: int, offset: int = 0, *, clamp: bool = False
+        self,
+        by: int | None,
+        search: str | None,
+        limit: int,
+        offset: int = 0,
+        *,
+        clamp: bool = False,
+        where: CaseFilter | None = None,
     ) -> CasePage:
-        """``limit`` cases (newest first) from ``offset`` matching ``search`` in their case id, and how many match
-        in all. With ``clamp`` an offset past the end shows the last page instead of nothing (the pages' links)."""
+        """``limit`` cases (newest first) from ``offset`` matching ``search`` in their case id and the statuses
+        ``where`` asks for, and how many match in all; each with the statuses of its latest assessment as stored
+        (nothing is re-assessed). With ``clamp`` an offset past the end shows the last page instead of nothing (the
+        pages' links)."""
         with audited(self.store, by, AuditAction.CASE_LIST):
-            total = self.store.count_cases(search)
+            total = self.store.count_cases(search, where)
             if clamp:
                 offset = min(offset, max(0, (total - 1) // limit * limit))
-            return CasePage(self.store.list_cases(search, limit, offset), total, offset)
+            return CasePage(self.store.list_cases(search, limit, offset, where), total, offset)
 
-    def view(self, case_id: int, by: int | None, version: int | None = None, *, history: bool = False) -> CaseView:
+    def view(self, case_id: CaseKey, by: int | None, version: int | None = None, *, history: bool = False) -> CaseView:
         """A version (the latest by default) with its assessment under the knowledge base in force; with
         ``history``, every assessment stored for the case too.
 
         An assessment made under another knowledge-base version is kept; a new one is stored next to it.
         """
-        with audited(self.store, by, AuditAction.CASE_READ, case_id) as note:
+        with self._audited(by, AuditAction.CASE_READ, case_id) as (note, number):
             if version is not None:
                 note.detail = f"version {version}"
-            return self._view(case_id, version, history=history)
+            return self._view(number, version, history=history)
 
-    def assessment(self, case_id: int, by: int | None, version: int | None = None) -> CaseView:
+    def assessment(self, case_id: CaseKey, by: int | None, version: int | None = None) -> CaseView:
         """The assessment of a version (the latest by default), as :meth:`view` (audited as an assessment read)."""
-        with audited(self.store, by, AuditAction.CASE_ASSESSMENT, case_id):
-            return self._view(case_id, version)
+        with self._audited(by, AuditAction.CASE_ASSESSMENT, case_id) as (_, number):
+            return self._view(number, version)
 
     def version(
         self,
-        case_id: int,
+        case_id: CaseKey,
         by: int | None,
         number: int | None = None,
         *,
@@ -138,24 +168,24 @@ class CaseService:
         """One stored version as it was entered (the latest by default), without assessing it, and the list of
         versions. ``purpose`` goes into the audit row (e.g. ``edit form``); ``action`` is a read unless it is an
         export of the case file."""
-        with audited(self.store, by, action, case_id) as note:
+        with self._audited(by, action, case_id) as (note, case_number):
             note.detail = purpose or (f"version {number}" if number is not None else None)
-            return VersionView(self.store.get_version(case_id, number), self.store.list_versions(case_id))
+            return VersionView(self.store.get_version(case_number, number), self.store.list_versions(case_number))
 
-    def versions(self, case_id: int, by: int | None) -> list[CaseVersion]:
+    def versions(self, case_id: CaseKey, by: int | None) -> list[CaseVersion]:
         """Every version of a case, oldest first."""
-        with audited(self.store, by, AuditAction.CASE_VERSIONS, case_id):
-            return self.store.list_versions(case_id)
+        with self._audited(by, AuditAction.CASE_VERSIONS, case_id) as (_, number):
+            return self.store.list_versions(number)
 
-    def assessments(self, case_id: int, by: int | None) -> list[tuple[int, StoredAssessment]]:
+    def assessments(self, case_id: CaseKey, by: int | None) -> list[tuple[int, StoredAssessment]]:
         """Every stored assessment of a case with the version number it assessed."""
-        with audited(self.store, by, AuditAction.CASE_ASSESSMENTS, case_id):
-            self.store.get_case(case_id)
-            return self.store.list_assessments(case_id)
+        with self._audited(by, AuditAction.CASE_ASSESSMENTS, case_id) as (_, number):
+            self.store.get_case(number)
+            return self.store.list_assessments(number)
 
     def export(
         self,
-        case_id: int,
+        case_id: CaseKey,
         by: int | None,
         action: AuditAction,
         render: Callable[[CaseView], T],
@@ -164,8 +194,8 @@ class CaseService:
     ) -> T:
         """The latest version (as :meth:`view`) rendered by ``render`` (a report, a FHIR Bundle, a page with
         plots), audited as ``action``: a render that fails leaves a failed row."""
-        with audited(self.store, by, action, case_id):
-            return render(self._view(case_id, history=history))
+        with self._audited(by, action, case_id) as (_, number):
+            return render(self._view(number, history=history))
 
     # --- writing -------------------------------------------------------------------------------------------
 
@@ -182,7 +212,7 @@ class CaseService:
 
     def update(
         self,
-        case_id: int,
+        case_id: CaseKey,
         data: object,
         by: int | None,
         base_version: int | None = None,
@@ -194,37 +224,44 @@ class CaseService:
         A case equal to the latest version is not stored again (``changed`` is false; the audit row says
         ``unchanged``). ``problems`` found while reading the input refuse it, once the case is known to exist.
         """
-        with audited(self.store, by, AuditAction.CASE_UPDATE, case_id) as note:
+        with self._audited(by, AuditAction.CASE_UPDATE, case_id) as (note, number):
             found = list(problems)
             if found:
-                self.store.get_case(case_id)
+                self.store.get_case(number)
                 raise CaseInvalid(found)
-            return self._update(case_id, data, by, note, base_version)
+            return self._update(number, data, by, note, base_version)
 
-    def import_bundle(self, bundle: object, by: int | None) -> Saved:
-        """A case from a FHIR Bundle: a new case, or the next version of the case with the same case id."""
+    def import_bundle(
+        self, bundle: object, by: int | None, *, base_version: int | None = None, replace: bool = False
+    ) -> Saved:
+        """A case from a FHIR Bundle: a new case, or the next version of the case with the same case id (as
+        :meth:`import_text`)."""
         with audited(self.store, by, AuditAction.CASE_FHIR_IMPORT) as note:
-            return self._upsert(self._read_bundle(bundle), by, note)
+            return self._upsert(self._read_bundle(bundle), by, note, base_version, replace)
 
-    def import_text(self, text: str, by: int | None) -> Saved:
-        """A pasted or uploaded file: a case file (YAML or JSON; a new case) or a FHIR Bundle (JSON with
-        ``resourceType: Bundle``; a new case or the next version of the case with its case id)."""
+    def import_text(
+        self, text: str, by: int | None, *, base_version: int | None = None, replace: bool = False
+    ) -> Saved:
+        """A pasted or uploaded file: a case file (YAML or JSON) or a FHIR Bundle (JSON with ``resourceType:
+        Bundle``). Either is a new case, or the next version of the case with its case id: then, with
+        ``base_version``, refused if the case changed since that version (:class:`StaleVersion`), and refused if it
+        lacks anything the latest version holds (:class:`ImportRemoves`, listing each) unless ``replace``."""
         with audited(self.store, by, AuditAction.CASE_IMPORT) as note:
             data = load_text(text, "yaml", "the import") if text.strip() else None  # YAML reads JSON too
             if data is None:
                 raise InputError("paste a case file or a FHIR Bundle, or choose a file")
             if isinstance(data, dict) and data.get("resourceType") == "Bundle":
                 note.detail = "fhir"
-                return self._upsert(self._read_bundle(data), by, note)
-            return Saved(self._create(data, by, note), created=True)
+                return self._upsert(self._read_bundle(data), by, note, base_version, replace)
+            return self._upsert(parse_case(data), by, note, base_version, replace)
 
     def import_lab(
-        self, case_id: int, text: str, by: int | None, *, skip_unread: bool = False, base_version: int | None = None
+        self, case_id: CaseKey, text: str, by: int | None, *, skip_unread: bool = False, base_version: int | None = None
     ) -> tuple[Saved, LabImport]:
         """Laboratory results merged into the next version of a case (a new peripheral NK sample replaces the
         earlier one's section). A message with segments that could not be read is refused unless ``skip_unread``."""
-        with audited(self.store, by, AuditAction.CASE_LAB_IMPORT, case_id) as note:
-            current = self.store.get_version(case_id)
+        with self._audited(by, AuditAction.CASE_LAB_IMPORT, case_id) as (note, number):
+            current = self.store.get_version(number)
             if self.read_lab is None:
                 raise InputError("this service was built without a laboratory-message reader")
             read = self.read_lab(text)
@@ -236,9 +273,23 @@ class CaseService:
             if not read.values:
                 raise InputError("the message holds no result decidua reads")
             merged = merge_lab_values(current.data, read.values)
-            return self._update(case_id, merged, by, note, base_version), read
+            return self._update(number, merged, by, note, base_version), read
 
     # --- the steps ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _audited(self, by: int | None, action: AuditAction, key: CaseKey) -> Iterator[tuple[AuditNote, int]]:
+        """:func:`audited` for a use case on one stored case, named by number or case id: the block gets the note
+        and the case's number (a case id that names no case is a :class:`CaseNotFound`, audited as such)."""
+        with audited(self.store, by, action, key if isinstance(key, int) else None) as note:
+            if isinstance(key, int):
+                yield note, key
+                return
+            found = self.store.find_case(key)
+            if found is None:
+                raise CaseNotFound(f"no case with case id {key!r}")
+            note.case_id = found.id
+            yield note, found.id
 
     def _assess(self, case: Case) -> tuple[Assessment, NewAssessment]:
         result = assess(case, self.kb)
@@ -265,7 +316,14 @@ class CaseService:
         return CaseView(version, case, self._stored(version, new), result, [version])
 
     def _update(
-        self, case_id: int, data: object, by: int | None, note: AuditNote, base_version: int | None = None
+        self,
+        case_id: int,
+        data: object,
+        by: int | None,
+        note: AuditNote,
+        base_version: int | None = None,
+        *,
+        removals_allowed: bool = True,
     ) -> Saved:
         current = self.store.get_version(case_id)
         if base_version is not None and base_version != current.version:
@@ -280,17 +338,21 @@ class CaseService:
         if stored == current.data:
             note.detail = "unchanged"
             return Saved(self._view(case_id), created=False, changed=False)
+        if not removals_allowed:
+            lost = removed(current.data, stored)
+            if lost:
+                raise ImportRemoves(current.version, lost)
         result, new = self._assess(case)
         version = self.store.add_version(case_id, stored, by, new, base_version)
         view = CaseView(version, case, self._stored(version, new), result, self.store.list_versions(case_id))
         return Saved(view, created=False)
 
-    def _upsert(self, case: Case, by: int | None, note: AuditNote) -> Saved:
+    def _upsert(self, case: Case, by: int | None, note: AuditNote, base_version: int | None, replace: bool) -> Saved:
         existing = self.store.find_case(case.case_id)
         if existing is None:
             return Saved(self._create(case_to_data(case), by, note), created=True)
         note.case_id = existing.id
-        return self._update(existing.id, case_to_data(case), by, note)
+        return self._update(existing.id, case_to_data(case), by, note, base_version, removals_allowed=replace)
 
     def _read_bundle(self, bundle: object) -> Case:
         if self.read_bundle is None:
@@ -298,4 +360,14 @@ class CaseService:
         return self.read_bundle(bundle)
 
 
-__all__ = ["BundleReader", "CasePage", "CaseService", "CaseView", "LabReader", "Saved", "VersionView"]
+__all__ = [
+    "BundleReader",
+    "CaseKey",
+    "CasePage",
+    "CaseService",
+    "CaseView",
+    "ImportRemoves",
+    "LabReader",
+    "Saved",
+    "VersionView",
+]

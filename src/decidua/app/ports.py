@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from decidua.core.errors import DeciduaError
+from decidua.core.findings import Status
 
 
 class Role(StrEnum):
@@ -96,6 +97,57 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusWord:
+    """One status of an assessment as the case list shows it: the status and the clinician's word for it (the
+    rule kind's: met / not met, above / not above, ..., and always "not assessed" when an input is missing)."""
+
+    status: Status
+    word: str
+
+
+NOT_ASSESSED = StatusWord(Status.NOT_ASSESSED, "not assessed")
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """What the case list shows of a case's latest version: the statuses of its newest stored assessment (RPL,
+    RIF, blood and uterine NK) and when and under which knowledge base it was made. Stored with the assessment, so
+    that the list never re-assesses; a case whose latest version has no assessment shows every status as not
+    assessed (``kb_version`` and ``assessed_at`` ``None``)."""
+
+    rpl: StatusWord = NOT_ASSESSED
+    rif: StatusWord = NOT_ASSESSED
+    blood_nk: StatusWord = NOT_ASSESSED
+    uterine_nk: StatusWord = NOT_ASSESSED
+    kb_version: str | None = None
+    assessed_at: dt.datetime | None = None
+
+
+TRIAGE_COLUMNS = ("rpl", "rif", "blood_nk", "uterine_nk")
+"""The statuses of :class:`Triage`, in the order the list shows them."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    """Which cases the list shows, by the statuses of their latest version's newest assessment: each given status
+    must match (``None``: any), and with ``any_nk_flagged`` the blood or the uterine NK status is flagged."""
+
+    rpl: Status | None = None
+    rif: Status | None = None
+    blood_nk: Status | None = None
+    uterine_nk: Status | None = None
+    any_nk_flagged: bool = False
+
+    def statuses(self) -> dict[str, Status]:
+        """The statuses asked for, by :data:`TRIAGE_COLUMNS` name."""
+        wanted = {name: getattr(self, name) for name in TRIAGE_COLUMNS}
+        return {name: status for name, status in wanted.items() if status is not None}
+
+    def active(self) -> bool:
+        return self.any_nk_flagged or bool(self.statuses())
+
+
+@dataclass(frozen=True, slots=True)
 class CaseSummary:
     id: int
     reference: str  # the case file's pseudonymous case_id
@@ -103,6 +155,7 @@ class CaseSummary:
     created_by: int | None
     latest_version: int
     updated_at: dt.datetime
+    triage: Triage = Triage()  # the latest version's newest assessment, for the case list
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,13 +242,19 @@ class CaseRepository(Protocol):
 
     def list_versions(self, case_id: int) -> list[CaseVersion]: ...
 
-    def list_cases(self, search: str | None = None, limit: int = 200, offset: int = 0) -> list[CaseSummary]:
-        """Cases, newest first; ``search`` is a case-insensitive part of the reference."""
+    def list_cases(
+        self, search: str | None = None, limit: int = 200, offset: int = 0, where: CaseFilter | None = None
+    ) -> list[CaseSummary]:
+        """Cases, newest first; ``search`` is a case-insensitive part of the reference, ``where`` the statuses
+        of their latest assessment (filtered by the store, from the stored :class:`Triage`)."""
         ...
 
-    def count_cases(self, search: str | None = None) -> int: ...
+    def count_cases(self, search: str | None = None, where: CaseFilter | None = None) -> int: ...
 
-    def add_assessment(self, case_version_id: int, assessment: NewAssessment) -> StoredAssessment: ...
+    def add_assessment(self, case_version_id: int, assessment: NewAssessment) -> StoredAssessment:
+        """Another assessment of a stored version (e.g. under a new knowledge base); it becomes the case's
+        :class:`Triage` when the version is the case's latest."""
+        ...
 
     def get_assessment(self, case_version_id: int, kb_version: str | None = None) -> StoredAssessment | None: ...
 

@@ -13,9 +13,10 @@ Pure functions of the domain objects and the knowledge base: no I/O, no framewor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from decidua.app.ports import NOT_ASSESSED, TRIAGE_COLUMNS, StatusWord
 from decidua.core.findings import (
     Assessment,
     Finding,
@@ -29,6 +30,7 @@ from decidua.core.findings import (
     Statement,
     Status,
 )
+from decidua.engines.assess import status_label
 from decidua.immunogenetics.releases import releases
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import CountRule, RangeRule, Rule, ThresholdRule
@@ -420,3 +422,65 @@ def assessment_data(a: Assessment, kb: KnowledgeBase) -> dict[str, Any]:
         "references": [citation_data(kb, k) for k in cited_keys(a)],
         "verification": verification_notes(a, kb),
     }
+
+
+# --- the case list: what it shows of each case's latest assessment ---------------------------------------------
+
+TRIAGE_TITLES = {"rpl": "RPL", "rif": "RIF", "blood_nk": "Blood NK", "uterine_nk": "Uterine NK"}
+"""The case list's column headings of :class:`~decidua.app.ports.Triage`."""
+NK_RULE_PREFIXES = {"blood_nk": "nk.peripheral.", "uterine_nk": "nk.uterine."}
+"""The NK columns of the case list and the rules they sum up (by rule id)."""
+STATUS_WORDS = {Status.FLAGGED: "flagged", Status.WITHIN_RANGE: "within range", Status.NOT_ASSESSED: "not assessed"}
+"""The status words where no single rule kind applies (a column summing up rules of different kinds)."""
+_RANK = {Status.FLAGGED: 0, Status.WITHIN_RANGE: 1, Status.NOT_ASSESSED: 2}
+MAX_WORD = 200  # the store's column
+
+
+def _status_word(item: object) -> StatusWord:
+    """A stored finding's (or classification's) status and its word; anything unreadable is not assessed."""
+    if not isinstance(item, Mapping):
+        return NOT_ASSESSED
+    try:
+        status = Status(str(item.get("status")))
+    except ValueError:
+        return NOT_ASSESSED
+    word = item.get("status_label")
+    return StatusWord(status, (word if isinstance(word, str) and word else STATUS_WORDS[status])[:MAX_WORD])
+
+
+def _first_by_status(words: Iterable[StatusWord]) -> StatusWord:
+    """The status a column of several rules shows: flagged if one is, else within range if one is assessed."""
+    return min(words, key=lambda w: _RANK[w.status], default=NOT_ASSESSED)
+
+
+def triage_words(result: Mapping[str, Any]) -> dict[str, StatusWord]:
+    """The case list's statuses of a stored assessment (:func:`assessment_data`), by
+    :data:`~decidua.app.ports.TRIAGE_COLUMNS` name, each with the word the case page shows for it: RPL and RIF as
+    classified (met / not met / not assessed), blood and uterine NK from their findings (above / not above,
+    outside / within the range); a column of several findings is flagged when one is, and not assessed only when
+    none is assessed. Missing or unreadable parts are not assessed, never normal."""
+    classification = result.get("classification")
+    classes = classification if isinstance(classification, Mapping) else {}
+    findings = [f for f in result.get("findings") or () if isinstance(f, Mapping)]
+    out = {"rpl": _status_word(classes.get("rpl")), "rif": _status_word(classes.get("rif"))}
+    for column, prefix in NK_RULE_PREFIXES.items():
+        own = [f for f in findings if str(f.get("rule_id", "")).startswith(prefix)]
+        out[column] = _first_by_status(_status_word(f) for f in own)
+    return {name: out[name] for name in TRIAGE_COLUMNS}
+
+
+def triage_filter_words(kb: KnowledgeBase) -> dict[str, dict[Status, str]]:
+    """The words of the case list's filters, by column: the words of the rules in force (met / not met for the RPL
+    and RIF definitions, above / not above for the blood NK cut-off), or :data:`STATUS_WORDS` where a column's
+    rules say it in different words (uterine NK: a range and a cut-off)."""
+    rules = {
+        "rpl": [kb.rule(kb.selected["rpl_definition"])],
+        "rif": [kb.rule(kb.selected["rif_definition"])],
+        **{c: [r for r in kb.active_rules if r.id.startswith(p)] for c, p in NK_RULE_PREFIXES.items()},
+    }
+    out: dict[str, dict[Status, str]] = {}
+    for column in TRIAGE_COLUMNS:
+        said = {tuple(status_label(r, s) for s in Status) for r in rules[column]}
+        words = said.pop() if len(said) == 1 else tuple(STATUS_WORDS[s] for s in Status)
+        out[column] = dict(zip(Status, words, strict=True))
+    return out

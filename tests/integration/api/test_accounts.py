@@ -299,7 +299,7 @@ def test_the_case_list_comes_in_pages(web: Web) -> None:
     r = web.client.get("/api/cases", params={"limit": 50, "offset": 100})
     assert r.status_code == 200
     assert r.headers["x-total-count"] == "120"
-    assert [c["reference"] for c in r.json()] == [f"P-{i:03d}" for i in range(19, -1, -1)]
+    assert [c["case_id"] for c in r.json()] == [f"P-{i:03d}" for i in range(19, -1, -1)]
     r = web.client.get("/api/cases", params={"q": "p-11", "limit": 3})
     assert (r.headers["x-total-count"], len(r.json())) == ("10", 3)
     assert web.client.get("/api/cases", params={"limit": 501}).status_code == 422
@@ -340,14 +340,14 @@ def test_saving_an_unchanged_case_stores_no_new_version(web: Web) -> None:
     csrf = web.login()
     case = {"case_id": "U-1", "woman": {"age_years": 36}}
     assert web.client.post("/api/cases", json={"case": case}, headers={"X-CSRF-Token": csrf}).status_code == 201
-    r = web.client.put("/api/cases/1", json={"case": case, "base_version": 1}, headers={"X-CSRF-Token": csrf})
+    r = web.client.put("/api/cases/U-1", json={"case": case, "base_version": 1}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200
-    assert r.json()["versions"] == [1]
+    assert (r.json()["changed"], r.json()["case"]["versions"]) == (False, [1])
     assert web.store.list_audit(1)[0].detail == "unchanged"
     r = web.client.put(
-        "/api/cases/1", json={"case": {**case, "woman": {"age_years": 37}}}, headers={"X-CSRF-Token": csrf}
+        "/api/cases/U-1", json={"case": {**case, "woman": {"age_years": 37}}}, headers={"X-CSRF-Token": csrf}
     )
-    assert r.json()["versions"] == [1, 2]
+    assert (r.json()["changed"], r.json()["case"]["versions"]) == (True, [1, 2])
 
 
 # --- an existing database is upgraded ---
@@ -365,7 +365,7 @@ def test_a_database_of_the_first_release_is_migrated_and_its_users_log_in(databa
     engine.dispose()
     store = open_store(database_url)
     try:
-        assert current_revision(store.engine) == "0002"
+        assert current_revision(store.engine) == "0003"
         from decidua.entrypoints.http import Settings, create_app
 
         app = create_app(Settings(database_url="sqlite://"), store, kb)
@@ -449,19 +449,19 @@ def test_an_unchanged_case_from_an_old_version_is_still_a_conflict(web: Web) -> 
     h = {"X-CSRF-Token": csrf}
     case = {"case_id": "U-2", "woman": {"age_years": 36}}
     web.client.post("/api/cases", json={"case": case}, headers=h)
-    web.client.put("/api/cases/1", json={"case": {**case, "note": "x"}}, headers=h)
-    r = web.client.put("/api/cases/1", json={"case": {**case, "note": "x"}, "base_version": 1}, headers=h)
+    web.client.put("/api/cases/U-2", json={"case": {**case, "note": "x"}}, headers=h)
+    r = web.client.put("/api/cases/U-2", json={"case": {**case, "note": "x"}, "base_version": 1}, headers=h)
     assert r.status_code == 409
-    r = web.client.put("/api/cases/1", json={"case": {**case, "note": "x"}, "base_version": 2}, headers=h)
+    r = web.client.put("/api/cases/U-2", json={"case": {**case, "note": "x"}, "base_version": 2}, headers=h)
     assert r.status_code == 200
-    assert r.json()["versions"] == [1, 2]
+    assert r.json()["case"]["versions"] == [1, 2]
 
 
 def test_a_fhir_import_of_an_unchanged_case_is_a_200(web: Web) -> None:
     csrf = web.login()
     h = {"X-CSRF-Token": csrf}
     web.client.post("/api/cases", json={"case": {"case_id": "F-1", "woman": {"age_years": 36}}}, headers=h)
-    bundle = web.client.get("/api/cases/1/fhir").json()
+    bundle = web.client.get("/api/cases/F-1/fhir").json()
     r = web.client.post("/api/fhir/import", json=bundle, headers=h)
     assert r.status_code == 200
     assert (r.json()["created"], r.json()["case"]["versions"]) == (False, [1])

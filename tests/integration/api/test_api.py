@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -21,14 +22,14 @@ PASSWORD = "correct horse battery staple"  # the test users' password (conftest)
 
 PATIENT_GETS = [
     "/api/cases",
-    "/api/cases/1",
-    "/api/cases/1/versions",
-    "/api/cases/1/versions/1",
-    "/api/cases/1/assessment",
-    "/api/cases/1/assessments",
-    "/api/cases/1/report.pdf",
-    "/api/cases/1/report.html",
-    "/api/cases/1/fhir",
+    "/api/cases/API-1",
+    "/api/cases/API-1/versions",
+    "/api/cases/API-1/versions/1",
+    "/api/cases/API-1/assessment",
+    "/api/cases/API-1/assessments",
+    "/api/cases/API-1/report.pdf",
+    "/api/cases/API-1/report.html",
+    "/api/cases/API-1/fhir",
 ]
 
 
@@ -54,7 +55,7 @@ def audit_count(web) -> int:
 
 # --- access ---
 def test_migrated_to_head(web):
-    assert current_revision(web.store.engine) == head_revision() == "0002"
+    assert current_revision(web.store.engine) == head_revision() == "0003"
 
 
 @pytest.mark.parametrize("path", PATIENT_GETS)
@@ -70,7 +71,7 @@ def test_patient_endpoints_need_login(web, path):
 
 def test_writes_need_login(web):
     assert web.client.post("/api/cases", json={"case": nk_case()}).status_code == 401
-    assert web.client.put("/api/cases/1", json={"case": nk_case()}).status_code == 401
+    assert web.client.put("/api/cases/API-1", json={"case": nk_case()}).status_code == 401
     assert web.client.post("/api/fhir/import", json={"resourceType": "Bundle"}).status_code == 401
     assert web.store.list_cases() == []
 
@@ -179,24 +180,29 @@ def test_create_read_and_assessment(web):
     csrf = web.login()
     r = web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201, r.text
-    body = r.json()
-    assert body["reference"] == "API-1"
+    assert (r.json()["created"], r.json()["changed"]) == (True, True)
+    body = r.json()["case"]
+    assert body["case_id"] == "API-1"
+    assert body["number"] == web.store.find_case("API-1").id
     assert body["version"]["version"] == 1
     finding = next(f for f in body["assessment"]["result"]["findings"] if f["rule_id"] == "nk.peripheral.clinic")
     assert finding["status"] == "flagged"
     assert body["assessment"]["kb_version"] == web.client.get("/api/health").json()["kb_version"]
     listed = web.client.get("/api/cases", params={"q": "api"}).json()
-    assert [c["reference"] for c in listed] == ["API-1"]
+    assert [c["case_id"] for c in listed] == ["API-1"]
     assert web.client.get("/api/cases", params={"q": "nothing%"}).json() == []
 
 
 def test_edit_creates_a_version_and_keeps_the_first(web, kb):
     csrf = web.login()
-    case_id = web.client.post("/api/cases", json={"case": nk_case(30)}, headers={"X-CSRF-Token": csrf}).json()["id"]
+    created = web.client.post("/api/cases", json={"case": nk_case(30)}, headers={"X-CSRF-Token": csrf}).json()
+    case_id = created["case"]["case_id"]
     r = web.client.put(f"/api/cases/{case_id}", json={"case": nk_case(10)}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200, r.text
-    assert r.json()["version"]["version"] == 2
-    assert r.json()["versions"] == [1, 2]
+    assert (r.json()["created"], r.json()["changed"]) == (False, True)
+    assert r.json()["case"]["version"]["version"] == 2
+    assert r.json()["case"]["versions"] == [1, 2]
+    assert r.json()["case"]["number"] == created["case"]["number"]
     v1 = web.client.get(f"/api/cases/{case_id}/versions/1").json()
     assert v1["case"]["nk"]["peripheral"]["nk_percent"]["value"] == 30
     v2 = web.client.get(f"/api/cases/{case_id}/versions/2").json()
@@ -272,20 +278,23 @@ def test_duplicate_case_id_is_a_conflict(web):
 
 def test_edit_cannot_change_the_case_id(web):
     csrf = web.login()
-    case_id = web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf}).json()["id"]
+    number = web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf}).json()["case"]
     other = {**nk_case(), "case_id": "OTHER"}
-    r = web.client.put(f"/api/cases/{case_id}", json={"case": other}, headers={"X-CSRF-Token": csrf})
+    r = web.client.put("/api/cases/API-1", json={"case": other}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 422
     assert r.json()["problems"][0]["path"] == "case_id"
-    assert len(web.store.list_versions(case_id)) == 1
+    assert len(web.store.list_versions(number["number"])) == 1
 
 
 def test_unknown_case_is_a_404_and_audited(web):
     web.login()
-    assert web.client.get("/api/cases/999").status_code == 404
+    assert web.client.get("/api/cases/EX-999").status_code == 404
+    entry = web.store.list_audit()[0]
+    assert (entry.action, entry.case_id, entry.outcome) == ("case.read", None, "not_found")
+    assert web.client.get("/api/cases/999/versions/3").status_code == 404
+    assert web.client.get("/cases/999").status_code == 404  # the pages name cases by number
     entry = web.store.list_audit()[0]
     assert (entry.action, entry.case_id, entry.outcome) == ("case.read", 999, "not_found")
-    assert web.client.get("/api/cases/999/versions/3").status_code == 404
 
 
 def test_one_audit_row_per_patient_read_and_write(web):
@@ -293,12 +302,12 @@ def test_one_audit_row_per_patient_read_and_write(web):
     steps = [
         ("post", "/api/cases", {"json": {"case": nk_case()}, "headers": {"X-CSRF-Token": csrf}}, "case.create"),
         ("get", "/api/cases", {}, "case.list"),
-        ("get", "/api/cases/1", {}, "case.read"),
-        ("put", "/api/cases/1", {"json": {"case": nk_case(12)}, "headers": {"X-CSRF-Token": csrf}}, "case.update"),
-        ("get", "/api/cases/1/versions", {}, "case.versions"),
-        ("get", "/api/cases/1/assessment", {}, "case.assessment"),
-        ("get", "/api/cases/1/fhir", {}, "case.fhir_export"),
-        ("get", "/api/cases/1/report.html", {}, "case.report_html"),
+        ("get", "/api/cases/API-1", {}, "case.read"),
+        ("put", "/api/cases/API-1", {"json": {"case": nk_case(12)}, "headers": {"X-CSRF-Token": csrf}}, "case.update"),
+        ("get", "/api/cases/API-1/versions", {}, "case.versions"),
+        ("get", "/api/cases/API-1/assessment", {}, "case.assessment"),
+        ("get", "/api/cases/API-1/fhir", {}, "case.fhir_export"),
+        ("get", "/api/cases/API-1/report.html", {}, "case.report_html"),
         ("get", "/cases/1", {}, "case.read"),
         ("get", "/cases/1/edit", {}, "case.read"),
         ("get", "/cases/1/case.yaml", {}, "case.export"),
@@ -324,7 +333,8 @@ def test_no_patient_data_in_logs(web, caplog):
     web.client.post("/api/cases", json={"case": case}, headers={"X-CSRF-Token": csrf})
     web.client.get("/api/cases", params={"q": secret})
     web.client.get("/cases", params={"q": secret})
-    web.client.get("/api/cases/1")
+    web.client.get(f"/api/cases/{secret}")  # the API names a case by its case id: not in the access log
+    web.client.get(f"/api/cases/{secret}/versions/1")
     web.client.get("/cases/1")
     web.client.post("/api/cases", json={"case": {**case, "nk": {"peripheral": {"nk_percent": {"value": 141.7}}}}})
     web.client.post(
@@ -362,7 +372,7 @@ def test_kb_and_schema_need_login_but_no_patient_audit(web):
 def test_report_downloads(web):
     csrf = web.login()
     web.client.post("/api/cases", json={"case": example("01-rpl-age36-nk-high.yaml")}, headers={"X-CSRF-Token": csrf})
-    pdf = web.client.get("/api/cases/1/report.pdf")
+    pdf = web.client.get("/api/cases/EX-01/report.pdf")
     assert pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
@@ -376,19 +386,28 @@ def test_fhir_export_then_import_adds_a_version(web):
     web.client.post(
         "/api/cases", json={"case": example("08-own-oocyte-ivf-kir-aa.yaml")}, headers={"X-CSRF-Token": csrf}
     )
-    bundle = web.client.get("/api/cases/1/fhir").json()
+    bundle = web.client.get("/api/cases/EX-08/fhir").json()
     assert bundle["resourceType"] == "Bundle"
     r = web.client.post("/api/fhir/import", json=bundle, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 200  # export -> import gives the same case, so no new version is stored
-    assert r.json()["created"] is False
+    assert (r.json()["created"], r.json()["changed"]) == (False, False)
     assert r.json()["case"]["versions"] == [1]
     assert web.store.list_audit(1)[0].detail == "unchanged"
-    v1 = web.client.get("/api/cases/1/versions/1").json()["case"]
-    r = web.client.put("/api/cases/1", json={"case": {**v1, "note": "edited"}}, headers={"X-CSRF-Token": csrf})
-    assert r.json()["versions"] == [1, 2]
+    v1 = web.client.get("/api/cases/EX-08/versions/1").json()["case"]
+    r = web.client.put("/api/cases/EX-08", json={"case": {**v1, "note": "edited"}}, headers={"X-CSRF-Token": csrf})
+    assert r.json()["case"]["versions"] == [1, 2]
+    # The old Bundle lacks the note version 2 holds: refused, naming it, until the import says replace.
     r = web.client.post("/api/fhir/import", json=bundle, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 409, r.text
+    assert [p["path"] for p in r.json()["problems"]] == ["note"]
+    assert web.store.list_audit(1)[0].outcome == "conflict"
+    r = web.client.post("/api/fhir/import?base_version=1&replace=true", json=bundle, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 409  # the case is at version 2 now
+    assert "version 1" in r.json()["detail"]
+    r = web.client.post("/api/fhir/import?base_version=2&replace=true", json=bundle, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.text
     assert r.json()["case"]["versions"] == [1, 2, 3]
-    assert web.client.get("/api/cases/1/versions/3").json()["case"] == v1
+    assert web.client.get("/api/cases/EX-08/versions/3").json()["case"] == v1
     renamed = copy.deepcopy(bundle)
     for entry in renamed["entry"]:
         if entry["resource"]["resourceType"] == "Patient":
@@ -441,9 +460,9 @@ def test_case_page_shows_the_pathway_stances_and_what_is_not_indicated_apart(web
     csrf = web.login()
     r = web.client.post("/api/cases", json={"case": example("11-not-rpl-high-nk.yaml")}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201
-    data = web.client.get(f"/api/cases/{r.json()['id']}").json()
+    data = web.client.get("/api/cases/EX-11").json()
     assert data["assessment"]["result"]["pathway"]["workup_indicated"] is False
-    page = web.client.get(f"/cases/{r.json()['id']}").text
+    page = web.client.get(f"/cases/{r.json()['case']['number']}").text
     assert "Work-up: does not apply" in page
     main, apart = page.split('<section class="not-indicated">')
     assert "<h2>Options with evidence" not in main  # nothing indicated
@@ -609,6 +628,8 @@ def test_first_admin_only_while_there_are_no_users(store):
         "/api/cases/2147483648",
         "/api/cases/1/versions/99999999999999999999",
         "/api/cases/1/assessment?version=99999999999999999999",
+        "/api/cases/" + "%F0%9F%98%80" * 201,  # longer than any case id
+        "/api/cases/%FF",  # not UTF-8
         "/cases/99999999999999999999",
         "/cases/2147483648/edit",
     ],
@@ -689,11 +710,11 @@ def test_an_edit_from_an_old_version_does_not_undo_a_newer_one(web):
     web.client.post("/api/cases", json={"case": nk_case(30)}, headers={"X-CSRF-Token": csrf})
     # Two clinicians open version 1; the first saves.
     first = web.client.put(
-        "/api/cases/1", json={"case": nk_case(20), "base_version": 1}, headers={"X-CSRF-Token": csrf}
+        "/api/cases/API-1", json={"case": nk_case(20), "base_version": 1}, headers={"X-CSRF-Token": csrf}
     )
     assert first.status_code == 200
     stale = web.client.put(
-        "/api/cases/1", json={"case": nk_case(10), "base_version": 1}, headers={"X-CSRF-Token": csrf}
+        "/api/cases/API-1", json={"case": nk_case(10), "base_version": 1}, headers={"X-CSRF-Token": csrf}
     )
     assert stale.status_code == 409
     assert "now at version 2" in stale.json()["detail"]
@@ -732,10 +753,10 @@ def test_blank_text_fields_are_not_recorded_and_export_to_fhir(web):
     case["nk"]["peripheral"]["method"] = ""
     r = web.client.post("/api/cases", json={"case": case}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201, r.text
-    stored = r.json()["version"]["case"]
+    stored = r.json()["case"]["version"]["case"]
     assert "note" not in stored
     assert stored["investigations"]["karyotype_woman"] == {"result": "normal"}
-    bundle = web.client.get("/api/cases/1/fhir")
+    bundle = web.client.get("/api/cases/API-1/fhir")
     assert bundle.status_code == 200
     assert bundle.headers["content-type"].startswith("application/fhir+json")
 
@@ -754,10 +775,10 @@ def test_without_the_pdf_engine_the_pdf_is_a_503_and_html_still_works(web, monke
     csrf = web.login()
     web.client.post("/api/cases", json={"case": nk_case()}, headers={"X-CSRF-Token": csrf})
     monkeypatch.setitem(sys.modules, "weasyprint", None)
-    r = web.client.get("/api/cases/1/report.pdf")
+    r = web.client.get("/api/cases/API-1/report.pdf")
     assert r.status_code == 503
     assert "apt install" in r.json()["detail"]
-    assert web.client.get("/api/cases/1/report.html").status_code == 200
+    assert web.client.get("/api/cases/API-1/report.html").status_code == 200
 
 
 HL7_MESSAGE = (Path(__file__).parents[2] / "data" / "hl7" / "oru-nk-apl-thyroid.hl7").read_text()
@@ -767,17 +788,17 @@ def test_lab_results_from_an_hl7_message_become_the_next_version(web):
     csrf = web.login()
     web.client.post("/api/cases", json={"case": example("05-missing-tests.yaml")}, headers={"X-CSRF-Token": csrf})
     unread = HL7_MESSAGE + "OBX|8|NM|2345-7^Glucose^LN||5.1|mmol/L||N|||F\r"
-    r = web.client.post("/api/cases/1/lab-results", json={"message": unread}, headers={"X-CSRF-Token": csrf})
+    r = web.client.post("/api/cases/EX-05/lab-results", json={"message": unread}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 422
     assert "OBX 8 2345-7 (LN): LOINC 2345-7 is not a result decidua reads" in r.json()["detail"]
     r = web.client.post(
-        "/api/cases/1/lab-results",
+        "/api/cases/EX-05/lab-results",
         json={"message": unread, "skip_unread": True, "base_version": 1},
         headers={"X-CSRF-Token": csrf},
     )
     assert r.status_code == 201, r.text
     body = r.json()
-    assert (body["read"], body["case"]["versions"]) == (7, [1, 2])
+    assert (body["read"], body["case"]["versions"], body["created"], body["changed"]) == (7, [1, 2], False, True)
     assert body["unread"] == ["OBX 8 2345-7 (LN): LOINC 2345-7 is not a result decidua reads"]
     case = body["case"]["version"]["case"]
     assert case["nk"]["peripheral"]["nk_percent"] == {"value": 21.5, "unit": "%"}
@@ -794,7 +815,7 @@ def test_lab_results_from_an_hl7_message_become_the_next_version(web):
         follow_redirects=False,
     )
     assert (r.status_code, r.headers["location"]) == (303, "/cases/1")
-    assert web.client.get("/api/cases/1").json()["versions"] == [1, 2, 3]
+    assert web.client.get("/api/cases/EX-05").json()["versions"] == [1, 2, 3]
     r = web.client.post("/cases/1/lab", data={"csrf_token": csrf, "text": "hello"})
     assert r.status_code == 422
     assert "not an HL7 v2 message" in r.text
@@ -836,3 +857,97 @@ def test_a_method_not_allowed_says_which_are(web):
     r = web.client.put("/api/health")
     assert r.status_code == 405
     assert "GET" in r.headers["allow"]
+
+
+def test_imports_over_a_stored_case_make_its_next_version_and_never_drop_data_silently(web):
+    """A case file and a FHIR Bundle mean the same when their case id is stored: the next version (issue 16), and
+    an import that lacks what the latest version holds is refused, naming each loss, until it says replace."""
+    csrf = web.login_form()
+    text = (EXAMPLES / "01-rpl-age36-nk-high.yaml").read_text("utf-8")
+    assert web.client.post("/cases/import", data={"csrf_token": csrf, "text": text}).status_code == 200
+    edited = text.replace("case_id: EX-01", "case_id: EX-01\nnote: seen again")
+    r = web.client.post("/cases/import", data={"csrf_token": csrf, "text": edited}, follow_redirects=False)
+    assert r.status_code == 303, r.text  # the next version, not a 409 for an existing case id
+    number = web.store.find_case("EX-01").id
+    assert [v.version for v in web.store.list_versions(number)] == [1, 2]
+    data = yaml.safe_load(edited)
+    data.pop("pregnancies")
+    cut = yaml.safe_dump(data)
+    r = web.client.post("/cases/import", data={"csrf_token": csrf, "text": cut})
+    assert r.status_code == 409
+    assert "<code>pregnancies</code>" in r.text
+    assert 'name="replace"' in r.text
+    assert len(web.store.list_versions(number)) == 2
+    r = web.client.post(
+        "/cases/import", data={"csrf_token": csrf, "text": cut, "replace": "on"}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    assert "pregnancies" not in web.store.get_version(number).data
+    # The API: a Bundle cut to the Patient and the case Observation would drop the pregnancies and investigations.
+    api_csrf = web.login()
+    full = json.loads(json.dumps(yaml.safe_load(text), default=str))
+    r = web.client.put("/api/cases/EX-01", json={"case": full}, headers={"X-CSRF-Token": api_csrf})
+    assert r.json()["case"]["versions"] == [1, 2, 3, 4]
+    bundle = web.client.get("/api/cases/EX-01/fhir").json()
+    cut_bundle = {**bundle, "entry": [e for e in bundle["entry"] if e["resource"]["id"] in ("patient", "case")]}
+    r = web.client.post("/api/fhir/import", json=cut_bundle, headers={"X-CSRF-Token": api_csrf})
+    assert r.status_code == 409, r.text
+    removed = {p["path"]: p["value"] for p in r.json()["problems"]}
+    assert removed["pregnancies"] == "4 item(s)"
+    assert (removed["investigations"], removed["nk"]) == ("a section of 6 field(s)", "a section of 1 field(s)")
+    assert len(web.store.list_versions(number)) == 4
+    r = web.client.post("/api/fhir/import?replace=true", json=cut_bundle, headers={"X-CSRF-Token": api_csrf})
+    assert r.status_code == 201
+    assert r.json()["case"]["version"]["case"]["pregnancies"] == []
+
+
+def test_a_fhir_bundle_with_repeated_or_dangling_entries_is_refused(web):
+    csrf = web.login()
+    web.client.post("/api/cases", json={"case": example("01-rpl-age36-nk-high.yaml")}, headers={"X-CSRF-Token": csrf})
+    bundle = web.client.get("/api/cases/EX-01/fhir").json()
+    pregnancies = [e for e in bundle["entry"] if e["resource"]["id"].startswith("pregnancy-")]
+    doubled = {**bundle, "entry": bundle["entry"] + pregnancies}  # 8 pregnancies instead of 4 if read
+    r = web.client.post("/api/fhir/import", json=doubled, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422, r.text
+    assert "repeated: urn:decidua:Observation/pregnancy-0" in r.json()["detail"].replace("fullUrl ", "")
+    nk_member = "nk-peripheral-nk-percent"
+    dangling = {**bundle, "entry": [e for e in bundle["entry"] if e["resource"]["id"] != nk_member]}
+    r = web.client.post("/api/fhir/import", json=dangling, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422
+    assert f"Observation/{nk_member}" in r.json()["detail"]
+    two_patients = {**bundle, "entry": bundle["entry"] + [{**bundle["entry"][0], "fullUrl": "urn:x:Patient/2"}]}
+    r = web.client.post("/api/fhir/import", json=two_patients, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422
+    assert [v.version for v in web.store.list_versions(1)] == [1]
+
+
+def test_a_case_id_with_a_slash_or_spaces_is_one_path_segment(web):
+    csrf = web.login()
+    for case_id in ("2024/17", "EX 5", "Ärztin-1", "a%b"):
+        r = web.client.post("/api/cases", json={"case": nk_case(case_id=case_id)}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 201, r.text
+        path = "/api/cases/" + quote(case_id, safe="")
+        got = web.client.get(path)
+        assert got.status_code == 200, (case_id, got.text)
+        assert got.json()["case_id"] == case_id
+        assert web.client.get(path + "/versions/1").json()["case_id"] == case_id
+        put = web.client.put(path, json={"case": nk_case(12, case_id)}, headers={"X-CSRF-Token": csrf})
+        assert put.json()["case"]["versions"] == [1, 2]
+    assert web.client.get("/api/cases/2024").status_code == 404
+
+
+def test_the_api_case_list_shows_and_filters_the_stored_statuses(web):
+    csrf = web.login()
+    for name in ("01-rpl-age36-nk-high.yaml", "11-not-rpl-high-nk.yaml", "05-missing-tests.yaml"):
+        assert web.client.post("/api/cases", json={"case": example(name)}, headers={"X-CSRF-Token": csrf}).is_success
+    listed = {c["case_id"]: c["triage"] for c in web.client.get("/api/cases").json()}
+    assert listed["EX-01"]["rpl"] == {"status": "flagged", "word": "met"}
+    assert listed["EX-01"]["blood_nk"] == {"status": "flagged", "word": "above"}
+    assert listed["EX-05"]["blood_nk"] == {"status": "not_assessed", "word": "not assessed"}
+    assert listed["EX-01"]["kb_version"] == web.client.get("/api/health").json()["kb_version"]
+    r = web.client.get("/api/cases", params={"rpl": "flagged"})
+    assert r.headers["x-total-count"] == str(len(r.json()))
+    assert {c["case_id"] for c in r.json()} == {k for k, t in listed.items() if t["rpl"]["status"] == "flagged"}
+    r = web.client.get("/api/cases", params={"blood_nk": "not_assessed"})
+    assert [c["case_id"] for c in r.json()] == ["EX-05"]
+    assert web.client.get("/api/cases", params={"rpl": "met"}).status_code == 422  # statuses, not words

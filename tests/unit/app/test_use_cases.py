@@ -26,7 +26,7 @@ from decidua.app.accounts import (
 )
 from decidua.app.audit import AuditAction, Outcome, audited
 from decidua.app.casefile import parse_case
-from decidua.app.cases import CaseService
+from decidua.app.cases import CaseService, ImportRemoves
 from decidua.app.labs import LabImport, LabValue
 from decidua.app.ports import CaseNotFound, DuplicateCase, LastAdmin, LoginPolicy, NotFirstUser, Role, StaleVersion
 from decidua.core.case import Case
@@ -264,8 +264,16 @@ def test_an_imported_case_is_new_or_the_next_version_of_the_same_case_id(
     )
     again = svc.import_text(json.dumps({"resourceType": "Bundle"} | CASE), by=1)  # pasted: a Bundle is read
     assert (again.changed, again.view.version.version) == (True, 3)
-    with pytest.raises(DuplicateCase):  # a case file (not a Bundle) always makes a new case
-        svc.import_text(json.dumps(CASE), by=1)
+    same = svc.import_text(json.dumps(CASE), by=1)  # a case file means the same as a Bundle: the next version
+    assert (same.created, same.changed, same.view.version.version) == (False, False, 3)
+    lacking = json.dumps({"case_id": "UC-1", "woman": {"age_years": 37}})
+    with pytest.raises(ImportRemoves) as refused:  # it would drop the pregnancies: not without replace
+        svc.import_text(lacking, by=1)
+    assert [(r.path, r.was) for r in refused.value.removals] == [("pregnancies", "2 item(s)")]
+    with pytest.raises(StaleVersion):
+        svc.import_text(lacking, by=1, base_version=2, replace=True)
+    replaced = svc.import_text(lacking, by=1, base_version=3, replace=True)
+    assert (replaced.changed, replaced.view.version.version, replaced.view.case.pregnancies) == (True, 4, None)
     with pytest.raises(InputError, match="paste a case file"):
         svc.import_text("  ", by=1)
     n = first.view.version.case_id
@@ -273,7 +281,10 @@ def test_an_imported_case_is_new_or_the_next_version_of_the_same_case_id(
         (1, "case.fhir_import", n, "ok"),
         (1, "case.fhir_import", n, "ok"),
         (1, "case.import", n, "ok"),
-        (1, "case.import", None, "conflict"),
+        (1, "case.import", n, "ok"),
+        (1, "case.import", n, "conflict"),
+        (1, "case.import", n, "conflict"),
+        (1, "case.import", n, "ok"),
         (1, "case.import", None, "invalid"),
     ]
 

@@ -4,6 +4,7 @@ resource and element they come from."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,7 @@ def import_bundle(data: object) -> Case:
         where = ".".join(str(p) for p in first["loc"])
         raise InputError(f"Bundle.{where}: {first['msg']}") from None
     assert isinstance(data, dict)
+    _check_identities(data.get("entry") or [])
     try:
         return _read_bundle(data)
     except _Malformed as exc:
@@ -140,6 +142,58 @@ def _check_resource_types(data: object) -> None:
                 f"Bundle.entry[{n}].resource.resourceType: got {shown(kind)}; allowed: a FHIR R4 resource type "
                 "(this layout reads Patient, Condition, Observation and DiagnosticReport)"
             )
+
+
+def _references(value: object) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                yield item
+            else:
+                yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _check_identities(entries: list[Any]) -> None:
+    """Each resource once, one Patient, and every reference within the Bundle resolvable: a Bundle with an entry
+    repeated would count its pregnancies twice, and one with dangling references was cut or assembled wrongly.
+    References to other servers (absolute URLs) and contained resources (``#id``) are not checked."""
+    seen_urls: dict[str, int] = {}
+    seen_ids: dict[str, int] = {}
+    twice: list[str] = []
+    for n, entry in enumerate(entries):
+        resource = entry["resource"]
+        url = entry.get("fullUrl")
+        if isinstance(url, str):
+            if url in seen_urls:
+                twice.append(f"fullUrl {url} (entries {seen_urls[url]} and {n})")
+            seen_urls.setdefault(url, n)
+        if isinstance(resource.get("id"), str):
+            key = f"{resource['resourceType']}/{resource['id']}"
+            if key in seen_ids:
+                twice.append(f"{key} (entries {seen_ids[key]} and {n})")
+            seen_ids.setdefault(key, n)
+    if twice:
+        raise InputError(f"Bundle.entry: each resource must appear once; repeated: {'; '.join(twice[:10])}")
+    patients = [n for n, e in enumerate(entries) if e["resource"]["resourceType"] == "Patient"]
+    if len(patients) > 1:
+        raise InputError(f"Bundle.entry: one Patient per Bundle (one case); got {len(patients)}: entries {patients}")
+    dangling = sorted(
+        {
+            ref
+            for entry in entries
+            for ref in _references(entry["resource"])
+            if not ref.startswith(("#", "http://", "https://")) and ref not in seen_urls and ref not in seen_ids
+        }
+    )
+    if dangling:
+        shown_refs = ", ".join(dangling[:10]) + (f" and {len(dangling) - 10} more" if len(dangling) > 10 else "")
+        raise InputError(
+            f"Bundle: {len(dangling)} reference(s) to resources not in the Bundle: {shown_refs} "
+            "(was it cut short? export the case again)"
+        )
 
 
 def _is_resource_type(kind: object) -> bool:

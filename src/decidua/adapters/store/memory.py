@@ -19,6 +19,7 @@ from typing import Any
 
 from decidua.app.ports import (
     AuditEntry,
+    CaseFilter,
     CaseNotFound,
     CaseSummary,
     CaseVersion,
@@ -32,10 +33,13 @@ from decidua.app.ports import (
     Session,
     StaleVersion,
     StoredAssessment,
+    Triage,
     User,
     UserNotFound,
 )
+from decidua.app.presenters import triage_words
 from decidua.app.throttle import Attempts, count_attempt, forgotten
+from decidua.core.findings import Status
 
 __all__ = ["MemoryCaseStore"]
 
@@ -63,10 +67,20 @@ class MemoryCaseStore:
         return next(self._ids.setdefault(table, itertools.count(1)))
 
     # --- cases ---
+    def _triage(self, case_id: int) -> Triage:
+        """What the case list shows: the newest assessment of the latest version (the SQL store keeps it in a
+        summary row, written with the assessment; here it is looked up, as the definition of that row)."""
+        latest = self._versions[case_id][-1].id
+        newest = next((a for a in reversed(self._assessments) if a.case_version_id == latest), None)
+        if newest is None:
+            return Triage()
+        return Triage(**triage_words(newest.result), kb_version=newest.kb_version, assessed_at=newest.created_at)
+
     def _summary(self, case_id: int) -> CaseSummary:
         reference, created, by = self._cases[case_id]
         versions = self._versions[case_id]
-        return CaseSummary(case_id, reference, created, by, versions[-1].version, versions[-1].created_at)
+        latest = versions[-1]
+        return CaseSummary(case_id, reference, created, by, latest.version, latest.created_at, self._triage(case_id))
 
     def _store_version(
         self, case_id: int, version: int, data: dict[str, Any], by: int | None, a: NewAssessment
@@ -131,17 +145,29 @@ class MemoryCaseStore:
                 raise CaseNotFound(f"no case {case_id}")
             return list(self._versions[case_id])
 
-    def _matching(self, search: str | None) -> list[int]:
+    def _matching(self, search: str | None, where: CaseFilter | None = None) -> list[int]:
         wanted = (search or "").replace("\x00", "").strip().lower()
-        return sorted((i for i, (ref, _, _) in self._cases.items() if wanted in ref.lower()), reverse=True)
+        found = [i for i, (ref, _, _) in self._cases.items() if wanted in ref.lower()]
+        if where is not None and where.active():
+            found = [i for i in found if self._passes(self._triage(i), where)]
+        return sorted(found, reverse=True)
 
-    def list_cases(self, search: str | None = None, limit: int = 200, offset: int = 0) -> list[CaseSummary]:
-        with self._lock:
-            return [self._summary(i) for i in self._matching(search)[offset : offset + limit]]
+    @staticmethod
+    def _passes(triage: Triage, where: CaseFilter) -> bool:
+        if any(getattr(triage, name).status is not status for name, status in where.statuses().items()):
+            return False
+        nk = (triage.blood_nk.status, triage.uterine_nk.status)
+        return not where.any_nk_flagged or Status.FLAGGED in nk
 
-    def count_cases(self, search: str | None = None) -> int:
+    def list_cases(
+        self, search: str | None = None, limit: int = 200, offset: int = 0, where: CaseFilter | None = None
+    ) -> list[CaseSummary]:
         with self._lock:
-            return len(self._matching(search))
+            return [self._summary(i) for i in self._matching(search, where)[offset : offset + limit]]
+
+    def count_cases(self, search: str | None = None, where: CaseFilter | None = None) -> int:
+        with self._lock:
+            return len(self._matching(search, where))
 
     def add_assessment(self, case_version_id: int, assessment: NewAssessment) -> StoredAssessment:
         with self._lock:

@@ -91,6 +91,30 @@ class AssessmentRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
+class CaseSummaryRow(Base):
+    """One row per case: its latest version and the statuses of that version's newest assessment, written in the
+    transaction that stores them, so that the case list reads and filters one row per case (no grouping of the
+    versions, no re-assessment). Statuses are ``flagged``, ``within_range`` or ``not_assessed``; each with the word
+    the case page shows (``*_word``)."""
+
+    __tablename__ = "case_summaries"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("case_versions.id"), unique=True)  # the latest version
+    latest_version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())  # when the latest version was saved
+    kb_version: Mapped[str | None] = mapped_column(String(200))  # None: the latest version has no assessment
+    assessed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    rpl: Mapped[str] = mapped_column(String(16))
+    rpl_word: Mapped[str] = mapped_column(String(200))
+    rif: Mapped[str] = mapped_column(String(16))
+    rif_word: Mapped[str] = mapped_column(String(200))
+    blood_nk: Mapped[str] = mapped_column(String(16))
+    blood_nk_word: Mapped[str] = mapped_column(String(200))
+    uterine_nk: Mapped[str] = mapped_column(String(16))
+    uterine_nk_word: Mapped[str] = mapped_column(String(200))
+
+
 class SessionRow(Base):
     __tablename__ = "sessions"
 

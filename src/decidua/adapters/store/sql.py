@@ -34,6 +34,7 @@ from decidua.adapters.store.models import (
     AssessmentRow,
     AuditRow,
     CaseRow,
+    CaseSummaryRow,
     CaseVersionRow,
     LoginThrottleRow,
     SessionRow,
@@ -41,7 +42,9 @@ from decidua.adapters.store.models import (
     UtcDateTime,
 )
 from decidua.app.ports import (
+    TRIAGE_COLUMNS,
     AuditEntry,
+    CaseFilter,
     CaseNotFound,
     CaseSummary,
     CaseVersion,
@@ -54,11 +57,15 @@ from decidua.app.ports import (
     Role,
     Session,
     StaleVersion,
+    StatusWord,
     StoredAssessment,
     StoreError,
+    Triage,
     User,
     UserNotFound,
 )
+from decidua.app.presenters import triage_words
+from decidua.core.findings import Status
 from decidua.core.validation import MAX_CASE_ID
 
 
@@ -110,6 +117,30 @@ def _session(row: SessionRow) -> Session:
     return Session(row.token_hash, row.user_id, row.csrf_token, row.created_at, row.last_seen)
 
 
+def _triage(row: CaseSummaryRow) -> Triage:
+    words = {name: StatusWord(Status(getattr(row, name)), getattr(row, f"{name}_word")) for name in TRIAGE_COLUMNS}
+    return Triage(**words, kb_version=row.kb_version, assessed_at=row.assessed_at)
+
+
+def _triage_values(assessment: NewAssessment, at: dt.datetime) -> dict[str, Any]:
+    """The summary columns of an assessment just stored (the case list's statuses, words and date)."""
+    values: dict[str, Any] = {"kb_version": assessment.kb_version, "assessed_at": at}
+    for name, word in triage_words(assessment.result).items():
+        values[name], values[f"{name}_word"] = word.status.value, word.word
+    return values
+
+
+def _filtered(where: CaseFilter | None) -> ColumnElement[bool]:
+    """The case list's status filter on the summary rows (in the database)."""
+    if where is None:
+        return true()
+    conditions = [getattr(CaseSummaryRow, name) == status.value for name, status in where.statuses().items()]
+    if where.any_nk_flagged:
+        flagged = Status.FLAGGED.value
+        conditions.append(or_(CaseSummaryRow.blood_nk == flagged, CaseSummaryRow.uterine_nk == flagged))
+    return and_(true(), *conditions)
+
+
 class SqlCaseStore:
     """:class:`~decidua.app.ports.CaseStore` on a SQLAlchemy engine (schema made by the migrations)."""
 
@@ -119,32 +150,39 @@ class SqlCaseStore:
         self._clock = clock
 
     # --- cases ---
-    def _summaries(self) -> Select[CaseRow, int, dt.datetime]:
-        latest = (
-            select(
-                CaseVersionRow.case_id,
-                func.max(CaseVersionRow.version).label("latest"),
-                func.max(CaseVersionRow.created_at).label("updated"),
-            )
-            .group_by(CaseVersionRow.case_id)
-            .subquery()
-        )
-        return select(CaseRow, latest.c.latest, latest.c.updated).join(latest, latest.c.case_id == CaseRow.id)
+    def _summaries(self) -> Select[CaseRow, CaseSummaryRow]:
+        """Cases with their summary rows (latest version, the case list's statuses): one row each, no grouping."""
+        return select(CaseRow, CaseSummaryRow).join(CaseSummaryRow, CaseSummaryRow.case_id == CaseRow.id)
 
     @staticmethod
-    def _summary(row: CaseRow, latest: int, updated: dt.datetime) -> CaseSummary:
-        if updated.tzinfo is None:  # an aggregate bypasses the column type
-            updated = updated.replace(tzinfo=dt.UTC)
-        return CaseSummary(row.id, row.reference, row.created_at, row.created_by, latest, updated)
+    def _summary(row: CaseRow, summary: CaseSummaryRow) -> CaseSummary:
+        return CaseSummary(
+            row.id,
+            row.reference,
+            row.created_at,
+            row.created_by,
+            summary.latest_version,
+            summary.updated_at,
+            _triage(summary),
+        )
 
     def _store_version(
         self, s: OrmSession, case: CaseRow, version: int, data: dict[str, Any], by: int | None, a: NewAssessment
     ) -> CaseVersion:
+        """The version and its assessment, and the case's summary row made to show them (same transaction)."""
         now = self._clock()
         row = CaseVersionRow(case_id=case.id, version=version, data=data, created_at=now, created_by=by)
         s.add(row)
         s.flush()
         s.add(AssessmentRow(case_version_id=row.id, kb_version=a.kb_version, result=a.result, created_at=now))
+        values = {"version_id": row.id, "latest_version": version, "updated_at": now, **_triage_values(a, now)}
+        summary = s.get(CaseSummaryRow, case.id)
+        if summary is None:
+            s.add(CaseSummaryRow(case_id=case.id, **values))
+        else:
+            for name, value in values.items():
+                setattr(summary, name, value)
+        s.flush()
         return _version(row, case.reference)
 
     def create_case(
@@ -185,14 +223,14 @@ class SqlCaseStore:
     def find_case(self, reference: str) -> CaseSummary | None:
         with self._sessions() as s:
             hit = s.execute(self._summaries().where(CaseRow.reference == reference)).first()
-            return None if hit is None else self._summary(hit[0], hit[1], hit[2])
+            return None if hit is None else self._summary(hit[0], hit[1])
 
     def get_case(self, case_id: int) -> CaseSummary:
         with self._sessions() as s:
             hit = s.execute(self._summaries().where(CaseRow.id == case_id)).first()
             if hit is None:
                 raise CaseNotFound(f"no case {case_id}")
-            return self._summary(hit[0], hit[1], hit[2])
+            return self._summary(hit[0], hit[1])
 
     def get_version(self, case_id: int, version: int | None = None) -> CaseVersion:
         with self._sessions() as s:
@@ -229,25 +267,43 @@ class SqlCaseStore:
             return false()
         return func.lower(CaseRow.reference).contains(search.lower(), autoescape=True)
 
-    def list_cases(self, search: str | None = None, limit: int = 200, offset: int = 0) -> list[CaseSummary]:
-        query = self._summaries().where(self._matching(search)).order_by(CaseRow.id.desc()).limit(limit).offset(offset)
+    def list_cases(
+        self, search: str | None = None, limit: int = 200, offset: int = 0, where: CaseFilter | None = None
+    ) -> list[CaseSummary]:
+        query = (
+            self._summaries()
+            .where(self._matching(search), _filtered(where))
+            .order_by(CaseRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
         with self._sessions() as s:
-            return [self._summary(r[0], r[1], r[2]) for r in s.execute(query).all()]
+            return [self._summary(r[0], r[1]) for r in s.execute(query).all()]
 
-    def count_cases(self, search: str | None = None) -> int:
+    def count_cases(self, search: str | None = None, where: CaseFilter | None = None) -> int:
+        query = select(func.count()).select_from(CaseRow).where(self._matching(search))
+        if where is not None and where.active():
+            query = query.join(CaseSummaryRow, CaseSummaryRow.case_id == CaseRow.id).where(_filtered(where))
         with self._sessions() as s:
-            return s.scalar(select(func.count()).select_from(CaseRow).where(self._matching(search))) or 0
+            return s.scalar(query) or 0
 
     def add_assessment(self, case_version_id: int, assessment: NewAssessment) -> StoredAssessment:
         with self._sessions.begin() as s:
+            now = self._clock()
             row = AssessmentRow(
                 case_version_id=case_version_id,
                 kb_version=assessment.kb_version,
                 result=assessment.result,
-                created_at=self._clock(),
+                created_at=now,
             )
             s.add(row)
             s.flush()
+            # the case list shows it if it assesses the latest version (one statement: no race with a new version)
+            s.execute(
+                update(CaseSummaryRow)
+                .where(CaseSummaryRow.version_id == case_version_id)
+                .values(**_triage_values(assessment, now))
+            )
             return _assessment(row)
 
     def get_assessment(self, case_version_id: int, kb_version: str | None = None) -> StoredAssessment | None:

@@ -17,7 +17,7 @@ from decidua.app.cases import CaseService
 from decidua.app.presenters import SCOPE
 from decidua.core.errors import shown
 from decidua.entrypoints.http import api, pages
-from decidua.entrypoints.http.deps import AppContext
+from decidua.entrypoints.http.deps import AppContext, CaseIdSegment
 from decidua.entrypoints.http.errors import AccessLog, HeadAsGet, SafeErrors, SecurityHeaders, install_error_handlers
 from decidua.entrypoints.http.settings import Settings
 from decidua.knowledge.loader import KnowledgeBase
@@ -107,7 +107,8 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("decidua.entrypoints.http.pages", "static")]), name="static")
-    app.add_middleware(HeadAsGet)  # innermost: the routes see a GET, the access log still a HEAD
+    app.add_middleware(CaseIdSegment)  # a case id with a `/` (`%2F`) stays one segment of /api/cases/...
+    app.add_middleware(HeadAsGet)  # the routes see a GET, the access log still a HEAD
     app.add_middleware(SafeErrors)  # inside the access log, which sees its 500
     app.add_middleware(AccessLog)
     app.add_middleware(SecurityHeaders)

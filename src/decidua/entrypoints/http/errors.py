@@ -2,8 +2,10 @@
 
 * ``CaseInvalid`` / ``InputInvalid`` / ``InputError`` / request validation -> 422 with field-level problems
   (path, value, allowed)
-* ``NotFound`` (no such case, version or user) -> 404; ``DuplicateCase``, ``DuplicateUser``, other ``StoreError`` -> 409
-* ``PdfUnavailable`` (WeasyPrint's system libraries missing) -> 503 naming what to install
+* ``NotFound`` (no such case, version or user) -> 404; ``DuplicateCase``, ``DuplicateUser``, ``ImportRemoves`` (one
+  problem per thing the import lacks), other ``StoreError`` -> 409
+* ``PdfUnavailable`` (WeasyPrint's system libraries missing) -> 503 naming what to install; ``PdfBusy`` (the PDF
+  workers' queue full) -> 503 with ``Retry-After``
 * ``NotAuthenticated`` -> 401 (pages: a redirect to the login form); ``Forbidden`` (also CSRF) -> 403
 * ``LoginThrottled`` -> 429 with ``Retry-After`` (seconds)
 * anything else -> 500 with no detail; the log names the exception type and frames, never its message,
@@ -28,8 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from decidua.adapters.report import PdfUnavailable
 from decidua.adapters.store import DuplicateCase, DuplicateUser, NotFound, StoreError
 from decidua.app.accounts import Forbidden, LoginThrottled, NotAuthenticated
+from decidua.app.cases import ImportRemoves
 from decidua.core.errors import MAX_SHOWN, CaseInvalid, InputError, InputInvalid, Problem, shown
-from decidua.entrypoints.http.deps import AppContext, render
+from decidua.entrypoints.http.deps import CASES_PREFIX, AppContext, render
 
 log = logging.getLogger("decidua.web")
 access_log = logging.getLogger("decidua.web.access")
@@ -85,6 +88,9 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
         return respond(request, 404, str(exc))
 
     async def conflict(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ImportRemoves):
+            allowed = f"held by version {exc.version}; absent from the import (import with replace to remove it)"
+            return respond(request, 409, str(exc), [Problem(r.path, r.was, allowed) for r in exc.removals])
         path = "case_id" if isinstance(exc, DuplicateCase) else "email" if isinstance(exc, DuplicateUser) else ""
         problems = [Problem(path, None, str(exc))] if path else []
         return respond(request, 409, str(exc), problems)
@@ -113,7 +119,11 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
         return response
 
     async def unavailable(request: Request, exc: Exception) -> Response:
-        return respond(request, 503, str(exc))
+        response = respond(request, 503, str(exc))
+        retry_after = getattr(exc, "retry_after", None)  # PdfBusy: the PDF workers' queue is full
+        if retry_after is not None:
+            response.headers["retry-after"] = str(retry_after)
+        return response
 
     app.add_exception_handler(PdfUnavailable, unavailable)
     app.add_exception_handler(InputInvalid, input_invalid)
@@ -183,11 +193,14 @@ class AccessLog:
 
 def loggable_path(scope: Any) -> str:
     """The request path as sent (percent-encoded), so that a ``%0A`` in a URL cannot start a forged log line;
-    control characters of a decoded path are escaped when the server gives no raw path."""
+    control characters of a decoded path are escaped when the server gives no raw path. The case id of an API
+    path (a pseudonym: patient data) is logged as ``{case_id}``; the audit trail names the case by its number."""
     raw = scope.get("raw_path")
-    if isinstance(raw, bytes):
-        return raw.decode("latin-1")
-    return str(scope["path"]).encode("unicode_escape").decode("ascii")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else str(scope["path"]).encode("unicode_escape").decode()
+    if path.startswith(CASES_PREFIX):
+        _, _, rest = path[len(CASES_PREFIX) :].partition("/")
+        return CASES_PREFIX + "{case_id}" + ("/" + rest if rest else "")
+    return path
 
 
 class HeadAsGet:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from decidua.app.accounts import Login
 from decidua.app.audit import AuditAction
-from decidua.entrypoints.http.api.public import CASE_ERRORS, CONFLICT, case_public
-from decidua.entrypoints.http.api.schemas import FhirImportPublic
-from decidua.entrypoints.http.deps import CaseId, Ctx, patient
+from decidua.entrypoints.http.api.public import CASE_ERRORS, CONFLICT, saved_public
+from decidua.entrypoints.http.api.schemas import CaseSavedPublic
+from decidua.entrypoints.http.deps import MAX_ID, CaseRef, Ctx, patient
 from decidua.entrypoints.http.shared import fhir_response
 
 router = APIRouter(tags=["fhir"])
@@ -22,7 +22,9 @@ router = APIRouter(tags=["fhir"])
     responses={**CASE_ERRORS, 200: {"content": {"application/fhir+json": {}}, "description": "A FHIR Bundle."}},
     response_class=JSONResponse,
 )
-def fhir_export(case_id: CaseId, ctx: Ctx, who: Annotated[Login, patient(AuditAction.CASE_FHIR_EXPORT)]) -> Response:
+def fhir_export(
+    case_id: CaseRef, ctx: Ctx, who: Annotated[Login, patient(AuditAction.CASE_FHIR_EXPORT, by_reference=True)]
+) -> Response:
     """The case and its assessment as an HL7 FHIR R4 Bundle (type collection)."""
     return fhir_response(ctx, who, case_id)
 
@@ -32,7 +34,7 @@ def fhir_export(case_id: CaseId, ctx: Ctx, who: Annotated[Login, patient(AuditAc
     status_code=201,
     responses={
         **CASE_ERRORS,
-        200: {"model": FhirImportPublic, "description": "Unchanged: nothing stored."},
+        200: {"model": CaseSavedPublic, "description": "Unchanged: nothing stored."},
         409: CONFLICT,
     },
 )
@@ -41,10 +43,18 @@ def fhir_import(
     response: Response,
     ctx: Ctx,
     who: Annotated[Login, patient(AuditAction.CASE_FHIR_IMPORT)],
-) -> FhirImportPublic:
-    """A case from a FHIR Bundle: a new case (201), the next version of the case with the same case id
-    (201), or nothing when it equals that case's latest version (200)."""
-    saved = ctx.service.import_bundle(bundle, who.user.id)
+    base_version: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_ID, description="The version the import starts from: 409 if the case changed since."),
+    ] = None,
+    replace: Annotated[
+        bool, Query(description="Store the Bundle even where it lacks what the latest version holds.")
+    ] = False,
+) -> CaseSavedPublic:
+    """A case from a FHIR Bundle: a new case (201), the next version of the case with the same case id (201), or
+    nothing when it equals that case's latest version (200). A Bundle that lacks anything the latest version holds
+    (pregnancies, investigations, a typing) is refused (409, one problem per thing) unless ``replace=true``."""
+    saved = ctx.service.import_bundle(bundle, who.user.id, base_version=base_version, replace=replace)
     if not saved.changed:
         response.status_code = 200
-    return FhirImportPublic(created=saved.created, case=case_public(saved.view))
+    return saved_public(saved)

@@ -48,25 +48,45 @@ class CaseUpdate(CaseBase):
     )
 
 
+CASE_ID = Field(description="The case file's pseudonymous case id, which names the case in the API's paths.")
+NUMBER = Field(description="The database's number of the case: the audit trail names cases by it.")
+
+
+class StatusPublic(BaseModel):
+    status: str = Field(description="flagged, within_range or not_assessed.")
+    word: str = Field(description="The clinician's word for it, by rule kind (met / not met, above / not above, ...).")
+
+
+class TriagePublic(BaseModel):
+    """The statuses of the newest stored assessment of the latest version (never re-assessed for the list)."""
+
+    rpl: StatusPublic
+    rif: StatusPublic
+    blood_nk: StatusPublic
+    uterine_nk: StatusPublic
+    kb_version: str | None = Field(description="The knowledge base of that assessment (None: not assessed).")
+    assessed_at: dt.datetime | None
+
+
 class CaseSummaryPublic(BaseModel):
-    id: int
-    reference: str = Field(description="The case file's pseudonymous case_id.")
+    case_id: str = CASE_ID
+    number: int = NUMBER
     latest_version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    triage: TriagePublic
 
 
 class CaseVersionPublic(BaseModel):
-    case_id: int
-    reference: str
+    case_id: str = CASE_ID
     version: int
     created_at: dt.datetime
-    created_by: int | None
+    created_by: int | None = Field(description="The number of the user who stored it (None: the command line).")
     case: dict[str, Any]
 
 
 class AssessmentPublic(BaseModel):
-    case_id: int
+    case_id: str = CASE_ID
     version: int = Field(description="The case version that was assessed.")
     kb_version: str
     created_at: dt.datetime
@@ -74,11 +94,19 @@ class AssessmentPublic(BaseModel):
 
 
 class CasePublic(BaseModel):
-    id: int
-    reference: str
+    case_id: str = CASE_ID
+    number: int = NUMBER
     version: CaseVersionPublic
     assessment: AssessmentPublic
     versions: list[int]
+
+
+class CaseSavedPublic(BaseModel):
+    """What a create, an edit or an import stored: the same shape for each."""
+
+    created: bool = Field(description="True for a new case, False for the next version of an existing one.")
+    changed: bool = Field(description="False when the input equals the latest version: nothing was stored.")
+    case: CasePublic
 
 
 class LabImportCreate(BaseModel):
@@ -91,15 +119,9 @@ class LabImportCreate(BaseModel):
     base_version: int | None = Field(None, ge=1, description="The version the import starts from (409 if older).")
 
 
-class LabImportPublic(BaseModel):
-    case: CasePublic
+class LabImportPublic(CaseSavedPublic):
     read: int = Field(description="How many results were set.")
     unread: list[str] = Field(description="Each segment that was not read, and why.")
-
-
-class FhirImportPublic(BaseModel):
-    created: bool = Field(description="True for a new case, False for a new version of an existing one.")
-    case: CasePublic
 
 
 # --- users and sessions ---

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any
 
 import yaml
@@ -19,9 +20,11 @@ from decidua.adapters.report.plots import PLOT_LOCK
 from decidua.adapters.store import DuplicateCase, StaleVersion
 from decidua.app.accounts import Login
 from decidua.app.audit import AuditAction
-from decidua.app.cases import CaseView
-from decidua.app.presenters import WORDS, not_indicated_heading
+from decidua.app.cases import CaseView, ImportRemoves
+from decidua.app.ports import TRIAGE_COLUMNS, CaseFilter
+from decidua.app.presenters import TRIAGE_TITLES, WORDS, not_indicated_heading, triage_filter_words
 from decidua.core.errors import CaseInvalid, InputError, Problem
+from decidua.core.findings import Status
 from decidua.entrypoints.http.deps import LOGGED_IN, MAX_ID, CaseId, Ctx, VersionNo, patient
 from decidua.entrypoints.http.pages.common import MAX_UPLOAD, form_page, page, text_items
 from decidua.entrypoints.http.pages.forms import form_to_data
@@ -38,19 +41,65 @@ def _yaml(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
+ANY_NK_FLAGGED = "flagged"  # ``nk=flagged``: the blood or the uterine NK status is flagged
+
+
+def _status(value: str | None) -> Status | None:
+    """A status filter from the query (``flagged``, ``within_range``, ``not_assessed``); anything else is "any"."""
+    return Status(value) if value in tuple(Status) else None
+
+
+def case_filter(request: Request) -> tuple[CaseFilter, dict[str, str]]:
+    """The case list's status filter from the query string, and the query parameters that give it (for links)."""
+    params = request.query_params
+    where = CaseFilter(
+        **{name: _status(params.get(name)) for name in TRIAGE_COLUMNS},
+        any_nk_flagged=params.get("nk") == ANY_NK_FLAGGED,
+    )
+    query = {name: status.value for name, status in where.statuses().items()}
+    if where.any_nk_flagged:
+        query["nk"] = ANY_NK_FLAGGED
+    return where, query
+
+
+def quick_filters(words: dict[str, dict[Status, str]]) -> list[tuple[str, dict[str, str]]]:
+    """The filters a clinician triages with most, one link each: (label, query parameters)."""
+    flagged, missing = Status.FLAGGED.value, Status.NOT_ASSESSED.value
+    return [
+        (f"{TRIAGE_TITLES['rpl']} {words['rpl'][Status.FLAGGED]}", {"rpl": flagged}),
+        (f"{TRIAGE_TITLES['rif']} {words['rif'][Status.FLAGGED]}", {"rif": flagged}),
+        ("any NK flagged", {"nk": ANY_NK_FLAGGED}),
+        (f"NK {words['blood_nk'][Status.NOT_ASSESSED]}", {"blood_nk": missing, "uterine_nk": missing}),
+        (f"{TRIAGE_TITLES['rpl']} {words['rpl'][Status.NOT_ASSESSED]}", {"rpl": missing}),
+    ]
+
+
 @router.get("")
 def case_list(
     request: Request, ctx: Ctx, who: Annotated[Login, patient(AuditAction.CASE_LIST)], q: str = "", page_no: PageNo = 1
 ) -> HTMLResponse:
-    """Cases, newest first, :data:`PAGE_SIZE` to a page; ``q`` searches the case id."""
-    found = ctx.service.list_cases(who.user.id, q or None, PAGE_SIZE, (page_no - 1) * PAGE_SIZE, clamp=True)
+    """Cases, newest first, :data:`PAGE_SIZE` to a page, with the statuses of their latest assessment as stored
+    (RPL, RIF, blood and uterine NK, when assessed); ``q`` searches the case id, ``rpl``, ``rif``, ``blood_nk`` and
+    ``uterine_nk`` filter by status (``flagged``, ``within_range``, ``not_assessed``) and ``nk=flagged`` keeps the
+    cases with either NK status flagged. The database filters and pages; nothing is re-assessed."""
+    where, query = case_filter(request)
+    found = ctx.service.list_cases(
+        who.user.id, q or None, PAGE_SIZE, (page_no - 1) * PAGE_SIZE, clamp=True, where=where
+    )
     first = found.offset + 1 if found.cases else 0
+    words = triage_filter_words(ctx.kb)
     return page(
         ctx,
         request,
         "cases.html",
         cases=found.cases,
         q=q,
+        where=where,
+        query=query,
+        filtered=where.active(),
+        columns=[(name, TRIAGE_TITLES[name], words[name]) for name in TRIAGE_COLUMNS],
+        quick=quick_filters(words),
+        any_nk_flagged=ANY_NK_FLAGGED,
         total=found.total,
         page_no=found.offset // PAGE_SIZE + 1,
         pages=max(1, -(-found.total // PAGE_SIZE)),
@@ -93,13 +142,17 @@ async def import_case(request: Request, ctx: Ctx, who: Annotated[Login, patient(
         return page(ctx, request, "import.html", 413, text="", problems=[], error="The file is over 5 MB.")
     if raw is not None:
         text = raw.decode("utf-8", errors="replace")
+    replace = form.get("replace") == "on"
     try:
-        saved = await run_in_threadpool(ctx.service.import_text, text, who.user.id)
+        saved = await run_in_threadpool(partial(ctx.service.import_text, text, who.user.id, replace=replace))
     except CaseInvalid as exc:
         error = str(exc).splitlines()[0]
         return page(ctx, request, "import.html", 422, text=text, problems=exc.problems, error=error)
-    except (InputError, DuplicateCase) as exc:
-        status = 409 if isinstance(exc, DuplicateCase) else 422
+    except ImportRemoves as exc:
+        error = f"The import lacks what version {exc.version} of this case holds; nothing was saved."
+        return page(ctx, request, "import.html", 409, text=text, problems=[], removals=exc.removals, error=error)
+    except (InputError, DuplicateCase, StaleVersion) as exc:
+        status = 422 if isinstance(exc, InputError) else 409
         return page(ctx, request, "import.html", status, text=text, problems=[], error=str(exc))
     return RedirectResponse(f"/cases/{saved.view.version.case_id}", status_code=303)
 
