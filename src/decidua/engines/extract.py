@@ -12,6 +12,7 @@ from decidua.core.case import (
     ConceptionMode,
     Condition,
     Karyotype,
+    Person,
     PregnancyOutcome,
     TestResult,
     Thyroid,
@@ -172,16 +173,24 @@ def _c2(text: str | None) -> int | None:
     return None if resolved.genotype is None else c2_count(resolved.genotype)
 
 
+def chosen_oocyte_donor(case: Case) -> Person | None:
+    """The oocyte donor of the cycle assessed: the one ``oocyte_donor_id`` names, or the only candidate; None with
+    own oocytes or several candidates and none chosen (then the donor ranking compares them)."""
+    g = case.genotypes
+    if g.oocytes == "own":
+        return None
+    chosen = [d for d in g.oocyte_donors if d.id == g.oocyte_donor_id] if g.oocyte_donor_id else list(g.oocyte_donors)
+    return chosen[0] if len(chosen) == 1 else None
+
+
 def gamete_sources(case: Case) -> tuple[str | None, str | None]:
     """HLA-C typings of the oocyte source and of the sperm source of the cycle assessed."""
     g = case.genotypes
     if g.oocytes == "own":
         oocyte = g.woman_hla_c
     else:
-        chosen = (
-            [d for d in g.oocyte_donors if d.id == g.oocyte_donor_id] if g.oocyte_donor_id else list(g.oocyte_donors)
-        )
-        oocyte = chosen[0].hla_c if len(chosen) == 1 else None  # several candidates: see the donor ranking
+        donor = chosen_oocyte_donor(case)
+        oocyte = None if donor is None else donor.hla_c
     sperm = g.partner_hla_c if g.sperm == "partner" else g.sperm_donor_hla_c
     return oocyte, sperm
 

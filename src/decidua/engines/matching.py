@@ -13,7 +13,7 @@ from fractions import Fraction
 from decidua.core.case import Case
 from decidua.core.findings import Finding, Status
 from decidua.engines.assess import assess
-from decidua.engines.extract import gamete_sources
+from decidua.engines.extract import chosen_oocyte_donor, gamete_sources
 from decidua.immunogenetics.compatibility import (
     CGenotype,
     DonorRank,
@@ -61,6 +61,7 @@ class MatchResult:
     woman_kir: KirProfile | None
     woman: ResolvedC | None
     oocyte_source: ResolvedC | None
+    oocyte_donor: str | None  # the oocyte donor whose HLA-C the figures use (None: own oocytes, or none chosen)
     sperm_source: ResolvedC | None
     outlook: EmbryoOutlook | None
     pairs: tuple[Pair, ...]
@@ -167,6 +168,7 @@ def match(case: Case, kb: KnowledgeBase) -> MatchResult:
         woman_kir=profile,
         woman=woman,
         oocyte_source=oocyte,
+        oocyte_donor=None if (donor := chosen_oocyte_donor(case)) is None else donor.id,
         sperm_source=sperm,
         outlook=view,
         pairs=pairs,

@@ -236,3 +236,23 @@ def test_hla_ligand_reads_genotypes_and_prints_codes_as_written(tmp_path: Path) 
     assert "🆎" not in shown.stdout  # Rich would turn ":AB" into an emoji
     reduced = runner.invoke(app, ["hla", "reduce", "C*07:02", "-l", "G", "-l", "G", "--json"])
     assert [r["level"] for r in json.loads(reduced.stdout)] == ["G"]
+
+
+def test_figures_for_a_donor_cycle_name_the_donor_and_own_oocytes_mention_none() -> None:
+    """EX-09's headline probabilities use the chosen donor's HLA-C (D2 of three): the output says so; EX-08 (own
+    oocytes) must not speak of an oocyte donor."""
+    donor = runner.invoke(app, ["match", "--case", str(EXAMPLES / "09-egg-donation-donor-ranking.yaml")])
+    assert donor.exit_code == 0, donor.output
+    assert "Oocyte donor of the cycle: D2 (the probabilities use this donor's HLA-C)" in donor.stdout
+    data = json.loads(
+        runner.invoke(app, ["match", "--case", str(EXAMPLES / "09-egg-donation-donor-ranking.yaml"), "--json"]).stdout
+    )
+    assert (data["oocyte_donor_id"], data["p_embryo_more_c2_than_mother"]) == ("D2", 0.75)
+    summary = next(f["summary"] for f in data["findings"] if f["rule_id"] == "immunogenetics.compat.aa_more_c2")
+    assert "oocyte donor chosen for the cycle" in summary
+    own = json.loads(
+        runner.invoke(app, ["match", "--case", str(EXAMPLES / "08-own-oocyte-ivf-kir-aa.yaml"), "--json"]).stdout
+    )
+    assert own["oocyte_donor_id"] is None
+    summary = next(f["summary"] for f in own["findings"] if f["rule_id"] == "immunogenetics.compat.aa_more_c2")
+    assert "donor" not in summary.replace("sperm donor", "")

@@ -196,7 +196,7 @@ def test_met_rpl_and_rif_definitions_export_as_provisional_coded_conditions_the_
     assert rpl["verificationStatus"]["coding"][0]["code"] == "provisional"
     assert rpl["code"]["text"] == (
         "Recurrent pregnancy loss (4 losses counted): Recurrent pregnancy loss (ESHRE definition), "
-        "knowledge base 2026.11.2"
+        "knowledge base 2026.11.3"
     )
     pregnant = read_case(EXAMPLES / "01-rpl-age36-nk-high.yaml")
     pregnant = replace(pregnant, pregnancies=(*(pregnant.pregnancies or ()), Pregnancy(PregnancyOutcome.ONGOING)))

@@ -15,7 +15,7 @@ from decidua.app.casefile import parse_case, read_case
 from decidua.app.presenters import citation_data
 from decidua.engines.matching import MatchResult, match
 from decidua.entrypoints.cli.assess import KbOverride
-from decidua.entrypoints.cli.common import fail, input_errors, out_console, print_json, split_csv
+from decidua.entrypoints.cli.common import fail, input_errors, out_console, print_json, print_table, split_csv
 from decidua.immunogenetics.compatibility import ResolvedC, genotype_label
 from decidua.knowledge.loader import KnowledgeBase, load_kb
 
@@ -48,6 +48,7 @@ def match_data(result: MatchResult, kb: KnowledgeBase) -> dict[str, Any]:
         "woman_kir": None if kir is None else kir.to_record(),
         "woman_hla_c": _person(result.woman),
         "oocyte_source_hla_c": _person(result.oocyte_source),
+        "oocyte_donor_id": result.oocyte_donor,
         "sperm_source_hla_c": _person(result.sperm_source),
         "p_embryo_paternal_c2": None if view is None else _p(view.p_paternal_c2),
         "p_embryo_c2": None if view is None else _p(view.p_embryo_c2),
@@ -170,6 +171,10 @@ def _print(data: dict[str, Any]) -> None:
     head.append(f"Woman KIR genotype: {data['woman_kir_genotype'] or 'n/a'}; ")
     woman = data["woman_hla_c"] or {}
     head.append(f"HLA-C ligands: {woman.get('ligands') or 'n/a'}\n")
+    if data["oocyte_donor_id"] is not None:
+        head.append(
+            f"Oocyte donor of the cycle: {data['oocyte_donor_id']} (the probabilities use this donor's HLA-C)\n"
+        )
     head.append(f"P(embryo inherits a paternal C2): {_fmt(data['p_embryo_paternal_c2'])}\n")
     head.append(f"P(embryo carries more C2 than the mother): {_fmt(data['p_embryo_more_c2_than_mother'])}\n")
     if data["embryo_distribution"]:
@@ -186,7 +191,7 @@ def _print(data: dict[str, Any]) -> None:
         pairs.add_row(
             p["receptor"], present, p["ligand"], f"{p['effect']} ({p['strength']})", _fmt(p["p_embryo_ligand"])
         )
-    out_console.print(pairs)
+    print_table(pairs)
     for f in data["findings"]:
         out_console.print(f"[bold]{escape(f['status'])}[/]: {escape(f['summary'])}", markup=True)
     if data["donors"]:
@@ -203,7 +208,7 @@ def _print(data: dict[str, Any]) -> None:
                 _fmt(d["p_embryo_c2"]),
                 _fmt(d["p_embryo_more_c2_than_mother"]),
             )
-        out_console.print(donors)
+        print_table(donors)
     for e in data["embryos"]:
         out_console.print(
             f"embryo {e['id']}: {e['ligands'] or e['reason']}; more C2 than mother: {e['c2_more_than_mother']}"
