@@ -7,6 +7,7 @@ all of them at once. Limits here are physical or definitional (a percentage is 0
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -91,9 +92,45 @@ def _measurement(path: str, m: Measurement | None, quantity: Quantity, out: list
         out.append(Problem(f"{path}.value", m.value, f"allowed: {lo:g} to {hi:g} {canonical} ({m.unit} given)"))
 
 
+# Sizes no patient's case file reaches: a list or text beyond them is a mistake or an attack, refused with its path
+# before a store keeps it and every later read re-assesses it (see "Security and operations" in the docs).
+MAX_LIST: dict[str, int] = {
+    "conditions": 50,
+    "pregnancies": 50,
+    "transfers": 100,
+    "genotypes.oocyte_donors": 50,
+    "genotypes.embryos": 100,
+}
+MAX_TEXT = 20_000  # characters of a free text (the note, a result's detail)
+MAX_TYPING_TEXT = 200_000  # characters of a typing (a GL String of an ambiguous HLA-C typing may be long)
+
+
+def _sizes(value: object, path: str, out: list[Problem]) -> None:
+    """Every list and text of the case within :data:`MAX_LIST`, :data:`MAX_TEXT` and :data:`MAX_TYPING_TEXT`."""
+    if isinstance(value, str):
+        typing = "hla_c" in path or "gl_string" in path or "kir" in path
+        most = MAX_TYPING_TEXT if typing else MAX_TEXT
+        if len(value) > most:
+            out.append(Problem(path, f"{len(value):,} characters", f"allowed: at most {most:,} characters"))
+    elif isinstance(value, tuple):
+        entries = MAX_LIST.get(path)
+        if entries is not None and len(value) > entries:
+            out.append(Problem(path, f"{len(value):,} entries", f"allowed: at most {entries} entries"))
+            return
+        for i, item in enumerate(value[:1000]):  # a list not in MAX_LIST (genes, allele lists) is short
+            _sizes(item, f"{path}[{i}]", out)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _sizes(getattr(value, f.name), f"{path}.{f.name}" if path else f.name, out)
+
+
 def check_case(case: Case) -> list[Problem]:
-    """Every unit, range and consistency problem in ``case``; empty if there is none."""
+    """Every unit, range, size and consistency problem in ``case``; empty if there is none. An oversized list is
+    reported with the other size problems only (its items are not checked one by one)."""
     out: list[Problem] = []
+    _sizes(case, "", out)
+    if any(p.allowed.endswith(" entries") for p in out):
+        return out
     if not case.case_id.strip() or len(case.case_id) > MAX_CASE_ID:
         out.append(Problem("case_id", case.case_id, f"allowed: a pseudonymous id of 1 to {MAX_CASE_ID} characters"))
     w = case.woman

@@ -88,3 +88,24 @@ def test_free_condition_codes_need_a_known_system() -> None:
 @pytest.mark.parametrize(("text", "day"), [("LH+7", 7), ("lh+10", 10), ("CD21", None), (None, None)])
 def test_lh_day(text: str | None, day: int | None) -> None:
     assert lh_day(text) == day
+
+
+def test_lists_and_texts_no_patient_reaches_are_refused_with_their_paths() -> None:
+    """A million pregnancies or a 50 MB note would be stored and re-assessed on every read (issue 18)."""
+    huge = {
+        "case_id": "BIG",
+        "woman": {},
+        "pregnancies": [{"outcome": "miscarriage"}] * 51,
+        "transfers": [{"embryos": 1, "outcome": "negative"}] * 100,  # the limit itself is allowed
+        "note": "x" * 20_001,
+        "genotypes": {"woman_hla_c": "C*07:01+C*07:02", "embryos": [{"id": f"E{i}"} for i in range(101)]},
+    }
+    with pytest.raises(CaseInvalid) as refused:
+        parse_case(huge)
+    assert [(p.path, p.value, p.allowed) for p in refused.value.problems] == [
+        ("pregnancies", "51 entries", "allowed: at most 50 entries"),
+        ("genotypes.embryos", "101 entries", "allowed: at most 100 entries"),
+        ("note", "20,001 characters", "allowed: at most 20,000 characters"),
+    ]
+    fine = {**huge, "pregnancies": huge["pregnancies"][:50], "note": "x" * 20_000, "genotypes": {}}
+    assert parse_case(fine).note == "x" * 20_000
