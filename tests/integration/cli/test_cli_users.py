@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,26 @@ def test_add_the_first_admin_then_list(tmp_path: Path) -> None:
     assert code == 0
     [row] = [line.split() for line in out.splitlines() if "@" in line]
     assert row[:4] == ["1", "admin@clinic.test", "admin", "active"]
+    as_json = json.loads(users("list", "--json", "--database-url", url)[1])
+    assert [(u["id"], u["email"], u["role"], u["active"]) for u in as_json] == [(1, "admin@clinic.test", "admin", True)]
+    result = runner.invoke(app, ["--plain", "users", "list", "--database-url", url])
+    assert result.stdout.splitlines() == [
+        "id\te-mail\trole\tstatus\tcreated (UTC)",
+        f"1\tadmin@clinic.test\tadmin\tactive\t{user.created_at:%Y-%m-%d %H:%M}",
+    ]
+
+
+def test_tables_fold_identifiers_instead_of_cutting_them() -> None:
+    """At 40 columns a rich table would cut 'HLA-B*57:01:01:01' to 'HLA-B*57:0…'; every character stays."""
+    wide = "HLA-B*57:01:01:01/HLA-B*57:01:01:02/HLA-B*57:01:01:03"
+    result = runner.invoke(app, ["hla", "ligand", wide], env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    first_column = [line.split("│")[1].strip() for line in result.stdout.splitlines() if line.startswith("│")]
+    assert len(first_column) > 1  # folded onto several lines ...
+    assert "".join(first_column) == wide  # ... and nothing lost
+    plain = runner.invoke(app, ["--plain", "hla", "ligand", wide]).stdout.splitlines()
+    assert plain[2].split("\t")[0] == wide
 
 
 @pytest.mark.parametrize(
@@ -176,4 +197,4 @@ def test_a_postgresql_url_without_its_driver_names_the_extra(monkeypatch: pytest
 def test_version_names_the_knowledge_base_and_reference_data() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
-    assert "knowledge base 2026.11.2, reference data IPD-IMGT/HLA 3.58.0, IPD-KIR 2.13.0" in result.stdout
+    assert "knowledge base 2026.11.3, reference data IPD-IMGT/HLA 3.58.0, IPD-KIR 2.13.0" in result.stdout

@@ -13,7 +13,15 @@ from rich.table import Table
 
 from decidua.core.errors import InputError
 from decidua.entrypoints.cli.assess import KbOverride
-from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, split_csv
+from decidua.entrypoints.cli.common import (
+    err_console,
+    fail,
+    input_errors,
+    out_console,
+    print_json,
+    print_table,
+    split_csv,
+)
 
 if TYPE_CHECKING:
     from decidua.engines.research.source import Source
@@ -274,7 +282,7 @@ def reference_interval_command(
             iv.partition, f"{iv.n:,}", iv.method or "none", _fmt(iv.lower), _ci(iv.lower_ci), _fmt(iv.upper),
             _ci(iv.upper_ci), f"{iv.outliers_low} low, {iv.outliers_high} high",
         )  # fmt: skip
-    out_console.print(table)
+    print_table(table)
     for iv in (result.overall, *result.partitions):
         if iv.note:
             out_console.print(f"{iv.partition}: {iv.note}", markup=False)
@@ -362,7 +370,7 @@ def cutoff_command(
             f"{at.true_negative:,}",
             *(f"{_fmt(p.value)} ({_ci(p.wilson)})" for p in (at.sensitivity, at.specificity, at.ppv, at.npv)),
         )  # fmt: skip
-    out_console.print(table)
+    print_table(table)
     out_console.print("Intervals: Wilson score 95 %; exact (Clopper-Pearson) ones in --json.", markup=False)
     for note in result.notes:
         out_console.print(note, markup=False)
@@ -414,7 +422,7 @@ def association_command(
         table.add_column(col)
     table.add_row(f"{exposure}: yes", f"{a:,}", f"{b:,}")
     table.add_row(f"{exposure}: no", f"{c:,}", f"{d:,}")
-    out_console.print(table)
+    print_table(table)
     out_console.print(
         f"Odds ratio {_fmt(result.odds_ratio)} (95 % CI {_ci(result.ci)}, Woolf); conditional MLE "
         f"{_fmt(result.conditional_odds_ratio)} (exact 95 % CI {_ci(result.exact_ci)}); Fisher's exact p = "
@@ -491,7 +499,7 @@ def scan_command(
             "—" if assoc is None else _fmt(assoc.p_fisher), _fmt(r.p_adjusted),
             "—" if r.power is None else f"{r.power:.2f}",
         )  # fmt: skip
-    out_console.print(table)
+    print_table(table)
     out_console.print(
         "Exploratory: many tests on one cohort (p BH: Benjamini-Hochberg); a test with low power cannot show an "
         "association of that size, and no association here is evidence of cause.",

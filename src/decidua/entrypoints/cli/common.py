@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from decidua.core.errors import DeciduaError, InputError, KnowledgeBaseError
 
@@ -30,6 +32,34 @@ EXIT_INPUT = 2
 # what they interpolate.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 out_console = Console(highlight=False, markup=False, emoji=False)
+
+
+_plain = [False]  # set by the root command's --plain (or DECIDUA_PLAIN=1) on every invocation
+
+
+def set_plain(on: bool) -> None:
+    _plain[0] = on
+
+
+def _cell(value: object) -> str:
+    text = value.plain if isinstance(value, Text) else str(value)
+    return " ".join(text.split())  # one line per row: tabs and line breaks inside a cell become spaces
+
+
+def print_table(table: Table, console: Console = out_console) -> None:
+    """A table: for people, with every cell folded onto more lines rather than cut (an allele, a rule id or a
+    column name is typed from it); with ``--plain``, tab-separated lines (``# title``, the header, one line per
+    row) for grep, cut and spreadsheets."""
+    if not _plain[0]:
+        for column in table.columns:
+            column.overflow = "fold"
+        console.print(table)
+        return
+    lines = [f"# {_cell(table.title)}"] if table.title else []
+    if table.show_header:
+        lines.append("\t".join(_cell(c.header) for c in table.columns))
+    lines += ["\t".join(_cell(v) for v in row) for row in zip(*(c.cells for c in table.columns), strict=True)]
+    console.file.write("\n".join(lines) + "\n")
 
 
 def fail(message: str, code: int = EXIT_INPUT) -> NoReturn:

@@ -14,7 +14,14 @@ from decidua.adapters.hml import HmlTyping, read_hml
 from decidua.app.casefile import case_to_data, read_case
 from decidua.core.case import Case, KirTyping, Person
 from decidua.core.errors import InputError, MacCode, UnknownAllele
-from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, write_case_file
+from decidua.entrypoints.cli.common import (
+    err_console,
+    fail,
+    input_errors,
+    print_json,
+    print_table,
+    write_case_file,
+)
 from decidua.immunogenetics.ligand_table import derive, derive_serology, render, render_serology
 from decidua.immunogenetics.ligands import SEROLOGY_FILE as SEROLOGY_TABLE
 from decidua.immunogenetics.ligands import TABLE_FILE, ligand_call, ligand_table
@@ -84,7 +91,7 @@ def ligand_command(
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(str(r["allele"]), str(r["ligand"]), str(r["leader_21"] or ""), str(r["reason"] or ""))
-    out_console.print(table)
+    print_table(table)
 
 
 @app.command("reduce")
@@ -144,7 +151,7 @@ def reduce_command(
     for row, notes in zip(rows, notes_of, strict=True):
         shown = "; ".join(n for n in notes if n != SEROLOGY_CAUTION)
         table.add_row(str(row["typing"]), str(row["level"]), _short(str(row["result"] or row["status"])), shown)
-    out_console.print(table)
+    print_table(table)
     if any(row["level"] == Level.SEROLOGICAL.value for row in rows):
         err_console.print(f"serological: {SEROLOGY_CAUTION}.")
 
@@ -263,6 +270,6 @@ def import_command(
         for t in typings:
             release = " ".join(x for x in (t.allele_db, t.allele_version) if x)
             table.add_row(t.sample, t.locus or "KIR", t.gl_string.split("#")[-1], release)
-        out_console.print(table)
+        print_table(table)
     if out is not None:
         err_console.print(f"{out}: case {case_file} with the typings of sample {typings[0].sample} as {role}")

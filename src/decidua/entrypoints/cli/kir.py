@@ -22,6 +22,7 @@ from decidua.entrypoints.cli.common import (
     input_errors,
     out_console,
     print_json,
+    print_table,
     refuse_extra,
     split_csv,
     write_case_file,
@@ -102,7 +103,7 @@ def classify_command(
     if as_json:
         print_json(profile.to_record())
         return
-    out_console.print(_text(profile))
+    print_table(_text(profile))
     for warning in profile.warnings:
         out_console.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
 
@@ -194,8 +195,8 @@ def import_command(
         print_json([t.to_record() | {"profile": p.to_record()} for t, p in zip(typings, profiles, strict=True)])
     else:
         for t, p in zip(typings, profiles, strict=True):
-            out_console.print(_loci_table(t))
-            out_console.print(_text(p))
+            print_table(_loci_table(t))
+            print_table(_text(p))
             for warning in (*t.warnings, *p.warnings):
                 out_console.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
     if out is not None:

@@ -11,7 +11,14 @@ from rich.table import Table
 from decidua.app.casefile import load_data
 from decidua.app.labs import merge_lab_values
 from decidua.core.errors import CaseInvalid, InputError
-from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json, write_case_file
+from decidua.entrypoints.cli.common import (
+    err_console,
+    fail,
+    input_errors,
+    print_json,
+    print_table,
+    write_case_file,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -76,6 +83,6 @@ def import_command(
             value = r.value if not isinstance(r.value, dict) else f"{r.value['value']:g} {r.value['unit']}"
             note = r.problem or (f"laboratory's reading: {r.reading}" if r.reading else "")
             table.add_row(str(r.segment), f"{r.code} {r.text}".strip(), r.path or "", str(value or ""), note)
-        out_console.print(table)
+        print_table(table)
     if out is not None:
         err_console.print(f"{out}: {case_file} with {len(message.read)} result(s) of message {message.control_id}")

@@ -14,6 +14,7 @@ from decidua.entrypoints.cli import match as match_cli
 from decidua.entrypoints.cli import report as report_cli
 from decidua.entrypoints.cli import serve as serve_cli
 from decidua.entrypoints.cli import users as users_cli
+from decidua.entrypoints.cli.common import set_plain
 
 app = typer.Typer(
     name="decidua",
@@ -42,9 +43,18 @@ def _options(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and the data in use."),
     ] = False,
+    plain: Annotated[
+        bool,
+        typer.Option(
+            "--plain",
+            envvar="DECIDUA_PLAIN",
+            help="Tables as tab-separated lines (header, one line per row, nothing cut): for grep, cut, spreadsheets.",
+        ),
+    ] = False,
 ) -> None:
     """Decision support for NK-cell and alloimmune causes of recurrent pregnancy loss (RPL) and implantation failure
     (RIF). Not a diagnosis, not a prescription."""
+    set_plain(plain)
 
 
 app.command("assess")(assess_cli.assess_command)

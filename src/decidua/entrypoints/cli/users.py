@@ -16,7 +16,7 @@ from rich.table import Table
 from decidua.adapters.store import DuplicateUser, LastAdmin, Role, User
 from decidua.app import users as user_admin
 from decidua.app.accounts import Passwords, check_email
-from decidua.entrypoints.cli.common import fail, out_console
+from decidua.entrypoints.cli.common import fail, out_console, print_json, print_table
 from decidua.entrypoints.cli.serve import DatabaseUrl, database_url_or_default, describe, open_store_or_exit
 
 if TYPE_CHECKING:
@@ -142,15 +142,26 @@ def change_command(
 
 
 @app.command("list")
-def list_command(database_url: DatabaseUrl = None) -> None:
+def list_command(
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: id, email, role, active, created_at.")] = False,
+) -> None:
     """List the users (e-mail, role, active)."""
     store = existing_store(database_url_or_default(database_url))
     try:
         found = store.list_users()
     finally:
         store.engine.dispose()
+    if as_json:
+        print_json(
+            [
+                {"id": u.id, "email": u.email, "role": u.role.value, "active": u.active, "created_at": u.created_at}
+                for u in found
+            ]
+        )
+        return
     table = Table("id", "e-mail", "role", "status", "created (UTC)", box=box.SIMPLE)
     for u in found:
         status = "active" if u.active else "inactive"
         table.add_row(str(u.id), u.email, u.role.value, status, u.created_at.strftime("%Y-%m-%d %H:%M"))
-    out_console.print(table)
+    print_table(table)
