@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
-from decidua.app.ports import AuditLog
+from decidua.app.ports import AuditLog, AuditRecord
 from decidua.core.errors import InputError
 
 
@@ -67,19 +67,31 @@ def outcome_of(exc: BaseException) -> Outcome:
 
 @dataclass
 class AuditNote:
-    """Filled in by the code inside :func:`audited`: the case number once known, and a detail (no patient data)."""
+    """Filled in by the code inside :func:`audited`: the case number once known, and a detail (no patient data).
+
+    A patient write hands :meth:`record` to the store, which writes the row in the write's own transaction; the
+    block then marks it ``written`` and :func:`audited` writes no second ``ok`` row.
+    """
 
     case_id: int | None
+    user_id: int | None = None
+    action: str = ""
     detail: str | None = None
+    written: bool = False
+
+    def record(self) -> AuditRecord:
+        """The row of this use case's successful write, for the store to write with it."""
+        return AuditRecord(self.user_id, self.action, self.detail)
 
 
 @contextmanager
 def audited(log: AuditLog, user_id: int | None, action: AuditAction, case_id: int | None = None) -> Iterator[AuditNote]:
     """Run the block and write one audit row with its outcome (a failure too, then re-raise it).
 
-    An unexpected error is recorded with its type only (its message may hold patient data).
+    An unexpected error is recorded with its type only (its message may hold patient data). A row the store wrote
+    with the block's write (``note.written``) is that row; a failure after it still gets its own.
     """
-    note = AuditNote(case_id)
+    note = AuditNote(case_id, user_id, action.value)
     try:
         yield note
     except BaseException as exc:
@@ -87,7 +99,8 @@ def audited(log: AuditLog, user_id: int | None, action: AuditAction, case_id: in
         detail = type(exc).__name__ if outcome is Outcome.ERROR else note.detail
         log.record_audit(user_id, action, note.case_id, outcome, detail)
         raise
-    log.record_audit(user_id, action, note.case_id, Outcome.OK, note.detail)
+    if not note.written:
+        log.record_audit(user_id, action, note.case_id, Outcome.OK, note.detail)
 
 
 def record(

@@ -311,8 +311,8 @@ class CaseService:
     def _create(self, data: object, by: int | None, note: AuditNote) -> CaseView:
         case = parse_case(data)
         result, new = self._assess(case)
-        version = self.store.create_case(case.case_id, case_to_data(case), by, new)
-        note.case_id = version.case_id
+        version = self.store.create_case(case.case_id, case_to_data(case), by, new, note.record())
+        note.case_id, note.written = version.case_id, True
         return CaseView(version, case, self._stored(version, new), result, [version])
 
     def _update(
@@ -343,7 +343,8 @@ class CaseService:
             if lost:
                 raise ImportRemoves(current.version, lost)
         result, new = self._assess(case)
-        version = self.store.add_version(case_id, stored, by, new, base_version)
+        version = self.store.add_version(case_id, stored, by, new, base_version, note.record())
+        note.written = True
         view = CaseView(version, case, self._stored(version, new), result, self.store.list_versions(case_id))
         return Saved(view, created=False)
 

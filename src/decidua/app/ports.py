@@ -179,6 +179,16 @@ class StoredAssessment:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """The audit row of a patient write, handed to the store to be written in the write's own transaction (with
+    the case's number and outcome ``ok``): a case is never stored without it, nor it without the case."""
+
+    user_id: int | None
+    action: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewAssessment:
     """An assessment to store together with the case version it was computed from."""
 
@@ -220,8 +230,15 @@ class CaseRepository(Protocol):
     """Cases with their versions and assessments. Each method is one transaction."""
 
     def create_case(
-        self, reference: str, data: dict[str, Any], by: int | None, assessment: NewAssessment
-    ) -> CaseVersion: ...
+        self,
+        reference: str,
+        data: dict[str, Any],
+        by: int | None,
+        assessment: NewAssessment,
+        audit: AuditRecord | None = None,
+    ) -> CaseVersion:
+        """Version 1 of a new case with its assessment and (``audit``) its audit row, in one transaction."""
+        ...
 
     def add_version(
         self,
@@ -230,8 +247,10 @@ class CaseRepository(Protocol):
         by: int | None,
         assessment: NewAssessment,
         base_version: int | None = None,
+        audit: AuditRecord | None = None,
     ) -> CaseVersion:
-        """The next version; with ``base_version``, only if that is still the latest (else :class:`StaleVersion`)."""
+        """The next version with its assessment and (``audit``) its audit row, in one transaction; with
+        ``base_version``, only if that is still the latest (else :class:`StaleVersion`)."""
         ...
 
     def find_case(self, reference: str) -> CaseSummary | None: ...

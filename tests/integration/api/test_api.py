@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -951,3 +952,30 @@ def test_the_api_case_list_shows_and_filters_the_stored_statuses(web):
     r = web.client.get("/api/cases", params={"blood_nk": "not_assessed"})
     assert [c["case_id"] for c in r.json()] == ["EX-05"]
     assert web.client.get("/api/cases", params={"rpl": "met"}).status_code == 422  # statuses, not words
+
+
+class Killed(BaseException):
+    """The process dying between two statements (kill -9 cannot be caught; this stands in for it)."""
+
+
+def test_a_stored_case_always_has_its_audit_row(store, kb, monkeypatch):
+    """The case and its audit row are one transaction (issue 18: after kill -9, 11-13 stored cases had no row):
+    if the process dies once the write is done, the row is there; a write that never happened has none."""
+    from decidua.app.cases import CaseService
+
+    service = CaseService(store, kb)
+    user = store.add_user("audit@clinic.test", "$argon2id$not-checked-here", Role.CLINICIAN)
+
+    def dies(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(store, "record_audit", dies)  # an audit write of its own after the case's "kills" it
+    with contextlib.suppress(Killed):
+        service.create(nk_case(case_id="K-1"), by=user.id)
+    number = store.find_case("K-1").id
+    with contextlib.suppress(Killed):
+        service.update("K-1", nk_case(20, case_id="K-1"), by=user.id)
+    monkeypatch.undo()
+    rows = [(e.action, e.case_id, e.outcome) for e in store.list_audit(case_id=number)]
+    assert rows == [("case.update", number, "ok"), ("case.create", number, "ok")]
+    assert [v.version for v in store.list_versions(number)] == [1, 2]

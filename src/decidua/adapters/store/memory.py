@@ -19,6 +19,7 @@ from typing import Any
 
 from decidua.app.ports import (
     AuditEntry,
+    AuditRecord,
     CaseFilter,
     CaseNotFound,
     CaseSummary,
@@ -83,9 +84,18 @@ class MemoryCaseStore:
         return CaseSummary(case_id, reference, created, by, latest.version, latest.created_at, self._triage(case_id))
 
     def _store_version(
-        self, case_id: int, version: int, data: dict[str, Any], by: int | None, a: NewAssessment
+        self,
+        case_id: int,
+        version: int,
+        data: dict[str, Any],
+        by: int | None,
+        a: NewAssessment,
+        audit: AuditRecord | None,
     ) -> CaseVersion:
         now = self._clock()
+        if audit is not None:
+            entry = AuditEntry(self._next_id("audit"), now, audit.user_id, audit.action, case_id, "ok", audit.detail)
+            self._audit.append(entry)
         row = CaseVersion(
             self._next_id("version"), case_id, self._cases[case_id][0], version, copy.deepcopy(data), now, by
         )
@@ -96,14 +106,19 @@ class MemoryCaseStore:
         return row
 
     def create_case(
-        self, reference: str, data: dict[str, Any], by: int | None, assessment: NewAssessment
+        self,
+        reference: str,
+        data: dict[str, Any],
+        by: int | None,
+        assessment: NewAssessment,
+        audit: AuditRecord | None = None,
     ) -> CaseVersion:
         with self._lock:
             if any(ref == reference for ref, _, _ in self._cases.values()):
                 raise DuplicateCase(f"a case with reference {reference!r} exists already")
             case_id = self._next_id("case")
             self._cases[case_id] = (reference, self._clock(), by)
-            return self._store_version(case_id, 1, data, by, assessment)
+            return self._store_version(case_id, 1, data, by, assessment, audit)
 
     def add_version(
         self,
@@ -112,6 +127,7 @@ class MemoryCaseStore:
         by: int | None,
         assessment: NewAssessment,
         base_version: int | None = None,
+        audit: AuditRecord | None = None,
     ) -> CaseVersion:
         with self._lock:
             if case_id not in self._cases:
@@ -119,7 +135,7 @@ class MemoryCaseStore:
             latest = self._versions[case_id][-1].version
             if base_version is not None and base_version != latest:
                 raise StaleVersion(base_version, latest)
-            return self._store_version(case_id, latest + 1, data, by, assessment)
+            return self._store_version(case_id, latest + 1, data, by, assessment, audit)
 
     def find_case(self, reference: str) -> CaseSummary | None:
         with self._lock:

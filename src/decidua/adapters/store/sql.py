@@ -44,6 +44,7 @@ from decidua.adapters.store.models import (
 from decidua.app.ports import (
     TRIAGE_COLUMNS,
     AuditEntry,
+    AuditRecord,
     CaseFilter,
     CaseNotFound,
     CaseSummary,
@@ -167,14 +168,33 @@ class SqlCaseStore:
         )
 
     def _store_version(
-        self, s: OrmSession, case: CaseRow, version: int, data: dict[str, Any], by: int | None, a: NewAssessment
+        self,
+        s: OrmSession,
+        case: CaseRow,
+        version: int,
+        data: dict[str, Any],
+        by: int | None,
+        a: NewAssessment,
+        audit: AuditRecord | None,
     ) -> CaseVersion:
-        """The version and its assessment, and the case's summary row made to show them (same transaction)."""
+        """The version and its assessment, the case's summary row made to show them and the write's audit row (same
+        transaction)."""
         now = self._clock()
         row = CaseVersionRow(case_id=case.id, version=version, data=data, created_at=now, created_by=by)
         s.add(row)
         s.flush()
         s.add(AssessmentRow(case_version_id=row.id, kb_version=a.kb_version, result=a.result, created_at=now))
+        if audit is not None:
+            s.add(
+                AuditRow(
+                    at=now,
+                    user_id=audit.user_id,
+                    action=audit.action,
+                    case_id=case.id,
+                    outcome="ok",
+                    detail=audit.detail,
+                )
+            )
         values = {"version_id": row.id, "latest_version": version, "updated_at": now, **_triage_values(a, now)}
         summary = s.get(CaseSummaryRow, case.id)
         if summary is None:
@@ -186,7 +206,12 @@ class SqlCaseStore:
         return _version(row, case.reference)
 
     def create_case(
-        self, reference: str, data: dict[str, Any], by: int | None, assessment: NewAssessment
+        self,
+        reference: str,
+        data: dict[str, Any],
+        by: int | None,
+        assessment: NewAssessment,
+        audit: AuditRecord | None = None,
     ) -> CaseVersion:
         try:
             with self._sessions.begin() as s:
@@ -195,7 +220,7 @@ class SqlCaseStore:
                 case = CaseRow(reference=reference, created_at=self._clock(), created_by=by)
                 s.add(case)
                 s.flush()
-                return self._store_version(s, case, 1, data, by, assessment)
+                return self._store_version(s, case, 1, data, by, assessment, audit)
         except IntegrityError:
             raise DuplicateCase(f"a case with reference {reference!r} exists already") from None
 
@@ -206,6 +231,7 @@ class SqlCaseStore:
         by: int | None,
         assessment: NewAssessment,
         base_version: int | None = None,
+        audit: AuditRecord | None = None,
     ) -> CaseVersion:
         try:
             with self._sessions.begin() as s:
@@ -216,7 +242,7 @@ class SqlCaseStore:
                 if base_version is not None and base_version != latest:
                     raise StaleVersion(base_version, latest or 0)
                 # two edits of the same base at once: the unique (case, version) makes the second fail below
-                return self._store_version(s, case, (latest or 0) + 1, data, by, assessment)
+                return self._store_version(s, case, (latest or 0) + 1, data, by, assessment, audit)
         except IntegrityError:  # another edit took the same version number first
             raise StoreError("the case was changed at the same time; reload and try again") from None
 
