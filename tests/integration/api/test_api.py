@@ -6,11 +6,13 @@ import contextlib
 import copy
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jsonschema
 import pytest
 import yaml
 
@@ -979,3 +981,28 @@ def test_a_stored_case_always_has_its_audit_row(store, kb, monkeypatch):
     rows = [(e.action, e.case_id, e.outcome) for e in store.list_audit(case_id=number)]
     assert rows == [("case.update", number, "ok"), ("case.create", number, "ok")]
     assert [v.version for v in store.list_versions(number)] == [1, 2]
+
+
+def test_the_openapi_spec_declares_the_case_file_so_a_client_can_build_a_valid_case(web):
+    """The body of a create or an edit is the case file's JSON Schema (was: any object), its parts in the
+    components; every example case validates against it, and a wrong one does not."""
+    spec = web.client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    assert components["CaseCreate"]["properties"]["case"]["$ref"] == "#/components/schemas/CaseFile"
+    assert components["CaseUpdate"]["properties"]["case"]["$ref"] == "#/components/schemas/CaseFile"
+    refs = re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec))
+    assert refs
+    assert all(name in components for name in refs)
+    document = {"$ref": "#/components/schemas/CaseFile", "components": {"schemas": components}}
+    validator = jsonschema.Draft202012Validator(document)
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        validator.validate(example(path.name))
+    assert not validator.is_valid({"case_id": "X", "woman": {}, "pregnacies": []})
+
+
+def test_a_body_that_is_not_utf8_json_is_a_documented_422(web):
+    r = web.client.post(
+        "/api/session", content=b'{"email": "a@b.c", "password": "\xff"}', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert r.json()["problems"] == [{"path": "(body)", "value": None, "allowed": "JSON in UTF-8"}]

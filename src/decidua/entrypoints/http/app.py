@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.templating import Jinja2Templates
@@ -13,6 +15,7 @@ from starlette.templating import Jinja2Templates
 from decidua.adapters import fhir, hl7
 from decidua.adapters.store import CaseStore, LoginPolicy
 from decidua.app.accounts import Passwords, Sessions
+from decidua.app.casefile import case_schema
 from decidua.app.cases import CaseService
 from decidua.app.presenters import SCOPE
 from decidua.core.errors import shown
@@ -103,6 +106,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.context = ctx
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented way to extend it
     install_error_handlers(app, ctx)
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -113,3 +117,48 @@ def create_app(
     app.add_middleware(AccessLog)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+CASE_FILE = "CaseFile"  # the case file's schema in the OpenAPI components; its parts are CaseFile_<name>
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI document with the ``case`` of a create or an edit declared by the case file's JSON Schema
+    (the one ``decidua schema`` prints), its definitions moved into the components, so that a client or a
+    property-based tester can generate a valid case from the spec alone."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    spec = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+        openapi_version=app.openapi_version,
+    )
+    schema = case_schema()
+    definitions = schema.pop("$defs", {})
+    for key in ("$schema", "$id"):
+        schema.pop(key, None)
+
+    def moved(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: f"#/components/schemas/{CASE_FILE}_{v.removeprefix('#/$defs/')}" if k == "$ref" else moved(v)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [moved(v) for v in node]
+        return node
+
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components[CASE_FILE] = moved(schema)
+    components.update({f"{CASE_FILE}_{name}": moved(d) for name, d in definitions.items()})
+    for body in ("CaseCreate", "CaseUpdate"):
+        if body in components:
+            described = components[body]["properties"]["case"].get("description", "")
+            components[body]["properties"]["case"] = {
+                "$ref": f"#/components/schemas/{CASE_FILE}",
+                "description": described,
+            }
+    app.openapi_schema = spec
+    return spec

@@ -38,6 +38,9 @@ log = logging.getLogger("decidua.web")
 access_log = logging.getLogger("decidua.web.access")
 
 
+FASTAPI_BODY_ERROR = "There was an error parsing the body"  # FastAPI's 400 for a body it could not decode
+
+
 def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api")
 
@@ -113,6 +116,8 @@ def install_error_handlers(app: FastAPI, ctx: AppContext) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_ERROR:  # e.g. bytes that are not UTF-8 in a string
+            return respond(request, 422, "the request body is not JSON", [Problem("(body)", None, "JSON in UTF-8")])
         response = respond(request, exc.status_code, str(exc.detail))
         for name, value in (exc.headers or {}).items():  # e.g. a 405's Allow, which RFC 9110 requires
             response.headers[name] = value
