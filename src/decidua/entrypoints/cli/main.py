@@ -9,6 +9,7 @@ import typer
 from decidua.entrypoints.cli import assess as assess_cli
 from decidua.entrypoints.cli import batch as batch_cli
 from decidua.entrypoints.cli import cohort, fhir, hla, kir, lab
+from decidua.entrypoints.cli import db as db_cli
 from decidua.entrypoints.cli import kb as kb_cli
 from decidua.entrypoints.cli import match as match_cli
 from decidua.entrypoints.cli import report as report_cli
@@ -77,6 +78,7 @@ app.add_typer(
     name="cohort",
     help="Research on a cohort: reference intervals, cut-off performance, associations, the KIR/HLA-C scan.",
 )
+app.add_typer(db_cli.app, name="db", help="Back up the web application's database to one file, and restore it.")
 app.add_typer(
     users_cli.app,
     name="users",
