@@ -384,3 +384,84 @@ def test_case_list_triage_case_page_and_phone_width(tmp_path: Path, screenshots:
             "phone-case-plots.png",
         ]
     )
+
+
+# --- stored script payloads never run -----------------------------------------------------------------------------
+
+PAYLOAD = "\"'><img src=x onerror=\"window.__xss=1;alert(1)\"><script>window.__xss=2;alert(2)</script>"
+
+
+def _case_with_payloads() -> dict[str, Any]:
+    """A case with the payload in every free-text field a clinician can fill (case id, notes, details, methods,
+    typing source, donor and embryo ids, a free condition code)."""
+    return {
+        "case_id": "XSS" + PAYLOAD[:150],
+        "woman": {"age_years": 36},
+        "note": PAYLOAD,
+        "conditions": ["other:" + PAYLOAD],
+        "pregnancies": [{"outcome": "miscarriage"}, {"outcome": "miscarriage"}],
+        "investigations": {
+            "karyotype_woman": {"result": "abnormal", "detail": PAYLOAD},
+            "uterine_anatomy": {"result": "normal", "method": PAYLOAD, "detail": PAYLOAD},
+            "thrombophilia": {"result": "normal", "detail": PAYLOAD},
+        },
+        "nk": {
+            "peripheral": {"nk_percent": {"value": 30, "unit": "%"}, "method": PAYLOAD},
+            "uterine": {"density": {"value": 12, "unit": "per 100 stromal cells"}, "method": PAYLOAD},
+        },
+        "genotypes": {
+            "woman_kir": {"present": ["2DL1", "2DL3", "3DL1"], "source": PAYLOAD},
+            "woman_hla_c": "C*07:01+C*03:04",
+            "partner_hla_c": "C*07:02+C*04:01",
+            "oocytes": "donor",
+            "oocyte_donors": [{"id": PAYLOAD[:60], "hla_c": "C*06:02+C*05:01"}],
+            "embryos": [{"id": PAYLOAD[:60], "hla_c": "C*07:01+C*04:01"}],
+        },
+    }
+
+
+def test_stored_script_payloads_never_run_on_any_page(tmp_path: Path) -> None:
+    """Every page that shows a stored text is opened with a dialog hook: none may open a dialog or set the
+    payload's flag, and the payload is shown as text (escaped), not turned into elements."""
+    import httpx
+
+    with running_server(tmp_path) as (base, setup_link, _), sync_api.sync_playwright() as p:
+        _first_admin(base, setup_link)
+        with httpx.Client(base_url=base) as api:
+            session = api.post("/api/session", json={"email": "admin@clinic.test", "password": PASSWORD})
+            csrf = {"X-CSRF-Token": session.json()["csrf_token"]}
+            created = api.post("/api/cases", json={"case": _case_with_payloads()}, headers=csrf)
+            assert created.status_code == 201, created.text
+            number = created.json()["case"]["number"]
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_context(viewport=DESKTOP).new_page()
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            _log_in(page, base)
+            pages = [
+                "/cases",
+                "/cases?q=" + httpx.QueryParams({"x": PAYLOAD}).get("x", ""),
+                f"/cases/{number}",
+                f"/cases/{number}/versions/1",
+                f"/cases/{number}/edit",
+                f"/cases/{number}/lab",
+                f"/cases/{number}/report.html",
+                "/admin/audit",
+            ]
+            for path in pages:
+                page.goto(base + path)
+                page.wait_for_load_state("load")
+                assert page.evaluate("window.__xss") is None, path
+                assert page.locator("img[src=x]").count() == 0, path
+            page.goto(f"{base}/cases/{number}")
+            assert PAYLOAD in page.locator("main").inner_text()  # shown, as text
+            # the import page shows what was pasted back with its problems
+            page.goto(f"{base}/cases/import")
+            page.fill("textarea[name=text]", f"case_id: x\nwoman: {{age_years: '{PAYLOAD}'}}\n")
+            page.click("button.primary[type=submit]")
+            page.wait_for_load_state("load")
+            assert page.evaluate("window.__xss") is None
+            assert dialogs == []
+        finally:
+            browser.close()
