@@ -1,15 +1,32 @@
 """Files in and out of the batch engine: CSV, Parquet and Excel inputs; Parquet or CSV outputs, written atomically.
 
 The shell around :mod:`decidua.engines.batch`: it scans the input lazily, runs the engine chunk by chunk (so that
-a progress bar can advance on long runs), and writes the results and the rejects next to their final names
-before renaming them into place, so an interrupted run leaves no partial output.
+a progress bar can advance on long runs), and writes the results and the rejects into a hidden work folder
+beside the output before renaming them into place, so an interrupted run leaves no partial output.
+
+The two outputs of a run are one unit (:func:`commit_outputs`):
+
+* the results file is the commit point: the earlier results are removed first, the new rejects renamed into
+  place, the new results renamed into place last. A results file is therefore never beside the rejects of
+  another run; a run stopped between the renames (a window of microseconds) leaves no results file, which says
+  it did not finish.
+* a rejects file is always written, empty (with its columns) when no row was rejected, so an earlier run's
+  rejects never stay looking current.
+* the work folder (``.NAME.xxxxxxxx.parts``: the chunk files and the two outputs before their renames) is
+  removed on every exit path (the CLI turns SIGTERM, SIGHUP and SIGINT into an exit through the same cleanup);
+  while its run lives it holds an advisory lock on it, so the next run can tell a killed run's leftovers (no
+  lock: removed) from a run still writing the same output (locked: refused).
+* temporary files of :func:`atomic_path` (``.NAME.xxxxxxxx.part``) left by a killed process are removed by the
+  next write of the same file.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +37,11 @@ import polars as pl
 from decidua.core.errors import InputError
 from decidua.engines.batch import DEFAULT_KEY, Layout, assess_lazy, plan_layout, prepare, summary
 from decidua.knowledge.loader import KnowledgeBase
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows: leftovers are then recognised by age
+    fcntl = None  # type: ignore[assignment]
 
 NULL_VALUES = ["", "NA", "N/A", "NaN", "null", "NULL", "None"]
 INPUT_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel", ".xls": "excel"}
@@ -122,43 +144,184 @@ def run_to_files(
     allow_extra: bool = False,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_chunk: Callable[[int], None] | None = None,
+    *,
+    inputs: Iterable[Path] = (),
 ) -> FileRun:
-    """Run chunk by chunk, spilling each chunk to a part file, then stream the parts into ``output`` and its
-    rejects file. Memory stays bounded by one chunk; nothing appears under the final names until the end."""
+    """Run chunk by chunk, spilling each chunk to a part file in the run's work folder, then stream the parts into
+    ``output`` and its rejects file, committed together (:func:`commit_outputs`). Memory stays bounded by one
+    chunk; nothing appears under the final names until the end, and the work folder is removed on every exit.
+
+    Raises
+    ------
+    InputError
+        An output that cannot be written (:func:`check_output`), another run writing the same output, or an input
+        the engine cannot process.
+    """
     kind = output_kind(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    parts = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".parts", dir=output.parent))
     counts: dict[str, dict[str, int]] = {}
     assessed = rejected = 0
-    try:
-        layout = plan_layout(frame.collect_schema().names(), key, allow_extra)
-        for i, (done, bad, rows_done) in enumerate(_chunks(frame, kb, layout, chunk_rows)):
-            # Arrow IPC parts: written and read back without encoding, so the final file is encoded once.
-            done.write_ipc(parts / f"results-{i:06d}.arrow", compression="lz4")
-            bad.write_ipc(parts / f"rejects-{i:06d}.arrow", compression="lz4")
-            assessed += done.height
-            rejected += bad.height
-            for row in summary(done, kb):
-                name = str(row.pop("finding"))
-                bucket = counts.setdefault(name, dict.fromkeys(row, 0))
-                for status, n in row.items():
-                    bucket[status] += n
-            if on_chunk is not None:
-                on_chunk(rows_done)
-        for name, final in (("rejects", rejects_path(output)), ("results", output)):
-            scan = pl.scan_ipc(sorted(parts.glob(f"{name}-*.arrow")))
-            with atomic_path(final) as tmp:
+    with run_folder(output, inputs=inputs) as parts:
+        try:
+            layout = plan_layout(frame.collect_schema().names(), key, allow_extra)
+            for i, (done, bad, rows_done) in enumerate(_chunks(frame, kb, layout, chunk_rows)):
+                # Arrow IPC parts: written and read back without encoding, so the final file is encoded once.
+                done.write_ipc(parts / f"results-{i:06d}.arrow", compression="lz4")
+                bad.write_ipc(parts / f"rejects-{i:06d}.arrow", compression="lz4")
+                assessed += done.height
+                rejected += bad.height
+                for row in summary(done, kb):
+                    name = str(row.pop("finding"))
+                    bucket = counts.setdefault(name, dict.fromkeys(row, 0))
+                    for status, n in row.items():
+                        bucket[status] += n
+                if on_chunk is not None:
+                    on_chunk(rows_done)
+            for name in ("rejects", "results"):
+                scan = pl.scan_ipc(sorted(parts.glob(f"{name}-*.arrow")))
                 if kind == "parquet":
-                    scan.sink_parquet(tmp)
+                    scan.sink_parquet(parts / name)
                 else:
-                    scan.sink_csv(tmp)
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(f"cannot process the input: {exc}") from None
-    finally:
-        shutil.rmtree(parts, ignore_errors=True)
+                    scan.sink_csv(parts / name)
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(f"cannot process the input: {exc}") from None
+        commit_outputs(parts, output)
     return FileRun(
         {f: {k: v for k, v in c.items() if k != "finding"} for f, c in counts.items()}, assessed, rejected, layout
     )
+
+
+def write_outputs(results: pl.DataFrame, rejects: pl.DataFrame, output: Path, *, inputs: Iterable[Path] = ()) -> None:
+    """Write a run computed in memory (the Dask engine's) as ``output`` and its rejects file, committed together."""
+    kind = output_kind(output)
+    with run_folder(output, inputs=inputs) as folder:
+        for name, frame in (("rejects", rejects), ("results", results)):
+            if kind == "parquet":
+                frame.write_parquet(folder / name)
+            else:
+                frame.write_csv(folder / name)
+        commit_outputs(folder, output)
+
+
+# The names tempfile gives (8 characters from [a-z0-9_]) after the final file's name: what a run leaves when killed.
+_RANDOM = r"[a-z0-9_]{8}"
+_STALE_AFTER_SECONDS = 24 * 3600  # without advisory locks (Windows), a leftover is recognised by its age
+
+
+def _lock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive advisory lock on ``path`` (a file or a folder); ``None`` when
+    another process holds it. The lock goes with the descriptor: closed, or the process killed."""
+    if fcntl is None:  # pragma: no cover
+        return -1
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    if fd >= 0:
+        os.close(fd)
+
+
+def _is_abandoned(path: Path) -> bool:
+    """True if the temporary ``path`` belongs to no living process (a killed run's), and False while its writer
+    holds its lock."""
+    if fcntl is None:  # pragma: no cover
+        return time.time() - path.stat().st_mtime > _STALE_AFTER_SECONDS
+    fd = _lock(path)
+    if fd is None:
+        return False
+    _unlock(fd)
+    return True
+
+
+def remove_leftovers(*finals: Path) -> None:
+    """Remove what killed processes left beside each of ``finals``: work folders ``.NAME.xxxxxxxx.parts`` and
+    temporary files ``.NAME.xxxxxxxx.part`` that no living process holds. Names are matched whole, so a user's
+    file that merely starts the same way is never touched.
+
+    Raises
+    ------
+    InputError
+        When a batch run still holds a work folder of one of ``finals`` (it is writing the same output).
+    """
+    for final in finals:
+        if not final.parent.is_dir():
+            continue
+        pattern = re.compile(re.escape(f".{final.name}.") + _RANDOM + r"\.(part|parts)")
+        for path in final.parent.iterdir():
+            match = pattern.fullmatch(path.name)
+            if match is None:
+                continue
+            try:
+                abandoned = _is_abandoned(path)
+            except OSError:  # removed meanwhile, or not ours to open
+                continue
+            if not abandoned:
+                if match.group(1) == "parts":
+                    raise InputError(f"{final}: another run is writing it; wait for it to end or choose another output")
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+@contextmanager
+def run_folder(output: Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path]:
+    """The hidden work folder of one run beside ``output`` (so that renames out of it stay on one file system),
+    locked while the block runs and removed when it ends, however it ends. Leftovers of killed runs writing the
+    same output are removed first.
+
+    Raises
+    ------
+    InputError
+        As :func:`check_output` for the output or its rejects file, when another run is writing the same output,
+        or when the folder cannot be made.
+    """
+    rejects = rejects_path(output)
+    check_output(output, inputs=inputs)
+    check_output(rejects, inputs=inputs)
+    remove_leftovers(output, rejects)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".parts", dir=output.parent))
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write there: {exc.strerror or exc}") from None
+    try:
+        lock = _lock(folder)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if lock is not None:
+            _unlock(lock)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - a file system without fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def commit_outputs(folder: Path, output: Path) -> None:
+    """Move ``folder/results`` and ``folder/rejects`` (complete files) into place as ``output`` and its rejects
+    file, results last: the earlier results go first, so that at no moment does a results file stand beside the
+    rejects of another run."""
+    staged = folder / "results", folder / "rejects"
+    for path in staged:
+        os.chmod(path, 0o666 & ~_umask())
+        _fsync(path)  # the data is on disk before any name points at it
+    output.unlink(missing_ok=True)
+    os.replace(folder / "rejects", rejects_path(output))
+    os.replace(folder / "results", output)
+    _fsync(output.parent)
 
 
 def _umask() -> int:
@@ -198,7 +361,8 @@ def check_output(final: Path, *, inputs: Iterable[Path] = ()) -> None:
 
 @contextmanager
 def atomic_path(final: Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path]:
-    """A temporary path beside ``final`` that replaces it only if the block completes.
+    """A temporary path beside ``final`` that replaces it only if the block completes; temporaries of ``final``
+    left by killed processes are removed first (:func:`remove_leftovers`).
 
     The file gets the permissions a new file gets (the umask), not the temporary file's 0600.
 
@@ -208,17 +372,20 @@ def atomic_path(final: Path, *, inputs: Iterable[Path] = ()) -> Iterator[Path]:
         As :func:`check_output`, or when the directory cannot be written.
     """
     check_output(final, inputs=inputs)
+    remove_leftovers(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
     except OSError as exc:
         raise InputError(f"{final}: cannot write there: {exc.strerror or exc}") from None
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
     try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # ours alone: a later write of the same file sees it is not a leftover
+        os.chmod(tmp, 0o666 & ~_umask())
         yield Path(tmp)
         os.replace(tmp, final)
     finally:
+        os.close(fd)
         if os.path.exists(tmp):
             os.unlink(tmp)
 

@@ -53,7 +53,7 @@ from decidua.engines.matching import MatchResult, match
 from decidua.knowledge.loader import KnowledgeBase
 from decidua.knowledge.schema import RangeRule, ThresholdRule
 
-__all__ = ["content_digest", "plots_for", "render_html", "render_pdf"]
+__all__ = ["content_digest", "html_to_pdf", "pdf_engine", "plots_for", "render_html", "render_pdf"]
 
 
 @cache
@@ -290,15 +290,37 @@ def render_pdf(case: Case, assessment: Assessment, kb: KnowledgeBase, report_dat
     PdfUnavailable
         When WeasyPrint's system libraries (Pango, HarfBuzz) are not installed; the HTML report still works.
     """
+    pdf_engine()  # before the HTML: say at once when PDFs cannot be made
+    return html_to_pdf(render_html(case, assessment, kb, report_date))
+
+
+def pdf_engine() -> Any:
+    """The ``weasyprint`` module, loaded.
+
+    Raises
+    ------
+    PdfUnavailable
+        As :func:`render_pdf`.
+    """
     try:
-        from weasyprint import HTML  # imported here: it loads system libraries (Pango) at import
+        import weasyprint  # imported here: it loads system libraries (Pango) at import
     except (OSError, ImportError) as exc:  # libraries missing (OSError), or WeasyPrint itself
         raise PdfUnavailable(
             f"PDF reports need WeasyPrint's system libraries ({exc.__class__.__name__}: {str(exc).splitlines()[0]}); "
             "on Debian/Ubuntu: apt install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core. "
             "The HTML report works without them."
         ) from None
+    return weasyprint
 
-    pdf = HTML(string=render_html(case, assessment, kb, report_date)).write_pdf()
+
+def html_to_pdf(html: str) -> bytes:
+    """A report's HTML (:func:`render_html`) as PDF; what the PDF workers run (:mod:`decidua.adapters.report.pool`).
+
+    Raises
+    ------
+    PdfUnavailable
+        As :func:`render_pdf`.
+    """
+    pdf = pdf_engine().HTML(string=html).write_pdf()
     assert pdf is not None
     return bytes(pdf)

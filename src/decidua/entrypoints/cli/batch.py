@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -20,7 +25,7 @@ from decidua.adapters.batchio import (
     row_count,
     run_to_files,
     scan_input,
-    write_frame,
+    write_outputs,
 )
 from decidua.core.cells import CELL_HELP_SHORT, GENE_CELL_HELP_SHORT
 from decidua.core.findings import Status
@@ -28,6 +33,32 @@ from decidua.engines.batch import DEFAULT_KEY, HLA_COLUMNS, INPUT_FEATURES, KIR_
 from decidua.entrypoints.cli.assess import KbOverride
 from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json
 from decidua.knowledge.loader import load_kb
+
+# Signals that end a run through its cleanup (the work folder removed, the earlier outputs left as they were).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM, SIGINT and SIGHUP into ``SystemExit(128 + signal)`` raised in the main thread, so that a
+    stopped run leaves through its ``finally`` blocks (without a handler, SIGTERM ends the process on the spot and
+    leaves the work folder behind). Further signals are ignored while the cleanup runs; SIGKILL cannot be caught,
+    and the next run removes what it leaves."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Engine(StrEnum):
@@ -103,7 +134,13 @@ def batch_command(
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON Schema of an input row and exit.")] = False,
     chunk_rows: Annotated[int, typer.Option(min=1000, help="Rows per chunk (local engine).")] = DEFAULT_CHUNK_ROWS,
 ) -> None:
-    """Assess a cohort: one status column per finding, a rejects file for invalid rows, a summary."""
+    """Assess a cohort: one status column per finding, a rejects file for invalid rows, a summary.
+
+    The results and the rejects file (NAME.rejects.SUFFIX, always written, empty when no row is rejected) are
+    replaced together, results last; a run that is stopped (Ctrl+C, SIGTERM) leaves the earlier outputs as they
+    were and removes its hidden work folder, and a run that is killed leaves a work folder that the next run
+    removes.
+    """
     if columns:
         _print_columns()
         return
@@ -112,7 +149,7 @@ def batch_command(
         return
     if input_path is None or output is None:
         fail("give INPUT and -o OUTPUT (or --columns / --schema)")
-    with input_errors():
+    with input_errors(), stopped_by_signals():
         output_kind(output)
         kb = load_kb(kb_override)
         started = time.perf_counter()
@@ -120,8 +157,7 @@ def batch_command(
             from decidua.adapters.cluster import run_dask
 
             result = run_dask(input_path, kb, scheduler, key, allow_extra)
-            write_frame(result.rejects, rejects_path(output))
-            write_frame(result.results, output)
+            write_outputs(result.results, result.rejects, output, inputs=[input_path])
             run = FileRun(
                 {row.pop("finding"): row for row in summary(result.results, kb)},
                 result.results.height,
@@ -141,7 +177,14 @@ def batch_command(
             ) as progress:
                 task = progress.add_task("rows", total=total)
                 run = run_to_files(
-                    frame, kb, output, key, allow_extra, chunk_rows, lambda done: progress.update(task, completed=done)
+                    frame,
+                    kb,
+                    output,
+                    key,
+                    allow_extra,
+                    chunk_rows,
+                    lambda done: progress.update(task, completed=done),
+                    inputs=[input_path],
                 )
         seconds = time.perf_counter() - started
     table = Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -89,19 +89,83 @@ def serve_command(
             "without it the client is the address the connection comes from."
         ),
     ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar="DECIDUA_MAX_CONNECTIONS",
+            help="Open connections at most; one more is answered 503 (default 1000).",
+            show_default=False,
+        ),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            envvar="DECIDUA_HEADER_TIMEOUT_SECONDS",
+            help="Seconds a request's headers may take to arrive; then 408 and the connection is closed (default 10).",
+            show_default=False,
+        ),
+    ] = None,
+    keep_alive: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar="DECIDUA_KEEP_ALIVE_SECONDS",
+            help="Seconds an idle kept-alive connection is kept (default 5).",
+            show_default=False,
+        ),
+    ] = None,
+    pdf_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar="DECIDUA_PDF_WORKERS",
+            help="Processes rendering PDF reports (default: half the CPUs, 1 to 4).",
+            show_default=False,
+        ),
+    ] = None,
+    pdf_queue: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            envvar="DECIDUA_PDF_QUEUE",
+            help="PDF reports waiting for a worker at most; one more is answered 503 with Retry-After (default 8; "
+            "workers and queue together at most 24).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the web application: cases, assessments, reports, FHIR import/export (prints the URL)."""
-    import uvicorn
+    from pydantic import ValidationError
 
+    from decidua.adapters.report.pool import pdf_pool
     from decidua.entrypoints.http import Settings, create_app
+    from decidua.entrypoints.http.server import ServerLimits, serve
     from decidua.knowledge.loader import load_kb
 
     url = database_url_or_default(database_url)
     with input_errors():
         kb = load_kb(kb_override)
-    settings = Settings(
-        database_url=url, session_idle_minutes=idle_minutes, secure_cookies=secure_cookies, kb_override=kb_override
-    )
+    limits: dict[str, Any] = {
+        "max_connections": max_connections,
+        "header_timeout_seconds": header_timeout,
+        "keep_alive_seconds": keep_alive,
+        "pdf_workers": pdf_workers,
+        "pdf_queue": pdf_queue,
+    }
+    try:
+        settings = Settings(
+            database_url=url,
+            session_idle_minutes=idle_minutes,
+            secure_cookies=secure_cookies,
+            kb_override=kb_override,
+            **{name: value for name, value in limits.items() if value is not None},
+        )
+    except ValidationError as exc:  # a DECIDUA_* variable out of range
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        err_console.print(f"[bold red]error:[/] {escape(problems)}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
     store = open_store_or_exit(url)
     # First start: a one-time secret link lets whoever started the server create the first admin.
     setup_token = None if store.has_users() else secrets.token_urlsafe(24)
@@ -118,20 +182,26 @@ def serve_command(
             markup=False,
             soft_wrap=True,
         )
+    pdfs = pdf_pool(settings.pdf_workers, settings.pdf_queue)
+    pdfs.start()  # the workers load WeasyPrint now, not during the first report
     out_console.print(f"decidua is running at {base}/  (Ctrl+C stops it)", markup=False, soft_wrap=True)
     # uvicorn's own access log prints query strings (a search may name a case): ours prints the path only.
     # X-Forwarded-For is believed only from a proxy named here: otherwise any client could pick the address its
     # failed logins are counted under.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        proxy_headers=trusted_proxy is not None,
-        forwarded_allow_ips=trusted_proxy or "",
-    )
+    try:
+        serve(
+            app,
+            host,
+            port,
+            ServerLimits(settings.max_connections, settings.header_timeout_seconds, settings.keep_alive_seconds),
+            access_log=False,
+            log_config=None,
+            server_header=False,
+            proxy_headers=trusted_proxy is not None,
+            forwarded_allow_ips=trusted_proxy or "",
+        )
+    finally:
+        pdfs.shutdown()
 
 
 __all__ = ["DatabaseUrl", "database_url_or_default", "describe", "open_store_or_exit", "serve_command"]
