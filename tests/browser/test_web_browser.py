@@ -388,7 +388,7 @@ def test_case_list_triage_case_page_and_phone_width(tmp_path: Path, screenshots:
 
 # --- stored script payloads never run -----------------------------------------------------------------------------
 
-PAYLOAD = "\"'><img src=x onerror=\"window.__xss=1;alert(1)\"><script>window.__xss=2;alert(2)</script>"
+PAYLOAD = '"\'><img src=x onerror="window.__xss=1;alert(1)"><script>window.__xss=2;alert(2)</script>'
 
 
 def _case_with_payloads() -> dict[str, Any]:

@@ -19,7 +19,6 @@ from decidua.app.cases import CaseService
 from decidua.core.errors import InputError
 from decidua.entrypoints.cli.main import app
 from decidua.knowledge.loader import KnowledgeBase
-
 from integration.api.conftest import POSTGRES
 
 runner = CliRunner()

@@ -22,6 +22,8 @@ from decidua.core.errors import shown
 from decidua.entrypoints.http import api, pages
 from decidua.entrypoints.http.deps import AppContext, CaseIdSegment
 from decidua.entrypoints.http.errors import AccessLog, HeadAsGet, SafeErrors, SecurityHeaders, install_error_handlers
+from decidua.entrypoints.http.limits import BodyLimit, BodyLimits
+from decidua.entrypoints.http.pages.common import MAX_UPLOAD
 from decidua.entrypoints.http.settings import Settings
 from decidua.knowledge.loader import KnowledgeBase
 
@@ -111,6 +113,8 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("decidua.entrypoints.http.pages", "static")]), name="static")
+    limits = BodyLimits(json=settings.max_body_bytes, fhir=settings.max_fhir_bytes, upload=MAX_UPLOAD)
+    app.add_middleware(BodyLimit, limits=limits)  # bodies over their limit refused before anything reads them
     app.add_middleware(CaseIdSegment)  # a case id with a `/` (`%2F`) stays one segment of /api/cases/...
     app.add_middleware(HeadAsGet)  # the routes see a GET, the access log still a HEAD
     app.add_middleware(SafeErrors)  # inside the access log, which sees its 500

@@ -9,6 +9,8 @@ server up:
   :mod:`decidua.entrypoints.http.server`): beyond the cap a connection is answered 503 at once; a connection
   whose request headers are not complete within the timeout is answered 408 and closed; an idle kept-alive
   connection is closed after ``keep_alive_seconds``;
+* ``max_body_bytes``, ``max_fhir_bytes``: request bodies (see :mod:`decidua.entrypoints.http.limits`; the pages'
+  uploads have their own 5 MB), refused with 413 before anything reads them;
 * ``pdf_workers``, ``pdf_queue``: PDF reports are rendered by that many worker processes, with at most that many
   more waiting; beyond, a report request is answered 503 with ``Retry-After`` (see
   :mod:`decidua.adapters.report.pool`).
@@ -56,6 +58,18 @@ class Settings(BaseSettings):
     login_lockout_minutes: float = Field(15.0, gt=0, description="How long a locked e-mail address is refused.")
     secure_cookies: bool = Field(False, description="Send cookies over HTTPS only (set behind TLS).")
     cookie_name: str = "decidua_session"
+    max_body_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Bytes of a request body at most (a case, a login, an HL7 message); more is answered 413 unread.",
+    )
+    max_fhir_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Bytes of a FHIR Bundle to import at most; more is answered 413 unread.",
+    )
     max_connections: int = Field(
         1000,
         ge=1,
