@@ -206,6 +206,10 @@ def _case_resources(case: Case) -> list[dict[str, Any]]:
         "conditions_recorded": case.conditions is not None,
         "pregnancies_recorded": case.pregnancies is not None,
         "transfers_recorded": case.transfers is not None,
+        # how many entries of each list follow: a Bundle cut short is refused on import, never read as "none"
+        "conditions_count": None if case.conditions is None else len(case.conditions),
+        "pregnancies_count": None if case.pregnancies is None else len(case.pregnancies),
+        "transfers_count": None if case.transfers is None else len(case.transfers),
     }
     out.append(
         _observation(

@@ -119,6 +119,9 @@ def import_bundle(data: object) -> Case:
         raise InputError(str(exc)) from None
 
 
+COUNTED = ("conditions_count", "pregnancies_count", "transfers_count")  # Bundles exported since kb 2026.11.3
+
+
 class _Malformed(Exception):
     """An element of an entry that is not shaped as the layout needs (raised with the entry's resource)."""
 
@@ -212,6 +215,7 @@ def _read_bundle(data: dict[str, Any]) -> Case:
     transfers: list[Any] = []
     conditions: list[str] = []
     recorded: dict[str, bool] = {}
+    counts: dict[str, tuple[object, str]] = {}  # the case Observation's counts of each list, where they were read
     donors: list[dict[str, Any]] = []
     embryos: list[dict[str, Any]] = []
     for n, entry in enumerate(data.get("entry") or []):
@@ -254,6 +258,7 @@ def _read_bundle(data: dict[str, Any]) -> Case:
                             "conditions_recorded",
                             "pregnancies_recorded",
                             "transfers_recorded",
+                            *COUNTED,
                         },
                     )
                     if "age_years" in fields:
@@ -261,6 +266,9 @@ def _read_bundle(data: dict[str, Any]) -> Case:
                         origin.append(_Origin("woman.age_years", f"{where}.component[age_years]"))
                     for key in ("conditions_recorded", "pregnancies_recorded", "transfers_recorded"):
                         recorded[key] = bool(fields.pop(key, False))
+                    for key in COUNTED:
+                        if key in fields:
+                            counts[key] = (fields.pop(key), where)
                     case.update(fields)
                 elif code in LIST_SECTIONS:
                     target = pregnancies if code == "pregnancy" else transfers
@@ -308,6 +316,14 @@ def _read_bundle(data: dict[str, Any]) -> Case:
         case["genotypes"]["oocyte_donors"] = donors
     if embryos:
         case["genotypes"]["embryos"] = embryos
+    held = {"conditions_count": conditions, "pregnancies_count": pregnancies, "transfers_count": transfers}
+    for key, (count, where) in counts.items():
+        if count != len(held[key]):
+            what = key.removesuffix("_count")
+            raise InputError(
+                f"{where}.component[{key}]: the Bundle says {count} {what} were recorded and holds {len(held[key])}: "
+                "was it cut short or put together by hand? Export the case again"
+            )
     case["conditions"] = conditions if recorded.get("conditions_recorded") else None
     case["pregnancies"] = pregnancies if recorded.get("pregnancies_recorded") else None
     case["transfers"] = transfers if recorded.get("transfers_recorded") else None
