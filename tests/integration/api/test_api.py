@@ -856,6 +856,24 @@ def test_the_access_log_cannot_be_given_forged_lines(web, caplog):
     assert any("%0A" in line for line in lines)
 
 
+def test_no_case_id_reaches_the_access_log_however_it_is_typed(web, caplog):
+    web.login()
+    caplog.set_level(logging.INFO, logger="decidua.web.access")
+    caplog.clear()
+    for path in (
+        "/api/cases/PSEUDO-7QX9",
+        "/api/cases/2024/PSEUDO-7QX9",
+        "/api/cases/PSEUDO-7QX9/versions/1",
+        "/cases/PSEUDO-7QX9/report.pdf",
+        "/cases/1/PSEUDO-7QX9",
+    ):
+        web.client.get(path)
+    lines = [r.getMessage() for r in caplog.records if r.name == "decidua.web.access"]
+    assert len(lines) == 5
+    assert not [line for line in lines if "PSEUDO" in line]
+    assert lines[2].startswith("GET /api/cases/{case_id}/versions/1 ")
+
+
 def test_a_method_not_allowed_says_which_are(web):
     r = web.client.put("/api/health")
     assert r.status_code == 405
@@ -1014,3 +1032,15 @@ def test_a_body_that_is_not_utf8_json_is_a_documented_422(web):
     )
     assert r.status_code == 422
     assert r.json()["problems"] == [{"path": "(body)", "value": None, "allowed": "JSON in UTF-8"}]
+
+
+def test_the_audit_trail_of_a_case_is_addressed_by_its_case_id(web):
+    csrf = web.login()
+    web.client.post("/api/cases", json={"case": nk_case(case_id="17")}, headers={"X-CSRF-Token": csrf})
+    web.client.get("/api/cases/17")
+    assert web.client.get("/api/cases/17/audit").status_code == 403  # admins only
+    web.login("admin@clinic.test")
+    number = web.store.find_case("17").id
+    rows = web.client.get("/api/cases/17/audit").json()  # "17" is a case id here, not case number 17
+    assert [(r["action"], r["case_number"]) for r in rows] == [("case.read", number), ("case.create", number)]
+    assert web.client.get("/api/cases/EX-404/audit").status_code == 404

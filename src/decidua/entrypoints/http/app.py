@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.templating import Jinja2Templates
 
+from decidua import __version__
 from decidua.adapters import fhir, hl7
 from decidua.adapters.store import CaseStore, LoginPolicy
 from decidua.app.accounts import Passwords, Sessions
@@ -102,7 +103,8 @@ def create_app(
     app = FastAPI(
         title="decidua",
         summary="Decision support for NK-cell and alloimmune causes of recurrent pregnancy loss; not a diagnosis.",
-        version=kb.kb_version,
+        version=__version__,
+        description=f"Knowledge base {kb.kb_version} in force (the assessments name the version they used).",
         openapi_url="/openapi.json",
         docs_url=None,  # Swagger UI loads scripts from a CDN, which the pages' CSP forbids; /openapi.json serves
         redoc_url=None,
@@ -136,6 +138,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title,
         version=app.version,
         summary=app.summary,
+        description=app.description,
         routes=app.routes,
         openapi_version=app.openapi_version,
     )

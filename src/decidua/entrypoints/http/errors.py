@@ -196,15 +196,34 @@ class AccessLog:
             access_log.info("%s %s %s %.0fms", scope["method"], loggable_path(scope), status or 500, ms)
 
 
+API_CASE_PATHS = frozenset(
+    {"versions", "assessment", "assessments", "audit", "lab-results", "report.pdf", "report.html", "fhir"}
+)
+PAGE_CASE_PATHS = frozenset({"versions", "edit", "lab", "report.pdf", "report.html", "fhir.json", "case.yaml"})
+
+
+def _known(rest: list[str], names: frozenset[str]) -> list[str]:
+    """The rest of a case path if it is one of the routes' (a name, then numbers), else ``...``: a case id typed
+    without percent-encoding its ``/`` would otherwise leave its tail in the log."""
+    if not rest or rest == [""] or (rest[0] in names and all(p.isdigit() for p in rest[1:])):
+        return rest
+    return ["..."]
+
+
 def loggable_path(scope: Any) -> str:
     """The request path as sent (percent-encoded), so that a ``%0A`` in a URL cannot start a forged log line;
-    control characters of a decoded path are escaped when the server gives no raw path. The case id of an API
-    path (a pseudonym: patient data) is logged as ``{case_id}``; the audit trail names the case by its number."""
+    control characters of a decoded path are escaped when the server gives no raw path. A case id (a pseudonym:
+    patient data) never reaches the log: the API's is written ``{case_id}``, and a page path that does not name a
+    case by its number ``{case}``; the audit trail names the case by its number."""
     raw = scope.get("raw_path")
     path = raw.decode("latin-1") if isinstance(raw, bytes) else str(scope["path"]).encode("unicode_escape").decode()
     if path.startswith(CASES_PREFIX):
-        _, _, rest = path[len(CASES_PREFIX) :].partition("/")
-        return CASES_PREFIX + "{case_id}" + ("/" + rest if rest else "")
+        parts = path[len(CASES_PREFIX) :].split("/")
+        return CASES_PREFIX + "/".join(["{case_id}", *_known(parts[1:], API_CASE_PATHS)])
+    if path.startswith("/cases/"):
+        parts = path[len("/cases/") :].split("/")
+        first = parts[0] if parts[0].isdigit() or parts[0] in ("new", "import", "") else "{case}"
+        return "/cases/" + "/".join([first, *_known(parts[1:], PAGE_CASE_PATHS)])
     return path
 
 

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from decidua.app import users as user_admin
 from decidua.app.accounts import Login
+from decidua.app.ports import CaseNotFound
 from decidua.entrypoints.http.api.public import CASE_ERRORS, CONFLICT_USER, ERRORS, INVALID, audit_public, user_public
 from decidua.entrypoints.http.api.schemas import (
     AuditPublic,
@@ -18,7 +19,7 @@ from decidua.entrypoints.http.api.schemas import (
     UserPatch,
     UserPublic,
 )
-from decidua.entrypoints.http.deps import ADMIN, CaseId, Ctx, UserId
+from decidua.entrypoints.http.deps import ADMIN, CaseRef, Ctx, UserId
 
 router = APIRouter(tags=["admin"])
 
@@ -50,9 +51,13 @@ def reset_password(user_id: UserId, body: PasswordReset, ctx: Ctx, who: Annotate
 
 
 @router.get("/cases/{case_id}/audit", responses=CASE_ERRORS)
-def case_audit(case_id: CaseId, ctx: Ctx, who: Annotated[Login, ADMIN]) -> list[AuditPublic]:
-    """The audit trail of one case (admins)."""
-    return [audit_public(e) for e in ctx.store.list_audit(case_id)]
+def case_audit(case_id: CaseRef, ctx: Ctx, who: Annotated[Login, ADMIN]) -> list[AuditPublic]:
+    """The audit trail of one case, named by its case id like every case route (admins). The rows name the case
+    by its number (``case_number``): the audit trail holds no case ids."""
+    found = ctx.store.find_case(case_id)
+    if found is None:
+        raise CaseNotFound(f"no case with case id {case_id!r}")
+    return [audit_public(e) for e in ctx.store.list_audit(found.id)]
 
 
 @router.get("/audit", responses=ERRORS)

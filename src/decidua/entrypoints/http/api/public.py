@@ -91,5 +91,5 @@ def saved_public(s: Saved) -> CaseSavedPublic:
 
 def audit_public(e: AuditEntry) -> AuditPublic:
     return AuditPublic(
-        id=e.id, at=e.at, user_id=e.user_id, action=e.action, case_id=e.case_id, outcome=e.outcome, detail=e.detail
+        id=e.id, at=e.at, user_id=e.user_id, action=e.action, case_number=e.case_id, outcome=e.outcome, detail=e.detail
     )

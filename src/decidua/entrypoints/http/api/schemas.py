@@ -110,7 +110,8 @@ class CaseSavedPublic(BaseModel):
 
 
 class LabImportCreate(BaseModel):
-    """An HL7 v2 ORU^R01 message with the case's laboratory results (LOINC-coded; see the README)."""
+    """An HL7 v2 ORU^R01 message with the case's laboratory results (LOINC-coded: the codes read are listed in the
+    laboratory guide, docs/laboratory-guide.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -191,7 +192,7 @@ class AuditPublic(BaseModel):
     at: dt.datetime
     user_id: int | None
     action: str
-    case_id: int | None
+    case_number: int | None = Field(description="The case's number (`number` in the case answers); never its case id.")
     outcome: str
     detail: str | None
 
