@@ -157,3 +157,23 @@ def test_the_db_commands(database_url: str, empty_url: str, tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "the database holds 1 users" in result.stderr
     assert runner.invoke(app, ["db", "restore", str(tmp_path / "none.gz"), "--database-url", empty_url]).exit_code == 2
+
+
+def test_a_backup_never_reads_a_database_made_by_mistake(tmp_path: Path) -> None:
+    """A nightly job without the server's URL must fail loudly, not back up a new empty database every night."""
+    missing = tmp_path / "nowhere" / "decidua.sqlite3"
+    result = runner.invoke(app, ["db", "backup", str(tmp_path / "b.gz"), "--database-url", f"sqlite:///{missing}"])
+    assert result.exit_code == 2
+    assert "no database at" in result.stderr
+    assert "DECIDUA_DATABASE_URL" in result.stderr
+    assert not missing.exists()
+    assert not (tmp_path / "b.gz").exists()
+
+
+def test_new_database_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / 'decidua.sqlite3'}"
+    store = open_store(url)
+    store.add_user("p@clinic.test", "$argon2id$not-checked-here", Role.ADMIN)  # writes: the -wal file exists
+    for name in ("decidua.sqlite3", "decidua.sqlite3-wal"):
+        assert (tmp_path / "data" / name).stat().st_mode & 0o077 == 0, name
+    store.engine.dispose()

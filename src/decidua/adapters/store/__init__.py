@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,7 @@ __all__ = [
     "StoredAssessment",
     "User",
     "UserNotFound",
+    "create_private_file",
     "open_store",
     "sqlite_path",
 ]
@@ -76,6 +78,14 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def create_private_file(path: Path) -> None:
+    """A new SQLite database file (and its folder) readable by its owner only: it holds pseudonymised patient
+    data, and SQLite gives its ``-wal`` and ``-shm`` files the same permissions. An existing file is left as is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def open_store(url: str) -> SqlCaseStore:
     """Open the database at ``url`` (creating a SQLite file and its folder if needed) and migrate it to head."""
     from decidua.adapters.store.migrate import upgrade
@@ -83,7 +93,7 @@ def open_store(url: str) -> SqlCaseStore:
 
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
     engine = make_engine(url)
     upgrade(engine)
     return SqlCaseStore(engine)

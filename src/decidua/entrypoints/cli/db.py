@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from decidua.entrypoints.cli.common import fail, input_errors, out_console
+from decidua.entrypoints.cli.common import escape, fail, input_errors, out_console
 from decidua.entrypoints.cli.serve import DatabaseUrl, database_url_or_default, describe, open_store_or_exit
 
 app = typer.Typer(no_args_is_help=True)
@@ -22,11 +21,18 @@ BackupFile = Annotated[
 def backup_command(file: BackupFile, database_url: DatabaseUrl = None) -> None:
     """Write every user, case version, assessment and audit row to FILE, read in one snapshot (safe while the
     server works). The file holds patient data: it is created readable by its owner only."""
+    from decidua.adapters.store import sqlite_path
     from decidua.adapters.store.backup import backup
 
     url = database_url_or_default(database_url)
     if file.is_dir():
         fail(f"FILE: {escape(str(file))} is a folder; allowed: a file name")
+    path = sqlite_path(url)
+    if path is not None and not path.exists():  # never back up a new, empty database made by mistake
+        fail(
+            f"--database-url: no database at {escape(str(path))}; give the URL `decidua serve` uses "
+            "(--database-url or DECIDUA_DATABASE_URL)"
+        )
     store = open_store_or_exit(url)
     try:
         with input_errors():
@@ -43,7 +49,7 @@ def restore_command(file: BackupFile, database_url: DatabaseUrl = None) -> None:
     A backup of SQLite restores into PostgreSQL and the reverse. Everyone logs in again afterwards."""
     from sqlalchemy.exc import OperationalError
 
-    from decidua.adapters.store import sqlite_path
+    from decidua.adapters.store import create_private_file, sqlite_path
     from decidua.adapters.store.backup import restore
     from decidua.adapters.store.sql import make_engine
 
@@ -52,7 +58,7 @@ def restore_command(file: BackupFile, database_url: DatabaseUrl = None) -> None:
         fail(f"FILE: no file at {escape(str(file))}")
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
     try:
         engine = make_engine(url)
     except ModuleNotFoundError as exc:
