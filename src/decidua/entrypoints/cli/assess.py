@@ -9,12 +9,10 @@ from typing import Annotated
 
 import typer
 
-from decidua.adapters.render import assessment_text
-from decidua.app.casefile import case_schema, read_case
-from decidua.app.presenters import assessment_data
-from decidua.engines.assess import assess
 from decidua.entrypoints.cli.common import input_errors, out_console, print_json
-from decidua.knowledge.loader import load_kb
+
+# The modules a command needs are imported when it runs (start-up time: ``decidua --help`` imports every command
+# module, and ``decidua assess -f json`` needs no terminal rendering).
 
 
 class OutputFormat(StrEnum):
@@ -36,12 +34,20 @@ def assess_command(
     kb_override: KbOverride = None,
 ) -> None:
     """Assess one case: classification, findings with evidence, next investigations, options."""
+    from decidua.app.casefile import read_case
+    from decidua.engines.assess import assess
+    from decidua.knowledge.loader import load_kb
+
     with input_errors():
         kb = load_kb(kb_override)
         result = assess(read_case(case), kb)
     if output_format is OutputFormat.JSON:
+        from decidua.app.presenters import assessment_data
+
         print_json(assessment_data(result, kb))
     else:
+        from decidua.adapters.render import assessment_text
+
         out_console.print(assessment_text(result, kb))
 
 
@@ -51,6 +57,8 @@ def schema_command(
     ] = None,
 ) -> None:
     """Print the JSON Schema of a case file."""
+    from decidua.app.casefile import case_schema
+
     schema = case_schema()
     if output is None:
         print_json(schema)

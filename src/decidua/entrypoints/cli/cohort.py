@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from decidua.core.errors import InputError
 from decidua.entrypoints.cli.assess import KbOverride
@@ -274,6 +273,8 @@ def reference_interval_command(
     if as_json:
         print_json(_with_selected(result.to_record(), selected) | ({"override": override} if override else {}))
         return
+    from rich.table import Table
+
     table = Table(title=f"Reference interval of {column} ({data.name})", title_justify="left")
     for col in ("group", "n", "method", "lower", "90 % CI", "upper", "90 % CI", "outliers"):
         table.add_column(col, overflow="fold")
@@ -359,6 +360,8 @@ def cutoff_command(
         f"({result.positives:,} with the outcome); AUC {result.auc:.3f} (95 % CI {_ci(result.auc_ci)}, DeLong)",
         markup=False,
     )
+    from rich.table import Table
+
     table = Table(title="Cut-off performance (positive: marker above the cut-off)", title_justify="left")
     for col in ("cut-off", "TP", "FP", "FN", "TN", "sensitivity", "specificity", "PPV", "NPV"):
         table.add_column(col, overflow="fold")
@@ -417,6 +420,8 @@ def association_command(
         print_json(_with_selected(result.to_record(), selected))
         return
     (a, b), (c, d) = result.table
+    from rich.table import Table
+
     table = Table(title=f"{exposure} and {outcome} ({data.name})", title_justify="left")
     for col in ("", f"{outcome}: yes", f"{outcome}: no"):
         table.add_column(col)
@@ -479,6 +484,8 @@ def scan_command(
         f"{result.outcome_missing:,} without an outcome (left out)",
         markup=False,
     )
+    from rich.table import Table
+
     table = Table(title=f"KIR/HLA-C scan against {outcome} ({data.name})", title_justify="left")
     for col in (
         "exposure",

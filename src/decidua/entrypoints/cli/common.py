@@ -14,34 +14,75 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from decidua.core.errors import DeciduaError, InputError, KnowledgeBaseError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INPUT = 2
 
+
+class _LazyConsole:
+    """A rich ``Console`` made when first used in an invocation: rich loads only for a command that prints through
+    it (not for ``--version``, ``--json`` or ``--help``'s import of every command), and each invocation - one per
+    process, or one per ``CliRunner.invoke`` in the tests - reads the terminal's settings (``COLUMNS``,
+    ``NO_COLOR``) from its own environment."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def reset(self) -> None:
+        self._console = None
+
+    def _made(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._made(), name)
+
+    # ``with console:`` (rich's Live and Progress): special methods are looked up on the class, not through
+    # __getattr__
+    def __enter__(self) -> Console:
+        return self._made().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._made().__exit__(*exc)
+
+
 # Text is printed as it is: no markup or emoji codes read in it (an allele code "C*07:AB" must not become an
 # emoji, a "[rule, version]" must not vanish as a markup tag); the few styled words pass markup=True and escape
 # what they interpolate.
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
-out_console = Console(highlight=False, markup=False, emoji=False)
+_err = _LazyConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+_out = _LazyConsole(highlight=False, markup=False, emoji=False)
+err_console = cast("Console", _err)
+out_console = cast("Console", _out)
 
 
 _plain = [False]  # set by the root command's --plain (or DECIDUA_PLAIN=1) on every invocation
 
 
 def set_plain(on: bool) -> None:
+    """Called by the root command on every invocation: ``--plain``, and fresh consoles for this invocation."""
     _plain[0] = on
+    _err.reset()
+    _out.reset()
 
 
 def _cell(value: object) -> str:
+    from rich.text import Text
+
     text = value.plain if isinstance(value, Text) else str(value)
     return " ".join(text.split())  # one line per row: tabs and line breaks inside a cell become spaces
 
@@ -81,6 +122,13 @@ def input_errors() -> Iterator[None]:
 
 def _escape(text: str) -> str:
     return text.replace("[", "\\[")
+
+
+def escape(text: str) -> str:
+    """``rich.markup.escape`` (rich loaded when text is printed with markup, not when a command module is)."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(text)
 
 
 def print_json(data: object) -> None:

@@ -8,15 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
-from decidua.adapters.batchio import atomic_path
-from decidua.adapters.fhir import export_bundle, import_bundle
-from decidua.app.casefile import case_to_data, load_data, read_case
-from decidua.engines.assess import assess
 from decidua.entrypoints.cli.assess import KbOverride
 from decidua.entrypoints.cli.common import err_console, input_errors
-from decidua.knowledge.loader import load_kb
+
+# fhir.resources (~50 ms), Polars and pydantic are imported by the command that runs (start-up time).
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -28,6 +24,12 @@ def export_command(
     kb_override: KbOverride = None,
 ) -> None:
     """Write a Bundle: Patient, Conditions, Observations (lab results, genotypes) and the assessment."""
+    from decidua.adapters.batchio import atomic_path
+    from decidua.adapters.fhir import export_bundle
+    from decidua.app.casefile import read_case
+    from decidua.engines.assess import assess
+    from decidua.knowledge.loader import load_kb
+
     with input_errors():
         kb = load_kb(kb_override)
         the_case = read_case(case)
@@ -43,6 +45,12 @@ def import_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Case file to write (YAML or JSON).")] = None,
 ) -> None:
     """Build a case file from a Bundle written by ``decidua fhir export``."""
+    import yaml
+
+    from decidua.adapters.batchio import atomic_path
+    from decidua.adapters.fhir import import_bundle
+    from decidua.app.casefile import case_to_data, load_data
+
     with input_errors():
         case = import_bundle(load_data(bundle))
         data = case_to_data(case)

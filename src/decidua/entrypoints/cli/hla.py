@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from decidua.adapters.batchio import atomic_path
-from decidua.adapters.hml import HmlTyping, read_hml
-from decidua.app.casefile import case_to_data, read_case
-from decidua.core.case import Case, KirTyping, Person
 from decidua.core.errors import InputError, MacCode, UnknownAllele
 from decidua.entrypoints.cli.common import (
     err_console,
@@ -22,11 +17,13 @@ from decidua.entrypoints.cli.common import (
     print_table,
     write_case_file,
 )
-from decidua.immunogenetics.ligand_table import derive, derive_serology, render, render_serology
-from decidua.immunogenetics.ligands import SEROLOGY_FILE as SEROLOGY_TABLE
-from decidua.immunogenetics.ligands import TABLE_FILE, ligand_call, ligand_table
-from decidua.immunogenetics.mac import MacTable, expand_macs, read_mac_table
-from decidua.immunogenetics.reduce import SEROLOGY_CAUTION, Level, reduce_gl
+from decidua.immunogenetics.ligands import TABLE_FILE
+from decidua.immunogenetics.reduce import Level
+
+if TYPE_CHECKING:  # imported by the functions that use them (start-up time)
+    from decidua.adapters.hml import HmlTyping
+    from decidua.core.case import Case
+    from decidua.immunogenetics.mac import MacTable
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -40,6 +37,8 @@ MacFile = Annotated[Path | None, typer.Option("--mac-file", help=_MAC_HELP, show
 
 def _expand(text: str, macs: MacTable | None) -> tuple[str, list[str]]:
     """The typing with its NMDP codes expanded (unchanged without a table)."""
+    from decidua.immunogenetics.mac import expand_macs
+
     return expand_macs(text, macs) if macs is not None else (text, [])
 
 
@@ -61,6 +60,9 @@ def ligand_command(
     (an NMDP code without --mac-file). Leader -21: M (supplies HLA-E binding peptide) or T, from full-length
     records (Horowitz et al. Sci Immunol 2016). Sources: README, "HLA-C and KIR ligands".
     """
+    from decidua.immunogenetics.ligands import ligand_call, ligand_table
+    from decidua.immunogenetics.mac import read_mac_table
+
     with input_errors():
         macs = read_mac_table(mac_file) if mac_file is not None else None
         rows: list[dict[str, object]] = []
@@ -86,6 +88,8 @@ def ligand_command(
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(title=f"KIR-ligand groups ({rows[0]['release']})", title_justify="left")
     for col in ("typing", "ligand", "-21", "note"):
         table.add_column(col, overflow="fold")
@@ -115,6 +119,10 @@ def reduce_command(
     rel_dna_ser.txt antigen(s) with their basis (unambiguous/possible/assumed), a cross-checking aid, not proof of
     serology. A shorter name reduces to every distinct result of the alleles under it.
     """
+    from decidua.immunogenetics.ligands import ligand_table
+    from decidua.immunogenetics.mac import read_mac_table
+    from decidua.immunogenetics.reduce import SEROLOGY_CAUTION, reduce_gl
+
     levels = list(dict.fromkeys(level or Level))
     with input_errors():
         macs = read_mac_table(mac_file) if mac_file is not None else None
@@ -145,6 +153,8 @@ def reduce_command(
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(title=f"HLA typings by level ({ligand_table().release})", title_justify="left")
     for col in ("typing", "level", "result", "note"):
         table.add_column(col, overflow="fold")
@@ -176,6 +186,10 @@ def build_table_command(
     Writes the ligand table (ligand, residues 76-83, G and P group, leader -21 per allele) and, when the release
     holds WMDA rel_dna_ser.txt (in wmda/ of a github.com/ANHIG/IMGTHLA checkout), hla_serology.tsv.gz beside it.
     """
+    from decidua.adapters.batchio import atomic_path
+    from decidua.immunogenetics.ligand_table import derive, derive_serology, render, render_serology
+    from decidua.immunogenetics.ligands import SEROLOGY_FILE as SEROLOGY_TABLE
+
     target = output or Path(__file__).resolve().parents[2] / "immunogenetics" / "data" / TABLE_FILE
     with input_errors():
         version, date, rows = derive(imgt)
@@ -197,6 +211,8 @@ _ROLES = "woman, partner, sperm-donor, oocyte-donor=ID or embryo=ID"
 
 def _with_typings(case: Case, role: str, typings: list[HmlTyping], source: str) -> Case:
     """The case with one sample's typings set for ``role`` (HLA-C; for the woman her KIR typing too)."""
+    from decidua.core.case import KirTyping, Person
+
     hla_c = [t.gl_string for t in typings if t.locus == "HLA-C"]
     kir = [t.gl_string for t in typings if t.gene_family == "KIR"]
     if len(hla_c) > 1 or len(kir) > 1:
@@ -243,6 +259,9 @@ def import_command(
 
     With --case, --as and --out the sample's HLA-C (and, for the woman, KIR) typing is set in a new case file.
     """
+    from decidua.adapters.hml import read_hml
+    from decidua.app.casefile import case_to_data, read_case
+
     if (case_file, role, out).count(None) not in (0, 3):
         fail("--case, --as and --out go together: the case to read, whose typing this is, where to write it")
     with input_errors():
@@ -264,6 +283,8 @@ def import_command(
     if as_json:
         print_json([t.to_record() for t in typings])
     else:
+        from rich.table import Table
+
         table = Table(title=f"HML typings ({file.name})", title_justify="left")
         for col in ("sample", "locus", "GL String", "release (file)"):
             table.add_column(col, overflow="fold")

@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import RenderableType
-from rich.text import Text
 
-from decidua.adapters.render import Block
-from decidua.app.presenters import (
-    BEARING_LABELS,
-    PATHWAY_GATE,
-    SOURCE_LABELS,
-    UNVERIFIED_CITATION,
-    UNVERIFIED_STANCE,
-    kb_data,
-    rule_parameters,
-)
 from decidua.entrypoints.cli.assess import KbOverride
 from decidua.entrypoints.cli.common import input_errors, out_console, print_json
-from decidua.knowledge.compile import describe_trigger
-from decidua.knowledge.loader import KnowledgeBase, load_kb
-from decidua.knowledge.schema import StanceSpec, StatementSpec
+
+if TYPE_CHECKING:  # imported by the functions that use them (start-up time)
+    from rich.console import RenderableType
+
+    from decidua.adapters.render import Block
+    from decidua.knowledge.loader import KnowledgeBase
+    from decidua.knowledge.schema import StanceSpec, StatementSpec
 
 app = typer.Typer(no_args_is_help=True)
 
 
 def _stances(out: Block, stances: tuple[StanceSpec, ...]) -> None:
+    from rich.text import Text
+
     for s in stances:
         text = Text()
         text.append(f"stance, {s.source}{'' if s.verified else '†'} ({s.strength}; {s.verdict}): ", style="italic")
@@ -38,6 +32,10 @@ def _stances(out: Block, stances: tuple[StanceSpec, ...]) -> None:
 
 
 def _statements(out: Block, statements: tuple[StatementSpec, ...]) -> None:
+    from rich.text import Text
+
+    from decidua.app.presenters import BEARING_LABELS, SOURCE_LABELS
+
     for s in statements:
         label = BEARING_LABELS.get(s.bearing or "") or SOURCE_LABELS.get(s.source, s.source)
         out.add(Text(f"{label}{'' if s.verified else '†'}: {s.text} [{', '.join(s.cites)}]"), indent=2)
@@ -45,6 +43,12 @@ def _statements(out: Block, statements: tuple[StatementSpec, ...]) -> None:
 
 def kb_text(kb: KnowledgeBase) -> list[RenderableType]:
     """The knowledge base as flowing text: every id on a line of its own, so that nothing is cut at any width."""
+    from rich.text import Text
+
+    from decidua.adapters.render import Block
+    from decidua.app.presenters import PATHWAY_GATE, UNVERIFIED_CITATION, UNVERIFIED_STANCE, rule_parameters
+    from decidua.knowledge.compile import describe_trigger
+
     head = Block()
     head.add(Text(f"{kb.title} version {kb.kb_version}", style="bold"))
     for line in kb.overrides:
@@ -140,9 +144,13 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole knowledge base as JSON.")] = False,
 ) -> None:
     """Show the pathway gate, rules, stances, steps, options and citations in force."""
+    from decidua.knowledge.loader import load_kb
+
     with input_errors():
         kb = load_kb(kb_override)
     if as_json:
+        from decidua.app.presenters import kb_data
+
         print_json(kb_data(kb))
         return
     for block in kb_text(kb):

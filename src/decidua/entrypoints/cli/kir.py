@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
-from decidua.adapters.batchio import write_frame
-from decidua.app.casefile import case_to_data, read_case
 from decidua.core.errors import InputError
-from decidua.engines.batch import DEFAULT_KEY, KIR_COLUMNS
 from decidua.entrypoints.cli.common import (
     err_console,
+    escape,
     fail,
     input_errors,
     out_console,
@@ -27,14 +21,14 @@ from decidua.entrypoints.cli.common import (
     split_csv,
     write_case_file,
 )
-from decidua.immunogenetics.kir import KirProfile, calls_from_lists, calls_from_typing, classify
-from decidua.immunogenetics.kir.genotypers import (
-    DEFAULT_MIN_QUALITY,
-    SampleTyping,
-    Tool,
-    merge_samples,
-    read_genotyper,
-)
+from decidua.immunogenetics.kir.genotypers import DEFAULT_MIN_QUALITY, Tool
+
+if TYPE_CHECKING:  # imported by the functions that use them (start-up time: Polars, rich)
+    import polars as pl
+    from rich.table import Table
+
+    from decidua.immunogenetics.kir import KirProfile
+    from decidua.immunogenetics.kir.genotypers import SampleTyping
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -42,6 +36,9 @@ _GENES_HELP = "KIR genes separated by commas or spaces, with or without 'KIR' (e
 
 
 def _text(profile: KirProfile) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     def show(value: object) -> str | Text:
         if value is None:
             return Text("undetermined", style="yellow")
@@ -94,6 +91,8 @@ def classify_command(
     Genes listed in no option count as absent (the kit typed all 16 loci); list the others with --untested.
     Values the rules cannot decide are reported as undetermined with the reason.
     """
+    from decidua.immunogenetics.kir import calls_from_lists, classify
+
     refuse_extra(extra, "--present")
     if not (present or absent or untested or gl):
         fail("give the typing: --present (and --absent / --untested) or --gl")
@@ -109,6 +108,8 @@ def classify_command(
 
 
 def _loci_table(typing: SampleTyping) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{typing.tool.value}: sample {typing.sample}", title_justify="left")
     for col in ("gene", "call", "alleles", "copies", "quality", "note"):
         table.add_column(col, overflow="fold")
@@ -169,6 +170,10 @@ def import_command(
     With --batch every sample becomes a row of the batch engine's KIR columns (case_id = the sample; kir_2dl1 ...
     true, false or empty for not tested), to join to a cohort file.
     """
+    from decidua.app.casefile import case_to_data, read_case
+    from decidua.immunogenetics.kir import calls_from_typing, classify
+    from decidua.immunogenetics.kir.genotypers import merge_samples, read_genotyper
+
     if (case_file is None) != (out is None):
         fail("--case and --out go together: the case file to read and where to write it with the typing")
     with input_errors():
@@ -190,6 +195,8 @@ def import_command(
             data = case_to_data(dataclasses.replace(case, genotypes=genotypes))
             write_case_file(out, data, [*files, case_file], str(case_file))
         if batch is not None:
+            from decidua.adapters.batchio import write_frame
+
             write_frame(kir_columns(typings), batch, inputs=files)
     if as_json:
         print_json([t.to_record() | {"profile": p.to_record()} for t, p in zip(typings, profiles, strict=True)])
@@ -207,6 +214,11 @@ def import_command(
 
 def kir_columns(typings: list[SampleTyping]) -> pl.DataFrame:
     """One row per sample in the batch engine's layout: ``case_id`` and the KIR columns (null: not tested)."""
+    import polars as pl
+
+    from decidua.engines.batch import DEFAULT_KEY, KIR_COLUMNS
+    from decidua.immunogenetics.kir import calls_from_typing
+
     rows = []
     for t in typings:
         calls = calls_from_typing(t.to_typing())

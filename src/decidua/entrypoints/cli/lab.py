@@ -6,10 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from decidua.app.casefile import load_data
-from decidua.app.labs import merge_lab_values
 from decidua.core.errors import CaseInvalid, InputError
 from decidua.entrypoints.cli.common import (
     err_console,
@@ -43,6 +40,8 @@ def import_command(
     if (case_file is None) != (out is None):
         fail("--case and --out go together: the case file to merge into and where to write it")
     from decidua.adapters.hl7 import decode_message, read_oru  # hl7apy only for this command (start-up time)
+    from decidua.app.casefile import load_data
+    from decidua.app.labs import merge_lab_values
 
     with input_errors():
         try:
@@ -74,6 +73,8 @@ def import_command(
         print_json(message.to_record())
     else:
         ids = ", ".join(message.patient_ids) or "none"
+        from rich.table import Table
+
         table = Table(
             title=f"{message_file.name}: message {message.control_id}, patient ids {ids}", title_justify="left"
         )

@@ -1,26 +1,124 @@
-"""The ``decidua`` command line."""
+"""The ``decidua`` command line.
+
+Every command and group of commands lives in a module of its own (``entrypoints/cli/<module>.py``), named in
+:data:`COMMANDS` and imported when the command runs - or when ``decidua --help`` lists the commands with their
+help. ``decidua assess`` imports the assess module alone, not those of ``batch``, ``serve`` or ``users`` and the
+libraries they need (start-up time: see ``benchmarks/startup.py``). The command tree is the one Typer builds from
+the same functions and sub-applications (``app.command(...)``, ``app.add_typer(...)``); only the moment of import
+differs.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+import inspect
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from decidua.entrypoints.cli import assess as assess_cli
-from decidua.entrypoints.cli import batch as batch_cli
-from decidua.entrypoints.cli import cohort, fhir, hla, kir, lab
-from decidua.entrypoints.cli import db as db_cli
-from decidua.entrypoints.cli import kb as kb_cli
-from decidua.entrypoints.cli import match as match_cli
-from decidua.entrypoints.cli import report as report_cli
-from decidua.entrypoints.cli import serve as serve_cli
-from decidua.entrypoints.cli import users as users_cli
 from decidua.entrypoints.cli.common import set_plain
+
+HELP = (
+    "Decision support for NK-cell and alloimmune causes of recurrent pregnancy loss (RPL) and implantation failure "
+    "(RIF). Not a diagnosis, not a prescription."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """Where a command is defined: a module of ``decidua.entrypoints.cli`` and the name in it of the command's
+    function, or of the ``typer.Typer`` of a group (whose help is given here, as ``add_typer(help=...)`` would)."""
+
+    module: str
+    attribute: str
+    help: str | None = None
+
+    def load(self, name: str) -> Any:
+        """The Click command Typer makes of it (imports the module)."""
+        target = getattr(importlib.import_module(f"decidua.entrypoints.cli.{self.module}"), self.attribute)
+        if isinstance(target, typer.Typer):
+            group = typer.main.get_group(target)
+            group.name = name
+            group.help = inspect.cleandoc(self.help or "")
+            return group
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        return typer.main.get_command(single)
+
+
+# In the order ``decidua --help`` lists them.
+COMMANDS: dict[str, Entry] = {
+    "assess": Entry("assess", "assess_command"),
+    "schema": Entry("assess", "schema_command"),
+    "batch": Entry("batch", "batch_command"),
+    "match": Entry("match", "match_command"),
+    "report": Entry("report", "report_command"),
+    "serve": Entry("serve", "serve_command"),
+    "kb": Entry("kb", "app", "Review the knowledge base in force."),
+    "kir": Entry("kir", "app", "Interpret a KIR gene-content typing (AA/Bx, Cen/Tel, B content)."),
+    "fhir": Entry("fhir", "app", "HL7 FHIR R4: export a case and its assessment, import a case."),
+    "hla": Entry(
+        "hla", "app", "HLA class I typings: KIR ligands, leader -21, resolution levels (IPD-IMGT/HLA); HML in."
+    ),
+    "lab": Entry("lab", "app", "Laboratory results from HL7 v2 ORU^R01 messages (LOINC-coded)."),
+    "cohort": Entry(
+        "cohort",
+        "app",
+        "Research on a cohort: reference intervals, cut-off performance, associations, the KIR/HLA-C scan.",
+    ),
+    "db": Entry("db", "app", "Back up the web application's database to one file, and restore it."),
+    "users": Entry(
+        "users",
+        "app",
+        "Accounts of the web application: add (the first admin), list, change role or activity, set a password.",
+    ),
+}
+
+
+class _Commands(MutableMapping[str, Any]):
+    """A group's commands by name, in order; an :class:`Entry` is loaded when its command is first looked up."""
+
+    def __init__(self, commands: MutableMapping[str, Any], entries: dict[str, Entry]) -> None:
+        self._items: dict[str, Any] = {**entries, **commands}
+
+    def __getitem__(self, name: str) -> Any:
+        item = self._items[name]
+        if isinstance(item, Entry):
+            item = self._items[name] = item.load(name)
+        return item
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._items[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: the commands of :data:`COMMANDS`, each imported when looked up (click's documented pattern
+    for lazily loaded subcommands, with ``commands`` a mapping that loads on access for code that reads it)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self.commands, COMMANDS)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names alone: listing does not import
+
 
 app = typer.Typer(
     name="decidua",
-    help="Decision support for NK-cell and alloimmune causes of recurrent pregnancy loss (RPL) and "
-    "implantation failure (RIF). Not a diagnosis, not a prescription.",
+    cls=LazyGroup,
+    help=HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -56,34 +154,6 @@ def _options(
     """Decision support for NK-cell and alloimmune causes of recurrent pregnancy loss (RPL) and implantation failure
     (RIF). Not a diagnosis, not a prescription."""
     set_plain(plain)
-
-
-app.command("assess")(assess_cli.assess_command)
-app.command("schema")(assess_cli.schema_command)
-app.command("batch")(batch_cli.batch_command)
-app.command("match")(match_cli.match_command)
-app.command("report")(report_cli.report_command)
-app.command("serve")(serve_cli.serve_command)
-
-# --- sub-command groups (one module each) ---
-app.add_typer(kb_cli.app, name="kb", help="Review the knowledge base in force.")
-app.add_typer(kir.app, name="kir", help="Interpret a KIR gene-content typing (AA/Bx, Cen/Tel, B content).")
-app.add_typer(fhir.app, name="fhir", help="HL7 FHIR R4: export a case and its assessment, import a case.")
-app.add_typer(
-    hla.app, name="hla", help="HLA class I typings: KIR ligands, leader -21, resolution levels (IPD-IMGT/HLA); HML in."
-)
-app.add_typer(lab.app, name="lab", help="Laboratory results from HL7 v2 ORU^R01 messages (LOINC-coded).")
-app.add_typer(
-    cohort.app,
-    name="cohort",
-    help="Research on a cohort: reference intervals, cut-off performance, associations, the KIR/HLA-C scan.",
-)
-app.add_typer(db_cli.app, name="db", help="Back up the web application's database to one file, and restore it.")
-app.add_typer(
-    users_cli.app,
-    name="users",
-    help="Accounts of the web application: add (the first admin), list, change role or activity, set a password.",
-)
 
 
 def main() -> None:

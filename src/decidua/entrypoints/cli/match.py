@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
-from decidua.app.casefile import parse_case, read_case
-from decidua.app.presenters import citation_data
-from decidua.engines.matching import MatchResult, match
 from decidua.entrypoints.cli.assess import KbOverride
-from decidua.entrypoints.cli.common import fail, input_errors, out_console, print_json, print_table, split_csv
-from decidua.immunogenetics.compatibility import ResolvedC, genotype_label
-from decidua.knowledge.loader import KnowledgeBase, load_kb
+from decidua.entrypoints.cli.common import escape, fail, input_errors, out_console, print_json, print_table, split_csv
+
+if TYPE_CHECKING:  # imported by the functions that use them (start-up time)
+    from decidua.engines.matching import MatchResult
+    from decidua.immunogenetics.compatibility import ResolvedC
+    from decidua.knowledge.loader import KnowledgeBase
 
 
 def _p(value: Fraction | None) -> float | None:
@@ -25,6 +22,8 @@ def _p(value: Fraction | None) -> float | None:
 
 
 def _person(r: ResolvedC | None) -> dict[str, Any] | None:
+    from decidua.immunogenetics.compatibility import genotype_label
+
     if r is None:
         return None
     return {
@@ -36,6 +35,9 @@ def _person(r: ResolvedC | None) -> dict[str, Any] | None:
 
 def match_data(result: MatchResult, kb: KnowledgeBase) -> dict[str, Any]:
     """The ``--json`` output."""
+    from decidua.app.presenters import citation_data
+    from decidua.immunogenetics.compatibility import genotype_label
+
     view = result.outlook
     kir = result.woman_kir
     release = next(
@@ -133,6 +135,10 @@ def match_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Maternal KIR vs embryo HLA-C: Mendelian probabilities, receptor-ligand pairs, category, donor ranking."""
+    from decidua.app.casefile import parse_case, read_case
+    from decidua.engines.matching import match
+    from decidua.knowledge.loader import load_kb
+
     with input_errors():
         kb = load_kb(kb_override)
         if case is not None:
@@ -166,6 +172,9 @@ def _fmt(p: float | None) -> str:
 
 
 def _print(data: dict[str, Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     head = Text()
     head.append(f"Compatibility category: {data['category']}\n", style="bold")
     head.append(f"Woman KIR genotype: {data['woman_kir_genotype'] or 'n/a'}; ")

@@ -7,14 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from decidua.adapters.batchio import atomic_path
-from decidua.app.casefile import read_case
-from decidua.engines.assess import assess
 from decidua.entrypoints.cli.assess import KbOverride
-from decidua.entrypoints.cli.common import EXIT_INTERNAL, err_console, fail, input_errors
-from decidua.knowledge.loader import load_kb
+from decidua.entrypoints.cli.common import EXIT_INTERNAL, err_console, escape, fail, input_errors
 
 FORMATS = (".html", ".pdf")
 
@@ -35,6 +30,11 @@ def report_command(
         date = dt.date.fromisoformat(report_date) if report_date else None
     except ValueError:
         fail(f"--report-date: got {report_date!r}; allowed: a date as YYYY-MM-DD")
+    from decidua.adapters.batchio import atomic_path
+    from decidua.app.casefile import read_case
+    from decidua.engines.assess import assess
+    from decidua.knowledge.loader import load_kb
+
     with input_errors():
         kb = load_kb(kb_override)
         the_case = read_case(case)

@@ -7,10 +7,9 @@ import secrets
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from decidua.entrypoints.cli.assess import KbOverride
-from decidua.entrypoints.cli.common import err_console, input_errors, out_console
+from decidua.entrypoints.cli.common import err_console, escape, input_errors, out_console
 
 if TYPE_CHECKING:
     from decidua.adapters.store import SqlCaseStore
@@ -28,9 +27,10 @@ DatabaseUrl = Annotated[
 
 
 def database_url_or_default(url: str | None) -> str:
-    from decidua.entrypoints.http.settings import default_database_url
+    if not url:  # the web application's settings (and with them its package) only for the default
+        from decidua.entrypoints.http.settings import default_database_url
 
-    url = url or default_database_url()
+        url = default_database_url()
     # "postgresql://" means the psycopg 3 driver (the 'postgres' extra), not SQLAlchemy's psycopg2 default.
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")

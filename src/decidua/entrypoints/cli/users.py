@@ -6,24 +6,29 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.markup import escape
-from rich.table import Table
 
-from decidua.adapters.store import DuplicateUser, LastAdmin, Role, User
-from decidua.app import users as user_admin
-from decidua.app.accounts import Passwords, check_email
-from decidua.entrypoints.cli.common import fail, out_console, print_json, print_table
+from decidua.app.ports import Role
+from decidua.entrypoints.cli.common import escape, fail, out_console, print_json, print_table
 from decidua.entrypoints.cli.serve import DatabaseUrl, database_url_or_default, describe, open_store_or_exit
 
 if TYPE_CHECKING:
     from decidua.adapters.store.sql import SqlCaseStore
+    from decidua.app.accounts import Passwords
+    from decidua.app.ports import User
 
 app = typer.Typer(no_args_is_help=True)
-PASSWORDS = Passwords()
+
+
+@cache
+def passwords() -> Passwords:
+    """The password hasher, made when a command first needs it (it hashes a dummy password when made: ~0.1 s)."""
+    from decidua.app.accounts import Passwords
+
+    return Passwords()
 
 
 def read_password(password_stdin: bool) -> str:
@@ -43,13 +48,15 @@ PasswordStdin = Annotated[
 def checked_account(email: str, password_stdin: bool) -> tuple[str, str]:
     """The login name and a password read from standard input or the terminal, both checked; exits with code 2
     naming the field when either is not allowed (before any database is opened)."""
+    from decidua.app.accounts import check_email
+
     try:
         address = check_email(email)
     except ValueError as exc:
         fail(escape(str(exc)))
     password = read_password(password_stdin)
     try:
-        PASSWORDS.hash(password)
+        passwords().hash(password)
     except ValueError as exc:
         fail(f"password: {exc}")
     return address, password
@@ -90,11 +97,14 @@ def add_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user; the password is asked for (twice) unless --password-stdin is given."""
+    from decidua.app import users as user_admin
+    from decidua.app.ports import DuplicateUser
+
     email, password = checked_account(email, password_stdin)
     url = database_url_or_default(database_url)
     store = open_store_or_exit(url)
     try:
-        user = user_admin.add_user(store, PASSWORDS, None, email, password, role, via=user_admin.COMMAND_LINE)
+        user = user_admin.add_user(store, passwords(), None, email, password, role, via=user_admin.COMMAND_LINE)
     except DuplicateUser as exc:
         fail(escape(str(exc)))
     finally:
@@ -110,9 +120,11 @@ def password_command(
 ) -> None:
     """Set a user's password (a forgotten one, or the only admin locked out): lifts a failed-login lockout and
     ends the user's sessions."""
+    from decidua.app import users as user_admin
+
     email, password = checked_account(email, password_stdin)
     with existing_user(email, database_url) as (store, user):
-        user_admin.set_password(store, PASSWORDS, None, user.id, password, password, via=user_admin.COMMAND_LINE)
+        user_admin.set_password(store, passwords(), None, user.id, password, password, via=user_admin.COMMAND_LINE)
     out_console.print(f"new password set for {user.email}; their sessions have ended", markup=False, soft_wrap=True)
 
 
@@ -126,6 +138,10 @@ def change_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change a user's role or whether they may log in; the only active admin stays an active admin."""
+    from decidua.app import users as user_admin
+    from decidua.app.accounts import check_email
+    from decidua.app.ports import LastAdmin
+
     if role is None and active is None:
         fail("give --role and/or --active/--inactive")
     try:
@@ -160,6 +176,9 @@ def list_command(
             ]
         )
         return
+    from rich import box
+    from rich.table import Table
+
     table = Table("id", "e-mail", "role", "status", "created (UTC)", box=box.SIMPLE)
     for u in found:
         status = "active" if u.active else "inactive"
