@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from decidua.immunogenetics.kir.nomenclature import allele_table
-from decidua.immunogenetics.ligands import ligand_table
+from decidua.immunogenetics.ligands import ligand_table_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +26,9 @@ def _split(label: str) -> tuple[str, str]:
 
 
 def hla_release() -> Release:
-    """The IPD-IMGT/HLA release of the shipped KIR-ligand table."""
-    table = ligand_table()
-    return Release(*_split(table.release), table.citations)
+    """The IPD-IMGT/HLA release of the shipped KIR-ligand table (from its header: the rows are not read)."""
+    release, citations = ligand_table_source()
+    return Release(*_split(release), citations)
 
 
 def kir_release() -> Release:
