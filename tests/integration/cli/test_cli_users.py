@@ -12,6 +12,8 @@ from decidua.adapters.store import Role, open_store
 from decidua.entrypoints.cli.main import app
 from decidua.entrypoints.cli.serve import database_url_or_default
 
+from conftest import EXAMPLES
+
 runner = CliRunner()
 PASSWORD = "a long enough password"
 
@@ -198,3 +200,54 @@ def test_version_names_the_knowledge_base_and_reference_data() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert "knowledge base 2026.11.3, reference data IPD-IMGT/HLA 3.58.0, IPD-KIR 2.13.0" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://a@host/db", "got mysql://...; allowed: a SQLite file"),
+        ("sqlite://tmp/x", "names a host; a SQLite URL is sqlite:/// and the path"),
+        ("::nonsense::", "no database at"),  # a path (no "://"): the SQLite file there, which does not exist
+    ],
+)
+def test_a_database_url_that_cannot_work_is_a_usage_error_saying_what_is_allowed(url: str, message: str) -> None:
+    result = runner.invoke(app, ["users", "list", "--database-url", url])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_plain_path_is_a_sqlite_database(tmp_path: Path) -> None:
+    path = tmp_path / "clinic.sqlite3"
+    code, _, err = users("add", "p@clinic.test", "--password-stdin", "--database-url", str(path))
+    assert code == 0, err
+    assert [u.email for u in open_store(f"sqlite:///{path}").list_users()] == ["p@clinic.test"]
+
+
+def test_a_command_needing_an_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "scipy", None)  # as if the 'research' extra were not installed
+    monkeypatch.setitem(sys.modules, "scipy.optimize", None)
+    monkeypatch.setitem(sys.modules, "scipy.stats", None)
+    result = runner.invoke(
+        app, ["cohort", "reference-interval", str(EXAMPLES / "cohort" / "cohort.csv"), "--column", "pb_nk_percent"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "in decidua's 'research' extra: .venv/bin/pip install -e '.[research]'" in result.stderr
+
+
+def test_serve_on_a_port_in_use_exits_2_before_saying_it_runs(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(
+            app, ["serve", "--port", str(port), "--database-url", str(tmp_path / "db.sqlite3"), "--pdf-workers", "1"]
+        )
+    assert result.exit_code == 2, result.output
+    assert f"--port: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "running at" not in result.stdout
+    assert f"--database-url sqlite:///{tmp_path / 'db.sqlite3'}" in result.stdout  # the setup hint names it

@@ -118,6 +118,15 @@ def input_errors() -> Iterator[None]:
         fail(_escape(str(exc)))
     except DeciduaError as exc:  # pragma: no cover - every DeciduaError raised today is one of the above
         fail(_escape(str(exc)), EXIT_INTERNAL)
+    except ModuleNotFoundError as exc:  # an optional dependency: name the extra that installs it
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        fail(f"this needs {exc.name}, in decidua's '{extra}' extra: .venv/bin/pip install -e '.\\[{extra}]'")
+
+
+EXTRAS = {"scipy": "research", "statsmodels": "research", "dask": "cluster", "distributed": "cluster"}
+"""Optional dependencies a command may need, and the extra that installs each (pyproject.toml)."""
 
 
 def _escape(text: str) -> str:

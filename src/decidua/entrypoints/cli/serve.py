@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from decidua.entrypoints.cli.assess import KbOverride
-from decidua.entrypoints.cli.common import err_console, escape, input_errors, out_console
+from decidua.entrypoints.cli.common import err_console, escape, fail, input_errors, out_console
 
 if TYPE_CHECKING:
     from decidua.adapters.store import SqlCaseStore
@@ -27,14 +29,56 @@ DatabaseUrl = Annotated[
 
 
 def database_url_or_default(url: str | None) -> str:
+    """The database URL to use: the default SQLite file, a URL as given, or a plain path as a SQLite file.
+
+    A URL of another database, or one that cannot be parsed, exits 2 saying what is allowed.
+    """
     if not url:  # the web application's settings (and with them its package) only for the default
         from decidua.entrypoints.http.settings import default_database_url
 
-        url = default_database_url()
+        return default_database_url()
+    if "://" not in url:  # a path: the SQLite file there
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
     # "postgresql://" means the psycopg 3 driver (the 'postgres' extra), not SQLAlchemy's psycopg2 default.
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend == "sqlite" and parsed.host:
+        fail(
+            f"--database-url: {escape(url)} names a host; a SQLite URL is sqlite:/// and the path "
+            "(sqlite:////absolute/path, or give the path alone)"
+        )
+    if backend not in ("sqlite", "postgresql"):
+        fail(
+            f"--database-url: got {escape(url.split('://')[0])}://...; allowed: a SQLite file (a path, or "
+            "sqlite:////absolute/path) or PostgreSQL (postgresql://USER@HOST/DB, extra 'postgres')"
+        )
     return url
+
+
+def _shown_url(url: str) -> str:
+    """The URL to type again: a SQLite file's URL, or the PostgreSQL URL with its password as ``***``."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Exit 2 before saying "running" when another program listens there (uvicorn would exit 3 after it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"--port: cannot listen on {escape(host)}:{port} ({exc.strerror}); allowed: a free port (--port)")
 
 
 def describe(url: str) -> str:
@@ -176,12 +220,14 @@ def serve_command(
     out_console.print(f"database: {describe(url)} (migrated to the latest schema)", markup=False, soft_wrap=True)
     out_console.print(f"knowledge base: {kb.kb_version}", markup=False, soft_wrap=True)
     if setup_token is not None:
+        same_database = "" if database_url is None else f" --database-url {_shown_url(url)}"
         out_console.print(
             f"no users yet: create the first admin at {base}/setup?token={setup_token}\n"
-            "  (or stop the server and run: decidua users add EMAIL --role admin)",
+            f"  (or stop the server and run: decidua users add EMAIL --role admin{same_database})",
             markup=False,
             soft_wrap=True,
         )
+    _check_port(host, port)
     pdfs = pdf_pool(settings.pdf_workers, settings.pdf_queue)
     pdfs.start()  # the workers load WeasyPrint now, not during the first report
     out_console.print(f"decidua is running at {base}/  (Ctrl+C stops it)", markup=False, soft_wrap=True)

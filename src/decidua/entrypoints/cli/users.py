@@ -83,7 +83,10 @@ def existing_store(url: str) -> SqlCaseStore:
 
     path = sqlite_path(url)
     if path is not None and not path.exists():
-        fail(f"--database-url: no database at {escape(str(path))}; allowed: the database `decidua serve` uses")
+        fail(
+            f"--database-url: no database at {escape(str(path))}; give the database `decidua serve` uses "
+            "(--database-url or DECIDUA_DATABASE_URL)"
+        )
     return open_store_or_exit(url)
 
 
