@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from decidua.adapters.store import open_store
 from decidua.adapters.store.memory import MemoryCaseStore
 from decidua.adapters.store.sql import SqlCaseStore
-from decidua.app.ports import CaseFilter, LoginPolicy, NewAssessment, Role, Session, StoreError
+from decidua.app.ports import AuditRecord, CaseFilter, LoginPolicy, NewAssessment, Role, Session, StoreError
 from decidua.core.findings import Status
 
 START = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -87,6 +87,15 @@ operations = st.lists(
         st.tuples(st.just("active"), st.integers(1, 3), st.booleans()),
         st.tuples(st.just("session"), st.integers(1, 3)),
         st.tuples(st.just("end_sessions"), st.integers(1, 3)),
+        # a read as the API makes it: a case by number or reference, a version, its assessment under a kb
+        st.tuples(
+            st.just("read"),
+            st.sampled_from([1, 2, 3, "R1", "R2", "R3"]),
+            st.one_of(st.none(), st.integers(1, 4)),
+            st.one_of(st.none(), kb_versions),
+        ),
+        # a request's session and user, by the token a "session" operation made (at operation ``index``)
+        st.tuples(st.just("resume"), st.integers(0, 40)),
     ),
     max_size=40,
 )
@@ -140,6 +149,18 @@ def apply(store: Any, clock: Clock, index: int, op: tuple[Any, ...]) -> Any:
                 return store.get_session(token) is not None
             case "end_sessions":
                 return store.delete_user_sessions(args[0])
+            case "read":
+                read = store.read_case(*args, AuditRecord(7, "case.read", "detail"))
+                trail = [(e.user_id, e.action, e.case_id, e.outcome, e.detail) for e in store.list_audit()]
+                if read is None:
+                    return None, trail
+                v, a = read.version, read.assessment
+                shown = None if v is None else (v.version, v.reference, v.data, v.created_at)
+                versions = [x.version for x in read.versions]
+                return read.case_id, shown, versions, a and (a.kb_version, a.result), read.audited, trail
+            case "resume":
+                found = [store.get_session_user(f"s{user}-{args[0]}") for user in (1, 2, 3)]
+                return [f and (f[0], f[1] and (f[1].id, f[1].email, f[1].role, f[1].active)) for f in found]
     except StoreError as exc:
         return type(exc).__name__
     raise AssertionError(kind)
@@ -193,6 +214,26 @@ LOCK_THEN_WAIT = [("attempt", "a@x.org", "10.0.0.1")] * 4 + [("wait", 15), ("att
         ("session", 2),
         ("active", 2, False),
         ("end_sessions", 2),
+    ]
+)
+# a read of each kind (by number and reference, a version, a knowledge base with and without an assessment) and a
+# session resumed before and after its user was deactivated
+@example(
+    ops=[
+        ("user", "u1@x.org", Role.CLINICIAN),
+        ("session", 1),
+        ("resume", 1),
+        ("case", "R1", {"n": 1}),
+        ("version", 1, None, {"n": 2}),
+        ("assess", 1, 0, "kb2", {"n": 3}),
+        ("assess", 1, 0, "kb2", {"n": 4}),
+        ("read", "R1", None, None),
+        ("read", 1, 1, "kb2"),
+        ("read", "R1", 2, "kb"),
+        ("read", "R1", 3, "kb"),
+        ("read", "R9", None, "kb"),
+        ("active", 1, False),
+        ("resume", 1),
     ]
 )
 def test_the_memory_store_behaves_like_the_sql_store(

@@ -34,6 +34,11 @@ from decidua.app.ports import AccountStore, LoginPolicy, Role, Session, User
 from decidua.core.errors import DeciduaError, InputInvalid, Problem, shown
 
 MIN_PASSWORD_LENGTH = 12
+TOUCH_INTERVAL = dt.timedelta(seconds=30)
+"""A request refreshes its session's ``last_seen`` only when the stored one is at least this old (one write per
+session per interval, not one per request). The idle timeout counts from the stored ``last_seen``, so it is
+kept to this precision: a session ends after ``idle`` without a request at the latest, and no earlier than
+``idle`` minus this interval after the last one."""
 MAX_EMAIL_LENGTH = 320
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
 
@@ -246,18 +251,18 @@ class Sessions:
         if not token:
             raise NotAuthenticated("not logged in")
         hashed = token_hash(token)
-        session = self.store.get_session(hashed)
-        if session is None:
+        found = self.store.get_session_user(hashed)  # one read: the session and its user
+        if found is None:
             raise NotAuthenticated("not logged in")
+        session, user = found
         now = self.clock()
         if now - session.last_seen > self.idle or now - session.created_at > self.max_age:
             self.store.delete_session(hashed)
             raise NotAuthenticated("the session timed out; log in again")
-        user = self.store.get_user(session.user_id)
         if user is None or not user.active:
             self.store.delete_session(hashed)
             raise NotAuthenticated("the account is not active")
-        if now - session.last_seen > dt.timedelta(seconds=30):  # fewer writes; far below any idle timeout
+        if now - session.last_seen >= TOUCH_INTERVAL:
             self.store.touch_session(hashed, now)
         return Login(user, session.csrf_token, hashed)
 

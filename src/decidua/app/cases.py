@@ -21,8 +21,10 @@ from decidua.app.casefile import case_to_data, load_text, parse_case
 from decidua.app.changes import Removal, removed
 from decidua.app.labs import LabImport, merge_lab_values
 from decidua.app.ports import (
+    AuditRecord,
     CaseFilter,
     CaseNotFound,
+    CaseRead,
     CaseStore,
     CaseSummary,
     CaseVersion,
@@ -61,16 +63,38 @@ class ImportRemoves(StoreError):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class CaseView:
-    """A case version with the assessment stored for it under the knowledge base in force."""
+    """A case version with the assessment stored for it under the knowledge base in force (``stored``: what every
+    output shows), every version of the case and, when asked for, every assessment stored for it (``history``).
+
+    The case as read (:attr:`case`) and the engine's result (:attr:`assessment`, for the report, FHIR and the
+    plots) are made on first use: a read served from the stored assessment parses and assesses nothing.
+    """
 
     version: CaseVersion
-    case: Case
     stored: StoredAssessment
-    assessment: Assessment
+    kb: KnowledgeBase = field(repr=False)
     versions: list[CaseVersion] = field(default_factory=list)
     history: list[tuple[int, StoredAssessment]] = field(default_factory=list)  # filled when asked for
+    parsed: Case | None = field(default=None, repr=False)
+    assessed: Assessment | None = field(default=None, repr=False)
+
+    @property
+    def case(self) -> Case:
+        """The version's case, as :func:`~decidua.app.casefile.parse_case` reads it."""
+        if self.parsed is None:
+            object.__setattr__(self, "parsed", parse_case(self.version.data))
+        assert self.parsed is not None
+        return self.parsed
+
+    @property
+    def assessment(self) -> Assessment:
+        """The engine's assessment of :attr:`case` under :attr:`kb` (the one ``stored`` holds as data)."""
+        if self.assessed is None:
+            object.__setattr__(self, "assessed", assess(self.case, self.kb))
+        assert self.assessed is not None
+        return self.assessed
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +170,14 @@ class CaseService:
 
         An assessment made under another knowledge-base version is kept; a new one is stored next to it.
         """
-        with self._audited(by, AuditAction.CASE_READ, case_id) as (note, number):
-            if version is not None:
-                note.detail = f"version {version}"
-            return self._view(number, version, history=history)
+        detail = None if version is None else f"version {version}"
+        with self._viewed(by, AuditAction.CASE_READ, case_id, version, detail=detail, history=history, last=True) as v:
+            return v
 
     def assessment(self, case_id: CaseKey, by: int | None, version: int | None = None) -> CaseView:
         """The assessment of a version (the latest by default), as :meth:`view` (audited as an assessment read)."""
-        with self._audited(by, AuditAction.CASE_ASSESSMENT, case_id) as (_, number):
-            return self._view(number, version)
+        with self._viewed(by, AuditAction.CASE_ASSESSMENT, case_id, version, last=True) as view:
+            return view
 
     def version(
         self,
@@ -168,14 +191,15 @@ class CaseService:
         """One stored version as it was entered (the latest by default), without assessing it, and the list of
         versions. ``purpose`` goes into the audit row (e.g. ``edit form``); ``action`` is a read unless it is an
         export of the case file."""
-        with self._audited(by, action, case_id) as (note, case_number):
-            note.detail = purpose or (f"version {number}" if number is not None else None)
-            return VersionView(self.store.get_version(case_number, number), self.store.list_versions(case_number))
+        with audited(self.store, by, action, case_id if isinstance(case_id, int) else None) as note:
+            detail = purpose or (f"version {number}" if number is not None else None)
+            read, version = self._read(note, case_id, number, None, detail, last=True)
+            return VersionView(version, read.versions)
 
     def versions(self, case_id: CaseKey, by: int | None) -> list[CaseVersion]:
         """Every version of a case, oldest first."""
-        with self._audited(by, AuditAction.CASE_VERSIONS, case_id) as (_, number):
-            return self.store.list_versions(number)
+        with audited(self.store, by, AuditAction.CASE_VERSIONS, case_id if isinstance(case_id, int) else None) as n:
+            return self._read(n, case_id, last=True)[0].versions
 
     def assessments(self, case_id: CaseKey, by: int | None) -> list[tuple[int, StoredAssessment]]:
         """Every stored assessment of a case with the version number it assessed."""
@@ -194,8 +218,8 @@ class CaseService:
     ) -> T:
         """The latest version (as :meth:`view`) rendered by ``render`` (a report, a FHIR Bundle, a page with
         plots), audited as ``action``: a render that fails leaves a failed row."""
-        with self._audited(by, action, case_id) as (_, number):
-            return render(self._view(number, history=history))
+        with self._viewed(by, action, case_id, history=history) as view:
+            return render(view)
 
     # --- writing -------------------------------------------------------------------------------------------
 
@@ -291,6 +315,58 @@ class CaseService:
             note.case_id = found.id
             yield note, found.id
 
+    def _read(
+        self,
+        note: AuditNote,
+        key: CaseKey,
+        version: int | None = None,
+        kb_version: str | None = None,
+        detail: str | None = None,
+        *,
+        last: bool = False,
+    ) -> tuple[CaseRead, CaseVersion]:
+        """A case named by number or case id, in one read of the store (:meth:`CaseStore.read_case`), and the
+        version asked for; the case's number and ``detail`` noted for the audit row. A case or version that does
+        not exist is a :class:`CaseNotFound`.
+
+        With ``last`` (nothing that could fail follows in the use case) the store writes the ``ok`` audit row with
+        the read when it found all it was asked for (the use case's one row: :func:`audited` writes no other)."""
+        record = AuditRecord(note.user_id, note.action, detail) if last else None
+        read = self.store.read_case(key, version, kb_version, record)
+        if read is None:
+            raise CaseNotFound(f"no case {key}" if isinstance(key, int) else f"no case with case id {key!r}")
+        note.case_id, note.detail, note.written = read.case_id, detail, read.audited
+        if read.version is None:
+            raise CaseNotFound(f"no case {read.case_id}" + (f" version {version}" if version is not None else ""))
+        return read, read.version
+
+    @contextmanager
+    def _viewed(
+        self,
+        by: int | None,
+        action: AuditAction,
+        key: CaseKey,
+        version: int | None = None,
+        *,
+        detail: str | None = None,
+        history: bool = False,
+        last: bool = False,
+    ) -> Iterator[CaseView]:
+        """A version (the latest by default) with its assessment under the knowledge base in force, for a block
+        audited as ``action``: one read of the store, plus an assessment stored only when the version has none
+        under this knowledge base yet (an assessment under another knowledge base is kept; the new one is stored
+        next to it). The stored assessment is served as it is, never recomputed. ``last``: the block does nothing
+        that could fail (then a read served from the store writes its audit row with it; see :meth:`_read`)."""
+        with audited(self.store, by, action, key if isinstance(key, int) else None) as note:
+            read, chosen = self._read(note, key, version, self.kb.kb_version, detail, last=last and not history)
+            stored, case, result = read.assessment, None, None
+            if stored is None:  # none under the knowledge base in force yet (a new one, or a version never assessed)
+                case = parse_case(chosen.data)
+                result, new = self._assess(case)
+                stored = self.store.add_assessment(chosen.id, new)
+            past = self.store.list_assessments(read.case_id) if history else []
+            yield CaseView(chosen, stored, self.kb, read.versions, past, case, result)
+
     def _assess(self, case: Case) -> tuple[Assessment, NewAssessment]:
         result = assess(case, self.kb)
         return result, NewAssessment(self.kb.kb_version, assessment_data(result, self.kb))
@@ -299,21 +375,22 @@ class CaseService:
         stored = self.store.get_assessment(version.id, self.kb.kb_version)
         return stored if stored is not None else self.store.add_assessment(version.id, new)
 
-    def _view(self, case_id: int, version: int | None = None, *, history: bool = False) -> CaseView:
-        stored_version = self.store.get_version(case_id, version)
-        case = parse_case(stored_version.data)
-        result, new = self._assess(case)
-        stored = self._stored(stored_version, new)
-        versions = self.store.list_versions(case_id)
-        past = self.store.list_assessments(case_id) if history else []
-        return CaseView(stored_version, case, stored, result, versions, past)
+    def _view(self, case_id: int) -> CaseView:
+        """The latest version as a read shows it (after an edit that stored nothing), not audited apart."""
+        read = self.store.read_case(case_id, None, self.kb.kb_version)
+        if read is None or read.version is None:
+            raise CaseNotFound(f"no case {case_id}")
+        stored = read.assessment
+        if stored is None:
+            stored = self._stored(read.version, self._assess(parse_case(read.version.data))[1])
+        return CaseView(read.version, stored, self.kb, read.versions)
 
     def _create(self, data: object, by: int | None, note: AuditNote) -> CaseView:
         case = parse_case(data)
         result, new = self._assess(case)
         version = self.store.create_case(case.case_id, case_to_data(case), by, new, note.record())
         note.case_id, note.written = version.case_id, True
-        return CaseView(version, case, self._stored(version, new), result, [version])
+        return CaseView(version, self._stored(version, new), self.kb, [version], parsed=case, assessed=result)
 
     def _update(
         self,
@@ -345,7 +422,8 @@ class CaseService:
         result, new = self._assess(case)
         version = self.store.add_version(case_id, stored, by, new, base_version, note.record())
         note.written = True
-        view = CaseView(version, case, self._stored(version, new), result, self.store.list_versions(case_id))
+        versions = self.store.list_versions(case_id)
+        view = CaseView(version, self._stored(version, new), self.kb, versions, parsed=case, assessed=result)
         return Saved(view, created=False)
 
     def _upsert(self, case: Case, by: int | None, note: AuditNote, base_version: int | None, replace: bool) -> Saved:

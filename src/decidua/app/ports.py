@@ -23,6 +23,7 @@ Store errors, drawn once::
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -169,13 +170,79 @@ class CaseVersion:
     created_by: int | None
 
 
-@dataclass(frozen=True, slots=True)
 class StoredAssessment:
+    """A stored assessment: the case version and the ``kb_version`` it used, and the ``result`` (the assessment as
+    :func:`decidua.app.presenters.assessment_data` writes it).
+
+    A store may hand the result over as the JSON text it holds (``result_json``): it is then parsed only when
+    :attr:`result` is first read, and an output that only passes it on (the API's answers) sends the text as it is.
+    Read-only; equal to another with the same fields and result.
+    """
+
+    __slots__ = ("_json", "_result", "case_version_id", "created_at", "id", "kb_version")
     id: int
     case_version_id: int
     kb_version: str
-    result: dict[str, Any]  # the assessment as ``render.assessment_data`` writes it
     created_at: dt.datetime
+    _result: dict[str, Any] | None
+    _json: str | None
+
+    def __init__(
+        self,
+        id: int,
+        case_version_id: int,
+        kb_version: str,
+        result: dict[str, Any] | None,
+        created_at: dt.datetime,
+        *,
+        result_json: str | None = None,
+    ) -> None:
+        if result is None and result_json is None:
+            raise ValueError("a stored assessment needs its result, as data or as JSON text")
+        fields = {"id": id, "case_version_id": case_version_id, "kb_version": kb_version, "created_at": created_at}
+        for name, value in {**fields, "_result": result, "_json": result_json}.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a stored assessment is read-only ({name})")
+
+    @property
+    def result(self) -> dict[str, Any]:
+        if self._result is None:
+            assert self._json is not None
+            object.__setattr__(self, "_result", json.loads(self._json))
+        assert self._result is not None
+        return self._result
+
+    @property
+    def result_json(self) -> str | None:
+        """The result as the JSON text the store holds, when the store read it as text (else ``None``)."""
+        return self._json
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.id, self.case_version_id, self.kb_version, self.created_at, self.result)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StoredAssessment) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as the dataclass it replaces (its result is a dict)
+
+    def __repr__(self) -> str:
+        return f"StoredAssessment(id={self.id}, case_version_id={self.case_version_id}, kb_version={self.kb_version!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRead:
+    """One case as a read shows it, read in one transaction: its number, the version asked for (``None``: the case
+    has no such version), the newest assessment stored for that version under the knowledge base asked for
+    (``None``: none, or none asked for), every version of the case, oldest first, and whether the read's audit row
+    was written with it (``audited``)."""
+
+    case_id: int
+    version: CaseVersion | None
+    assessment: StoredAssessment | None
+    versions: list[CaseVersion]
+    audited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +321,22 @@ class CaseRepository(Protocol):
         ...
 
     def find_case(self, reference: str) -> CaseSummary | None: ...
+
+    def read_case(
+        self,
+        case: int | str,
+        version: int | None = None,
+        kb_version: str | None = None,
+        audit: AuditRecord | None = None,
+    ) -> CaseRead | None:
+        """A case named by its number (``int``) or its reference (``str``) as a read shows it (:class:`CaseRead`),
+        in one transaction: ``version`` (the latest by default) with its newest assessment under ``kb_version`` (none
+        looked for when ``None``) and the list of versions. ``None`` when no case has that number or reference.
+
+        With ``audit``, the read's audit row (the case's number, outcome ``ok``) is written in the same transaction
+        if the read found all it asked for (the version, and its assessment under ``kb_version`` when given); the
+        answer's ``audited`` says whether it was."""
+        ...
 
     def get_case(self, case_id: int) -> CaseSummary: ...
 
@@ -338,6 +421,11 @@ class SessionRepository(Protocol):
     def add_session(self, session: Session) -> None: ...
 
     def get_session(self, token_hash: str) -> Session | None: ...
+
+    def get_session_user(self, token_hash: str) -> tuple[Session, User | None] | None:
+        """The session with its user (``None``: no such user), in one transaction; ``None`` when there is no such
+        session."""
+        ...
 
     def touch_session(self, token_hash: str, at: dt.datetime) -> None: ...
 

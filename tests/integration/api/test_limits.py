@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from decidua.adapters.store import SqlCaseStore
 from decidua.entrypoints.http import Settings, create_app
 from decidua.knowledge.loader import KnowledgeBase
-
 from integration.api.conftest import FAST_PASSWORDS
 
 SMALL = 64 * 1024  # the smallest limit the settings allow

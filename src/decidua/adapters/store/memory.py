@@ -22,6 +22,7 @@ from decidua.app.ports import (
     AuditRecord,
     CaseFilter,
     CaseNotFound,
+    CaseRead,
     CaseSummary,
     CaseVersion,
     DuplicateCase,
@@ -94,8 +95,7 @@ class MemoryCaseStore:
     ) -> CaseVersion:
         now = self._clock()
         if audit is not None:
-            entry = AuditEntry(self._next_id("audit"), now, audit.user_id, audit.action, case_id, "ok", audit.detail)
-            self._audit.append(entry)
+            self._record(audit, now, case_id)
         row = CaseVersion(
             self._next_id("version"), case_id, self._cases[case_id][0], version, copy.deepcopy(data), now, by
         )
@@ -104,6 +104,12 @@ class MemoryCaseStore:
             StoredAssessment(self._next_id("assessment"), row.id, a.kb_version, copy.deepcopy(a.result), now)
         )
         return row
+
+    def _record(self, audit: AuditRecord, at: dt.datetime, case_id: int) -> None:
+        """The row of a patient read or write that succeeded, written with it."""
+        self._audit.append(
+            AuditEntry(self._next_id("audit"), at, audit.user_id, audit.action, case_id, "ok", audit.detail)
+        )
 
     def create_case(
         self,
@@ -141,6 +147,26 @@ class MemoryCaseStore:
         with self._lock:
             hit = next((i for i, (ref, _, _) in self._cases.items() if ref == reference), None)
             return None if hit is None else self._summary(hit)
+
+    def read_case(
+        self,
+        case: int | str,
+        version: int | None = None,
+        kb_version: str | None = None,
+        audit: AuditRecord | None = None,
+    ) -> CaseRead | None:
+        with self._lock:
+            if isinstance(case, str):
+                case = next((i for i, (ref, _, _) in self._cases.items() if ref == case), 0)
+            versions = list(self._versions.get(case, []))
+            if not versions:
+                return None
+            chosen = versions[-1] if version is None else next((v for v in versions if v.version == version), None)
+            stored = None if chosen is None or kb_version is None else self.get_assessment(chosen.id, kb_version)
+            found = chosen is not None and (kb_version is None or stored is not None)
+            if audit is not None and found:
+                self._record(audit, self._clock(), case)
+            return CaseRead(case, chosen, stored, versions, audited=audit is not None and found)
 
     def get_case(self, case_id: int) -> CaseSummary:
         with self._lock:
@@ -313,6 +339,11 @@ class MemoryCaseStore:
     def get_session(self, token_hash: str) -> Session | None:
         with self._lock:
             return self._sessions.get(token_hash)
+
+    def get_session_user(self, token_hash: str) -> tuple[Session, User | None] | None:
+        with self._lock:
+            session = self._sessions.get(token_hash)
+            return None if session is None else (session, self._users.get(session.user_id))
 
     def touch_session(self, token_hash: str, at: dt.datetime) -> None:
         with self._lock:

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+import pydantic_core
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     CursorResult,
     Engine,
     Select,
+    Table,
+    Text,
     and_,
+    bindparam,
     case,
     create_engine,
     delete,
     event,
     false,
     func,
+    insert,
     literal,
     null,
     or_,
@@ -26,6 +33,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
@@ -47,6 +55,7 @@ from decidua.app.ports import (
     AuditRecord,
     CaseFilter,
     CaseNotFound,
+    CaseRead,
     CaseSummary,
     CaseVersion,
     DuplicateCase,
@@ -78,12 +87,18 @@ def _lower(text: str | None) -> str | None:
     return None if text is None else text.lower()
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's text: compact JSON written by pydantic-core (a stored assessment is about 100 KB: several
+    times faster than ``json.dumps``), NaN and infinity written as ``json.dumps`` writes them."""
+    return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``. SQLite gets foreign keys switched on (they are off by default) and write-ahead
     logging, so that readers do not hold up writers (and the reverse) when several requests come at once; a
     writer waits up to 30 s for another to finish."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json_text)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -95,15 +110,112 @@ def make_engine(url: str) -> Engine:
             dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
         return engine
-    return create_engine(url)
+    return create_engine(url, json_serializer=_json_text)
+
+
+_VERSION_COLUMNS = (
+    CaseVersionRow.id,
+    CaseVersionRow.case_id,
+    CaseRow.reference,
+    CaseVersionRow.version,
+    CaseVersionRow.data,
+    CaseVersionRow.created_at,
+    CaseVersionRow.created_by,
+)
+"""The fields of :class:`CaseVersion`, in its order."""
+_SUMMARY_COLUMNS = (
+    CaseRow.id,
+    CaseRow.reference,
+    CaseRow.created_at,
+    CaseRow.created_by,
+    CaseSummaryRow.latest_version,
+    CaseSummaryRow.updated_at,
+    CaseSummaryRow.kb_version,
+    CaseSummaryRow.assessed_at,
+    *(getattr(CaseSummaryRow, f"{name}{end}") for name in TRIAGE_COLUMNS for end in ("", "_word")),
+)
+"""A case and its summary row, as :class:`CaseSummary` reads them."""
+_ASSESSMENT_COLUMNS = (
+    AssessmentRow.id,
+    AssessmentRow.case_version_id,
+    AssessmentRow.kb_version,
+    sql_cast(AssessmentRow.result, Text),
+    AssessmentRow.created_at,
+)
+"""The fields of :class:`StoredAssessment`, the result as the JSON text stored (parsed only if read)."""
+_SESSION_COLUMNS = (
+    SessionRow.token_hash,
+    SessionRow.user_id,
+    SessionRow.csrf_token,
+    SessionRow.created_at,
+    SessionRow.last_seen,
+)
+"""The fields of :class:`Session`, in its order."""
+_USER_COLUMNS = (UserRow.id, UserRow.email, UserRow.role, UserRow.active, UserRow.created_at, UserRow.password_hash)
+"""The fields of :class:`User`, in its order."""
+
+
+# The statements every request runs (its session, the case it reads, its audit row): Core, not the ORM (no unit of
+# work or identity map for rows read once), and built once, so that SQLAlchemy neither builds them again nor
+# matches their columns to its cached compilation on each request. An assessment's result is read as the JSON
+# text stored: it is parsed only if someone reads it (the API's answers pass it on as it is).
+_VERSIONS = (
+    select(*_VERSION_COLUMNS).join(CaseRow, CaseRow.id == CaseVersionRow.case_id).order_by(CaseVersionRow.version)
+)
+_VERSIONS_BY_NUMBER = _VERSIONS.where(CaseRow.id == bindparam("case"))
+_VERSIONS_BY_REFERENCE = _VERSIONS.where(CaseRow.reference == bindparam("case"))
+_LATEST_OF_CASE = (
+    select(*_VERSION_COLUMNS)
+    .join(CaseRow, CaseRow.id == CaseVersionRow.case_id)
+    .where(CaseVersionRow.case_id == bindparam("case"))
+    .order_by(CaseVersionRow.version.desc())
+    .limit(1)
+)
+_VERSION_OF_CASE = _LATEST_OF_CASE.where(CaseVersionRow.version == bindparam("version"))
+_NEWEST_ASSESSMENT = (
+    select(*_ASSESSMENT_COLUMNS)
+    .where(AssessmentRow.case_version_id == bindparam("version_id"))
+    .order_by(AssessmentRow.id.desc())
+    .limit(1)
+)
+_ASSESSMENT_UNDER = _NEWEST_ASSESSMENT.where(AssessmentRow.kb_version == bindparam("kb_version"))
+_SESSION_USER = (
+    select(*_SESSION_COLUMNS, *_USER_COLUMNS)
+    .outerjoin(UserRow, UserRow.id == SessionRow.user_id)
+    .where(SessionRow.token_hash == bindparam("token_hash"))
+)
+_AUDIT_INSERT = insert(AuditRow).returning(AuditRow.id)
+_CASE_NUMBER = select(CaseRow.id).where(CaseRow.reference == bindparam("reference"))
+_LATEST_VERSION = select(
+    CaseRow.reference,
+    select(func.max(CaseVersionRow.version)).where(CaseVersionRow.case_id == CaseRow.id).scalar_subquery(),
+).where(CaseRow.id == bindparam("case_id"))
+_INSERT_CASE = insert(CaseRow).returning(CaseRow.id)
+_INSERT_VERSION = insert(CaseVersionRow).returning(CaseVersionRow.id)
+_INSERT_ASSESSMENT = insert(AssessmentRow)
+_SUMMARY_TABLE = cast(Table, CaseSummaryRow.__table__)
+_UPDATE_SUMMARY = update(_SUMMARY_TABLE).where(_SUMMARY_TABLE.c.case_id == bindparam("summary_of"))
+_INSERT_SUMMARY = insert(_SUMMARY_TABLE)
+
+
+def _audit_values(audit: AuditRecord, at: dt.datetime, case_id: int) -> dict[str, Any]:
+    """The row of a patient read or write that succeeded, written with it."""
+    who, action, detail = audit.user_id, audit.action, audit.detail
+    return {"at": at, "user_id": who, "action": action, "case_id": case_id, "outcome": "ok", "detail": detail}
+
+
+def _version_of(r: tuple[Any, ...]) -> CaseVersion:
+    """A version from the :data:`_VERSION_COLUMNS` of a row."""
+    return CaseVersion(r[0], r[1], r[2], r[3], dict(r[4]), r[5], r[6])
+
+
+def _assessment_of(r: tuple[Any, ...]) -> StoredAssessment:
+    """An assessment from the :data:`_ASSESSMENT_COLUMNS` of a row."""
+    return StoredAssessment(r[0], r[1], r[2], None, r[4], result_json=r[3])
 
 
 def _user(row: UserRow) -> User:
     return User(row.id, row.email, Role(row.role), row.active, row.created_at, row.password_hash)
-
-
-def _version(row: CaseVersionRow, reference: str) -> CaseVersion:
-    return CaseVersion(row.id, row.case_id, reference, row.version, dict(row.data), row.created_at, row.created_by)
 
 
 def _assessment(row: AssessmentRow) -> StoredAssessment:
@@ -118,9 +230,20 @@ def _session(row: SessionRow) -> Session:
     return Session(row.token_hash, row.user_id, row.csrf_token, row.created_at, row.last_seen)
 
 
-def _triage(row: CaseSummaryRow) -> Triage:
-    words = {name: StatusWord(Status(getattr(row, name)), getattr(row, f"{name}_word")) for name in TRIAGE_COLUMNS}
-    return Triage(**words, kb_version=row.kb_version, assessed_at=row.assessed_at)
+@functools.lru_cache(maxsize=1024)  # a few words per status and rule kind
+def _status_word(status: str, word: str) -> StatusWord:
+    return StatusWord(Status(status), word)
+
+
+_TRIAGE_AT = tuple(zip(TRIAGE_COLUMNS, range(8, 8 + 2 * len(TRIAGE_COLUMNS), 2), strict=True))
+"""Where each status of :data:`_SUMMARY_COLUMNS` is (its word follows it)."""
+
+
+def _summary_of(r: tuple[Any, ...]) -> CaseSummary:
+    """A case from a row of :data:`_SUMMARY_COLUMNS`: its latest version and the statuses of its newest
+    assessment."""
+    words = {name: _status_word(r[i], r[i + 1]) for name, i in _TRIAGE_AT}
+    return CaseSummary(r[0], r[1], r[2], r[3], r[4], r[5], Triage(**words, kb_version=r[6], assessed_at=r[7]))
 
 
 def _triage_values(assessment: NewAssessment, at: dt.datetime) -> dict[str, Any]:
@@ -151,26 +274,17 @@ class SqlCaseStore:
         self._clock = clock
 
     # --- cases ---
-    def _summaries(self) -> Select[CaseRow, CaseSummaryRow]:
-        """Cases with their summary rows (latest version, the case list's statuses): one row each, no grouping."""
-        return select(CaseRow, CaseSummaryRow).join(CaseSummaryRow, CaseSummaryRow.case_id == CaseRow.id)
-
     @staticmethod
-    def _summary(row: CaseRow, summary: CaseSummaryRow) -> CaseSummary:
-        return CaseSummary(
-            row.id,
-            row.reference,
-            row.created_at,
-            row.created_by,
-            summary.latest_version,
-            summary.updated_at,
-            _triage(summary),
-        )
+    def _summaries() -> Select[Any]:
+        """Cases with their summary rows (latest version, the case list's statuses): one row each, no grouping;
+        columns, not ORM objects (a page of the list reads a hundred)."""
+        return select(*_SUMMARY_COLUMNS).join(CaseSummaryRow, CaseSummaryRow.case_id == CaseRow.id)
 
     def _store_version(
         self,
-        s: OrmSession,
-        case: CaseRow,
+        conn: Connection,
+        case_id: int,
+        reference: str,
         version: int,
         data: dict[str, Any],
         by: int | None,
@@ -178,32 +292,19 @@ class SqlCaseStore:
         audit: AuditRecord | None,
     ) -> CaseVersion:
         """The version and its assessment, the case's summary row made to show them and the write's audit row (same
-        transaction)."""
+        transaction; Core statements: a write stores each row once, with no use for the ORM's unit of work)."""
         now = self._clock()
-        row = CaseVersionRow(case_id=case.id, version=version, data=data, created_at=now, created_by=by)
-        s.add(row)
-        s.flush()
-        s.add(AssessmentRow(case_version_id=row.id, kb_version=a.kb_version, result=a.result, created_at=now))
+        row = {"case_id": case_id, "version": version, "data": data, "created_at": now, "created_by": by}
+        version_id = conn.execute(_INSERT_VERSION, row).scalar_one()
+        assessment = {"case_version_id": version_id, "kb_version": a.kb_version, "result": a.result, "created_at": now}
+        conn.execute(_INSERT_ASSESSMENT, assessment)
         if audit is not None:
-            s.add(
-                AuditRow(
-                    at=now,
-                    user_id=audit.user_id,
-                    action=audit.action,
-                    case_id=case.id,
-                    outcome="ok",
-                    detail=audit.detail,
-                )
-            )
-        values = {"version_id": row.id, "latest_version": version, "updated_at": now, **_triage_values(a, now)}
-        summary = s.get(CaseSummaryRow, case.id)
-        if summary is None:
-            s.add(CaseSummaryRow(case_id=case.id, **values))
-        else:
-            for name, value in values.items():
-                setattr(summary, name, value)
-        s.flush()
-        return _version(row, case.reference)
+            conn.execute(_AUDIT_INSERT, _audit_values(audit, now, case_id))
+        values = {"version_id": version_id, "latest_version": version, "updated_at": now, **_triage_values(a, now)}
+        updated = conn.execute(_UPDATE_SUMMARY, {**values, "summary_of": case_id})
+        if not (isinstance(updated, CursorResult) and updated.rowcount):
+            conn.execute(_INSERT_SUMMARY, {**values, "case_id": case_id})
+        return CaseVersion(version_id, case_id, reference, version, dict(data), now, by)
 
     def create_case(
         self,
@@ -214,13 +315,12 @@ class SqlCaseStore:
         audit: AuditRecord | None = None,
     ) -> CaseVersion:
         try:
-            with self._sessions.begin() as s:
-                if s.scalar(select(CaseRow.id).where(CaseRow.reference == reference)) is not None:
+            with self.engine.begin() as conn:
+                if conn.execute(_CASE_NUMBER, {"reference": reference}).first() is not None:
                     raise DuplicateCase(f"a case with reference {reference!r} exists already")
-                case = CaseRow(reference=reference, created_at=self._clock(), created_by=by)
-                s.add(case)
-                s.flush()
-                return self._store_version(s, case, 1, data, by, assessment, audit)
+                case = {"reference": reference, "created_at": self._clock(), "created_by": by}
+                case_id = conn.execute(_INSERT_CASE, case).scalar_one()
+                return self._store_version(conn, case_id, reference, 1, data, by, assessment, audit)
         except IntegrityError:
             raise DuplicateCase(f"a case with reference {reference!r} exists already") from None
 
@@ -234,55 +334,71 @@ class SqlCaseStore:
         audit: AuditRecord | None = None,
     ) -> CaseVersion:
         try:
-            with self._sessions.begin() as s:
-                case = s.get(CaseRow, case_id)
+            with self.engine.begin() as conn:
+                case = conn.execute(_LATEST_VERSION, {"case_id": case_id}).first()
                 if case is None:
                     raise CaseNotFound(f"no case {case_id}")
-                latest = s.scalar(select(func.max(CaseVersionRow.version)).where(CaseVersionRow.case_id == case_id))
+                reference, latest = case
                 if base_version is not None and base_version != latest:
                     raise StaleVersion(base_version, latest or 0)
                 # two edits of the same base at once: the unique (case, version) makes the second fail below
-                return self._store_version(s, case, (latest or 0) + 1, data, by, assessment, audit)
+                return self._store_version(conn, case_id, reference, (latest or 0) + 1, data, by, assessment, audit)
         except IntegrityError:  # another edit took the same version number first
             raise StoreError("the case was changed at the same time; reload and try again") from None
 
     def find_case(self, reference: str) -> CaseSummary | None:
-        with self._sessions() as s:
-            hit = s.execute(self._summaries().where(CaseRow.reference == reference)).first()
-            return None if hit is None else self._summary(hit[0], hit[1])
+        with self.engine.connect() as conn:
+            hit = conn.execute(self._summaries().where(CaseRow.reference == reference)).first()
+        return None if hit is None else _summary_of(tuple(hit))
+
+    def read_case(
+        self,
+        case: int | str,
+        version: int | None = None,
+        kb_version: str | None = None,
+        audit: AuditRecord | None = None,
+    ) -> CaseRead | None:
+        by_number = isinstance(case, int)
+        with self.engine.connect() as conn:
+            rows = conn.execute(_VERSIONS_BY_NUMBER if by_number else _VERSIONS_BY_REFERENCE, {"case": case}).all()
+            if not rows:  # every stored case has its version 1
+                return None
+            versions = [_version_of(tuple(r)) for r in rows]
+            number = versions[0].case_id
+            chosen = versions[-1] if version is None else next((v for v in versions if v.version == version), None)
+            stored = None
+            if chosen is not None and kb_version is not None:
+                hit = conn.execute(_ASSESSMENT_UNDER, {"version_id": chosen.id, "kb_version": kb_version}).first()
+                stored = None if hit is None else _assessment_of(tuple(hit))
+            found = chosen is not None and (kb_version is None or stored is not None)
+            if audit is not None and found:
+                conn.execute(_AUDIT_INSERT, _audit_values(audit, self._clock(), number))
+                conn.commit()
+            return CaseRead(number, chosen, stored, versions, audited=audit is not None and found)
 
     def get_case(self, case_id: int) -> CaseSummary:
-        with self._sessions() as s:
-            hit = s.execute(self._summaries().where(CaseRow.id == case_id)).first()
-            if hit is None:
-                raise CaseNotFound(f"no case {case_id}")
-            return self._summary(hit[0], hit[1])
+        with self.engine.connect() as conn:
+            hit = conn.execute(self._summaries().where(CaseRow.id == case_id)).first()
+        if hit is None:
+            raise CaseNotFound(f"no case {case_id}")
+        return _summary_of(tuple(hit))
 
     def get_version(self, case_id: int, version: int | None = None) -> CaseVersion:
-        with self._sessions() as s:
-            query = (
-                select(CaseVersionRow, CaseRow.reference)
-                .join(CaseRow, CaseRow.id == CaseVersionRow.case_id)
-                .where(CaseVersionRow.case_id == case_id)
-            )
-            if version is not None:
-                query = query.where(CaseVersionRow.version == version)
-            hit = s.execute(query.order_by(CaseVersionRow.version.desc()).limit(1)).first()
-            if hit is None:
-                raise CaseNotFound(f"no case {case_id}" + (f" version {version}" if version is not None else ""))
-            return _version(*hit)
+        query, values = _LATEST_OF_CASE, {"case": case_id}
+        if version is not None:
+            query, values = _VERSION_OF_CASE, {**values, "version": version}
+        with self.engine.connect() as conn:
+            hit = conn.execute(query, values).first()
+        if hit is None:
+            raise CaseNotFound(f"no case {case_id}" + (f" version {version}" if version is not None else ""))
+        return _version_of(tuple(hit))
 
     def list_versions(self, case_id: int) -> list[CaseVersion]:
-        with self._sessions() as s:
-            rows = s.execute(
-                select(CaseVersionRow, CaseRow.reference)
-                .join(CaseRow, CaseRow.id == CaseVersionRow.case_id)
-                .where(CaseVersionRow.case_id == case_id)
-                .order_by(CaseVersionRow.version)
-            ).all()
-            if not rows:
-                raise CaseNotFound(f"no case {case_id}")
-            return [_version(*r) for r in rows]
+        with self.engine.connect() as conn:
+            rows = conn.execute(_VERSIONS_BY_NUMBER, {"case": case_id}).all()
+        if not rows:
+            raise CaseNotFound(f"no case {case_id}")
+        return [_version_of(tuple(r)) for r in rows]
 
     @staticmethod
     def _matching(search: str | None) -> ColumnElement[bool]:
@@ -303,15 +419,15 @@ class SqlCaseStore:
             .limit(limit)
             .offset(offset)
         )
-        with self._sessions() as s:
-            return [self._summary(r[0], r[1]) for r in s.execute(query).all()]
+        with self.engine.connect() as conn:
+            return [_summary_of(tuple(r)) for r in conn.execute(query).all()]
 
     def count_cases(self, search: str | None = None, where: CaseFilter | None = None) -> int:
         query = select(func.count()).select_from(CaseRow).where(self._matching(search))
         if where is not None and where.active():
             query = query.join(CaseSummaryRow, CaseSummaryRow.case_id == CaseRow.id).where(_filtered(where))
-        with self._sessions() as s:
-            return s.scalar(query) or 0
+        with self.engine.connect() as conn:
+            return conn.scalar(query) or 0
 
     def add_assessment(self, case_version_id: int, assessment: NewAssessment) -> StoredAssessment:
         with self._sessions.begin() as s:
@@ -333,12 +449,10 @@ class SqlCaseStore:
             return _assessment(row)
 
     def get_assessment(self, case_version_id: int, kb_version: str | None = None) -> StoredAssessment | None:
-        query = select(AssessmentRow).where(AssessmentRow.case_version_id == case_version_id)
-        if kb_version is not None:
-            query = query.where(AssessmentRow.kb_version == kb_version)
-        with self._sessions() as s:
-            row = s.scalars(query.order_by(AssessmentRow.id.desc()).limit(1)).first()
-            return None if row is None else _assessment(row)
+        query = _NEWEST_ASSESSMENT if kb_version is None else _ASSESSMENT_UNDER
+        with self.engine.connect() as conn:
+            hit = conn.execute(query, {"version_id": case_version_id, "kb_version": kb_version}).first()
+        return None if hit is None else _assessment_of(tuple(hit))
 
     def list_assessments(self, case_id: int) -> list[tuple[int, StoredAssessment]]:
         with self._sessions() as s:
@@ -538,6 +652,16 @@ class SqlCaseStore:
             row = s.get(SessionRow, token_hash)
             return None if row is None else _session(row)
 
+    def get_session_user(self, token_hash: str) -> tuple[Session, User | None] | None:
+        with self.engine.connect() as conn:
+            hit = conn.execute(_SESSION_USER, {"token_hash": token_hash}).first()
+        if hit is None:
+            return None
+        values: tuple[Any, ...] = tuple(hit)
+        token, user_id, csrf, created, seen, number, email, role, active, user_created, password_hash = values
+        user = None if number is None else User(number, email, Role(role), active, user_created, password_hash)
+        return Session(token, user_id, csrf, created, seen), user
+
     def touch_session(self, token_hash: str, at: dt.datetime) -> None:
         with self._sessions.begin() as s:
             row = s.get(SessionRow, token_hash)
@@ -562,13 +686,11 @@ class SqlCaseStore:
     def record_audit(
         self, user_id: int | None, action: str, case_id: int | None, outcome: str, detail: str | None = None
     ) -> AuditEntry:
-        with self._sessions.begin() as s:
-            row = AuditRow(
-                at=self._clock(), user_id=user_id, action=action, case_id=case_id, outcome=outcome, detail=detail
-            )
-            s.add(row)
-            s.flush()
-            return _audit(row)
+        at = self._clock()
+        row = {"at": at, "user_id": user_id, "action": action, "case_id": case_id, "outcome": outcome, "detail": detail}
+        with self.engine.begin() as conn:
+            number = conn.execute(_AUDIT_INSERT, row).scalar_one()
+        return AuditEntry(number, at, user_id, action, case_id, outcome, detail)
 
     def list_audit(self, case_id: int | None = None, limit: int = 500) -> list[AuditEntry]:
         query = select(AuditRow)

@@ -67,7 +67,7 @@ async def context(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(context)]
 
 
-def case_reference(
+async def case_reference(  # async: FastAPI runs a plain function dependency in a worker thread
     case_id: Annotated[
         str,
         Path(
