@@ -980,6 +980,11 @@ def test_the_api_case_list_shows_and_filters_the_stored_statuses(web):
     r = web.client.get("/api/cases", params={"blood_nk": "not_assessed"})
     assert [c["case_id"] for c in r.json()] == ["EX-05"]
     assert web.client.get("/api/cases", params={"rpl": "met"}).status_code == 422  # statuses, not words
+    nk = web.client.get("/api/cases", params={"nk": "flagged"}).json()  # the page's filter, the same name
+    assert {c["case_id"] for c in nk} == {
+        k for k, t in listed.items() if "flagged" in (t["blood_nk"]["status"], t["uterine_nk"]["status"])
+    }
+    assert len(nk) < len(listed)
 
 
 class Killed(BaseException):

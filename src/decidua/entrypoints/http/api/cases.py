@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic_core
 from fastapi import APIRouter, Query, Response
@@ -113,12 +113,16 @@ def list_cases(
     rif: StatusQuery = None,
     blood_nk: StatusQuery = None,
     uterine_nk: StatusQuery = None,
-    any_nk_flagged: Annotated[bool, Query(description="Only cases with the blood or uterine NK flagged.")] = False,
+    nk: Annotated[
+        Literal["flagged"] | None,
+        Query(description="`flagged`: only cases with the blood or the uterine NK flagged (as the page's filter)."),
+    ] = None,
 ) -> Response:
     """Cases, newest first, ``limit`` at a time from ``offset``, each with the statuses of its latest version's
     stored assessment (``triage``); ``q`` searches the case id, ``rpl``, ``rif``, ``blood_nk``, ``uterine_nk`` and
-    ``any_nk_flagged`` filter by them (in the database). The header ``X-Total-Count`` gives how many cases match."""
-    where = CaseFilter(rpl=rpl, rif=rif, blood_nk=blood_nk, uterine_nk=uterine_nk, any_nk_flagged=any_nk_flagged)
+    ``nk=flagged`` filter by them in the database, with the names and values the case list page uses. The header
+    ``X-Total-Count`` gives how many cases match."""
+    where = CaseFilter(rpl=rpl, rif=rif, blood_nk=blood_nk, uterine_nk=uterine_nk, any_nk_flagged=nk == "flagged")
     found = ctx.service.list_cases(who.user.id, q, limit, offset, where=where)
     page = pydantic_core.to_json([summary_data(s) for s in found.cases])
     return Response(page, media_type="application/json", headers={"x-total-count": str(found.total)})
