@@ -121,7 +121,9 @@ class MemoryCaseStore:
     ) -> CaseVersion:
         with self._lock:
             if any(ref == reference for ref, _, _ in self._cases.values()):
-                raise DuplicateCase(f"a case with reference {reference!r} exists already")
+                raise DuplicateCase(
+                    f"a case with case id {reference!r} exists already: edit it, or import it to make its next version"
+                )
             case_id = self._next_id("case")
             self._cases[case_id] = (reference, self._clock(), by)
             return self._store_version(case_id, 1, data, by, assessment, audit)
