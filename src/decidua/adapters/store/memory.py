@@ -122,7 +122,7 @@ class MemoryCaseStore:
         with self._lock:
             if any(ref == reference for ref, _, _ in self._cases.values()):
                 raise DuplicateCase(
-                    f"a case with case id {reference!r} exists already: edit it, or import it to make its next version"
+                    f"a case with case id {reference!r} exists already: edit it, or import it as its next version"
                 )
             case_id = self._next_id("case")
             self._cases[case_id] = (reference, self._clock(), by)

@@ -318,14 +318,14 @@ class SqlCaseStore:
             with self.engine.begin() as conn:
                 if conn.execute(_CASE_NUMBER, {"reference": reference}).first() is not None:
                     raise DuplicateCase(
-                        f"a case with case id {reference!r} exists already: edit it, or import it to make its next version"
+                        f"a case with case id {reference!r} exists already: edit it, or import it as its next version"
                     )
                 case = {"reference": reference, "created_at": self._clock(), "created_by": by}
                 case_id = conn.execute(_INSERT_CASE, case).scalar_one()
                 return self._store_version(conn, case_id, reference, 1, data, by, assessment, audit)
         except IntegrityError:
             raise DuplicateCase(
-                f"a case with case id {reference!r} exists already: edit it, or import it to make its next version"
+                f"a case with case id {reference!r} exists already: edit it, or import it as its next version"
             ) from None
 
     def add_version(
