@@ -27,6 +27,7 @@ from decidua.app.audit import AuditAction
 from decidua.app.cases import CaseView, Saved
 from decidua.app.ports import TRIAGE_COLUMNS, CaseFilter, CaseSummary, StatusWord, StoredAssessment
 from decidua.core.findings import Status
+from decidua.core.validation import MAX_CASE_ID
 from decidua.entrypoints.http.api.public import (
     CASE_ERRORS,
     CONFLICT,
@@ -106,7 +107,9 @@ def _saved(saved: Saved, status_code: int = 200) -> Response:
 def list_cases(
     ctx: Ctx,
     who: Annotated[Login, patient(AuditAction.CASE_LIST)],
-    q: str | None = None,
+    q: Annotated[
+        str | None, Query(max_length=MAX_CASE_ID, description="Part of a case id (no case id is longer: 422).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     rpl: StatusQuery = None,
