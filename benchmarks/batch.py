@@ -1,13 +1,27 @@
-"""Benchmark the batch engine end to end, Parquet to Parquet, on a synthetic cohort.
+"""Benchmark ``decidua batch`` end to end, Parquet to Parquet, against two floors measured in the same run.
 
     python benchmarks/batch.py --rows 10000000
 
-Generates a realistic cohort in the flat layout (ages, losses, transfers, investigations with gaps, peripheral
-and uterine NK values), writes it to Parquet, then times ``decidua batch``'s local engine reading it and writing
-results and rejects. It also times the one-patient engine over a sample of the same rows. The last line printed
-is JSON: ``rows``, ``rows_per_s`` (end to end), ``rules_rows_per_s`` (rule evaluation only, in memory),
-``read_only_rows_per_s`` (reading the input file alone: the ceiling of any end-to-end rate), ``peak_rss_mb``,
-``single_rows_per_s`` and ``speedup_vs_single``.
+Generates a synthetic cohort in the flat layout (ages, losses, transfers, investigations with gaps, peripheral
+and uterine NK values, KIR genes for 60 % of women, HLA-C genotypes of real alleles) and writes it to Parquet in
+a process of its own. Then, ``--repeat`` times (3), alternated so that the machine's load touches each alike, it
+runs as processes of their own (interpreter start-up included; CPU seconds = user + system and peak RSS read with
+``wait4`` for that process alone):
+
+* ``decidua``: ``decidua batch COHORT -o RESULT`` (the local engine);
+* ``polars``: the floor, a hand-written Polars lazy query producing the same two files (results and rejects)
+  from the same input: the checks this cohort needs written out (ranges, categories, HLA-C alleles), categorical
+  columns cast to Enums, HLA-C genotypes split and their distinct alleles mapped to C2 counts by a dictionary,
+  each distinct KIR pattern classified once and mapped back by its code, and the rules, taken as the knowledge
+  base's expressions translated to Polars (writing them out by hand would give the same expressions, and go
+  stale with each change of the knowledge base). Its output is checked to equal decidua's;
+* ``io``: reading the input (every column) and writing the output (decidua's results and rejects, read back and
+  written again with the same settings): what moving the same data costs, with no work on it.
+
+``ratio_vs_polars`` is decidua's CPU seconds over the Polars floor's, ``ratio_vs_io`` over the I/O floor's
+(medians of the runs; the targets: at most 1.3 and 1.5). With ``--dask`` the Dask engine (a local cluster of two
+workers) runs on the same file as many times, and its outputs are checked to equal the local engine's. The
+one-patient engine is timed over a sample of the same rows. The last line printed is JSON.
 """
 
 from __future__ import annotations
@@ -15,20 +29,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from decidua.adapters.batchio import DEFAULT_CHUNK_ROWS
-from decidua.engines.assess import assess_row
-from decidua.engines.batch import assess_lazy, plan_layout, prepare
 from decidua.immunogenetics.ligands import ligand_table
-from decidua.knowledge.loader import load_kb
 
 
 def synthetic_cohort(rows: int, seed: int = 7) -> pl.DataFrame:
@@ -112,75 +124,231 @@ def synthetic_cohort(rows: int, seed: int = 7) -> pl.DataFrame:
     )
 
 
-def run_measured(argv: list[str]) -> tuple[float, float]:
-    """Run a command; (seconds, its own peak RSS in MB), read with wait4 for that child alone."""
+def floor_query(src: Path, results: Path, rejects: Path) -> None:
+    """The Polars floor: one hand-written lazy query for this cohort (Parquet, typed columns, plain two-allele
+    HLA-C genotypes), streamed from ``src`` into ``results`` and ``rejects``."""
+    from decidua.core.features import FEATURES
+    from decidua.engines.batch import INPUT_SCHEMA, KIR_COLUMNS, _kir_pattern, _side, assess_lazy, derive_lazy
+    from decidua.engines.columnar import FEATURE_SCHEMA
+    from decidua.engines.extract import KIR_FEATURES
+    from decidua.knowledge.loader import load_kb
+
+    kb = load_kb()
+    lf = pl.scan_parquet(src)
+    names = lf.collect_schema().names()
+    specs = {f.name: f for f in FEATURES if f.name in names}
+    hla = [c for c in ("woman_hla_c", "partner_hla_c") if c in names]
+    kir = [c for c in KIR_COLUMNS if c in names]
+    code = pl.sum_horizontal(pl.col(c).cast(pl.Int64).fill_null(2) * 3**i for i, c in enumerate(kir))
+
+    # the distinct KIR patterns and HLA-C typings, each interpreted once by decidua's functions (a typing by its
+    # two alleles), then read back by position: a typing cast to an Enum of the distinct typings
+    found = pl.collect_all(
+        [lf.select(code.alias("code")).unique(), *(lf.select(c).unique() for c in hla)], engine="streaming"
+    )
+    codes = found[0].to_series().to_list()
+    distinct = pl.concat([f.to_series().rename("t") for f in found[1:]]).drop_nulls().unique().to_list()
+    patterns = [_kir_pattern(c) for c in codes]
+    sides = (
+        pl.Series(distinct, dtype=pl.String).str.split_exact("+", 1).struct.unnest().select(pl.all().str.strip_chars())
+    )
+    alleles = pl.concat([sides.get_column("field_0"), sides.get_column("field_1")]).unique().to_list()
+    ligands = {a: _side(a) for a in alleles}
+    allele_c2 = {a: c for a, (c, _) in ligands.items()}
+    unknown_alleles = [a for a, (_, error) in ligands.items() if error is not None]
+    resolved = sides.select(
+        sum(pl.col(f).replace_strict(allele_c2, return_dtype=pl.Int64) for f in ("field_0", "field_1")).alias("c2"),
+        pl.any_horizontal(pl.col(f).is_in(unknown_alleles) for f in ("field_0", "field_1")).alias("unknown"),
+    )
+    typing = pl.Enum(distinct)
+    c2, unknown = resolved.get_column("c2"), resolved.get_column("unknown")
+    pattern = code.replace_strict(codes, list(range(len(codes))), return_dtype=pl.UInt32)
+
+    categorical = [n for n, s in specs.items() if s.dtype == "str"]
+    numbers = [n for n, s in specs.items() if s.dtype in ("int", "float")]
+    typed = lf.with_columns(
+        *(pl.col(n).cast(pl.Enum(specs[n].categories), strict=False).alias(f"{n}_enum") for n in categorical),
+        pattern.alias("pattern"),
+        *(pl.col(c).cast(typing).to_physical().alias(f"{c}_at") for c in hla),
+    ).with_columns(
+        *(
+            pl.lit(pl.Series(p, dtype=FEATURE_SCHEMA[f])).gather(pl.col("pattern")).alias(f)
+            for f, p in _columns(KIR_FEATURES, patterns)
+        ),
+        *(pl.lit(c2).gather(pl.col(f"{c}_at")).alias(f"{c}_c2") for c in hla),
+    )
+    bad = [(pl.col(f"{n}_enum").is_null() & pl.col(n).is_not_null()) for n in categorical]
+    bad += [~pl.col(n).is_between(specs[n].low, specs[n].high) for n in numbers]
+    bad += [pl.lit(unknown).gather(pl.col(f"{c}_at")) for c in hla]
+    checked = typed.with_columns(pl.any_horizontal(b.fill_null(False) for b in bad).alias("bad"))
+    missing = [n for n in INPUT_SCHEMA if n not in names and n not in KIR_COLUMNS]
+    # one pass writes the results and counts the rejected rows as it goes (a second query sharing the scan would
+    # hold the shared part for both: slower); the rejected rows are read again only when there are some
+    bad_rows = [0]
+
+    def count(bad: pl.Series) -> pl.Series:
+        bad_rows[0] += int(bad.sum())
+        return ~bad
+
+    valid = checked.filter(pl.col("bad").map_batches(count, pl.Boolean, is_elementwise=True)).with_columns(
+        *(pl.col(f"{n}_enum").alias(n) for n in categorical),
+        *(pl.lit(None, INPUT_SCHEMA[n]).alias(n) for n in missing),
+        pl.col("woman_hla_c_c2").alias("woman_c2_count"),
+        pl.lit(None, pl.Int64).alias("oocyte_donor_c2_count"),
+        pl.col("partner_hla_c_c2").alias("sperm_c2_count"),
+        pl.lit(False).alias("oocytes_donor"),
+    )
+    with pl.Config(streaming_chunk_size=75_000):  # as decidua batch runs it
+        assess_lazy(derive_lazy(valid), kb).sink_parquet(results, engine="streaming")
+    rejected = checked.filter(pl.col("bad")).select("case_id", pl.lit("invalid").alias("reason"))
+    (rejected if bad_rows[0] else rejected.head(0)).sink_parquet(rejects, engine="streaming")
+
+
+def _columns(features: tuple[str, ...], patterns: list[tuple[object, ...]]) -> list[tuple[str, list[object]]]:
+    return [(f, [p[i] for p in patterns]) for i, f in enumerate(features)]
+
+
+def io_floor(src: Path, results: Path, rejects: Path, out: Path) -> None:
+    """The I/O floor: read every column of ``src``; write ``results`` and ``rejects`` again as ``out`` and its
+    rejects file (read back first: a small part of the cost)."""
+    pl.scan_parquet(src).collect(engine="streaming")
+    pl.scan_parquet(results).sink_parquet(out)
+    pl.scan_parquet(rejects).sink_parquet(out.with_name(out.stem + ".rejects.parquet"))
+
+
+@dataclass(frozen=True)
+class Measured:
+    wall: float
+    cpu: float  # user + system seconds of the process alone
+    rss_mb: float
+
+
+def run_measured(argv: list[str]) -> Measured:
+    """Run a command as a process of its own; its wall time, CPU seconds and peak RSS, read with wait4."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
     if status != 0:
-        raise SystemExit(f"{argv[:4]} failed: {proc.stderr.read().decode() if proc.stderr else status}")
-    return seconds, usage.ru_maxrss / 1024
+        raise SystemExit(f"{argv[:6]} failed: {proc.stderr.read().decode() if proc.stderr else status}")
+    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def _stats(runs: list[Measured]) -> dict[str, float]:
+    return {
+        "cpu_min": round(min(r.cpu for r in runs), 2),
+        "cpu_median": round(statistics.median(r.cpu for r in runs), 2),
+        "wall_min": round(min(r.wall for r in runs), 2),
+        "wall_median": round(statistics.median(r.wall for r in runs), 2),
+        "rss_mb_max": round(max(r.rss_mb for r in runs)),
+    }
+
+
+def _same(a: Path, b: Path) -> bool:
+    return pl.read_parquet(a).equals(pl.read_parquet(b))
+
+
+def one_patient_rate(src: Path, sample: int) -> float:
+    """Rows per second of the one-patient engine over the first ``sample`` valid rows of the cohort."""
+    from decidua.engines.assess import assess_row
+    from decidua.engines.batch import plan_layout, prepare
+    from decidua.knowledge.loader import load_kb
+
+    kb = load_kb()
+    head = pl.scan_parquet(src).head(sample).collect()
+    valid, _ = prepare(head, plan_layout(head.columns))
+    rows = valid.collect().drop("case_id").to_dicts()
+    t0 = time.perf_counter()
+    for i, row in enumerate(rows):
+        assess_row(row, kb, str(i))
+    return len(rows) / (time.perf_counter() - t0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of decidua and of each floor (min/median)")
+    parser.add_argument("--dask", action="store_true", help="also run the Dask engine (a local cluster of two)")
     parser.add_argument("--sample", type=int, default=20_000, help="rows timed through the one-patient engine")
-    parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
+    parser.add_argument("--dir", type=Path, help="folder for the generated files (default: a temporary one)")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # internal: write the cohort and exit
+    parser.add_argument("--floor", type=Path, nargs=3, help=argparse.SUPPRESS)  # internal: SRC RESULTS REJECTS
+    parser.add_argument("--io", type=Path, nargs=4, help=argparse.SUPPRESS)  # internal: SRC RESULTS REJECTS OUT
     args = parser.parse_args()
     if args.generate is not None:
         synthetic_cohort(args.rows).write_parquet(args.generate)
         return
-    kb = load_kb()
+    if args.floor is not None:
+        floor_query(*args.floor)
+        return
+    if args.io is not None:
+        io_floor(*args.io)
+        return
 
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "cohort.parquet", Path(tmp) / "result.parquet"
-        # Generated in a process of its own, so that this one stays small when it starts the batch run
-        # (a forked child's peak RSS would otherwise count the parent's pages).
-        seconds, _ = run_measured([sys.executable, __file__, "--rows", str(args.rows), "--generate", str(src)])
-        print(f"generated {args.rows} rows in {seconds:.1f} s ({src.stat().st_size / 1e6:.0f} MB)")
-        # End to end in a process of its own, through the command line, so that its memory is its own.
-        cli = [sys.executable, "-m", "decidua.entrypoints.cli.main", "batch", str(src), "-o", str(dst)]
-        end_to_end, batch_rss = run_measured([*cli, "--chunk-rows", str(args.chunk_rows)])
-        rows_out = pl.scan_parquet(dst).select(pl.len()).collect().item()
-        print(f"end to end (decidua batch, Parquet to Parquet): {end_to_end:.2f} s, {rows_out} rows written")
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        src = Path(tmp) / "cohort.parquet"
+        # generated in a process of its own, so that this one stays small while it starts the others
+        gen = run_measured([sys.executable, __file__, "--rows", str(args.rows), "--generate", str(src)])
+        print(f"generated {args.rows:,} rows in {gen.wall:.1f} s ({src.stat().st_size / 1e6:.0f} MB)", flush=True)
+        out = {name: Path(tmp) / f"{name}.parquet" for name in ("decidua", "polars", "io", "dask")}
+        rejects = {name: path.with_name(f"{name}.rejects.parquet") for name, path in out.items()}
+        cli = [sys.executable, "-m", "decidua.entrypoints.cli.main", "batch", str(src)]
+        commands = {
+            "decidua": [*cli, "-o", str(out["decidua"])],
+            "polars": [sys.executable, __file__, "--floor", str(src), str(out["polars"]), str(rejects["polars"])],
+            "io": [
+                sys.executable,
+                __file__,
+                "--io",
+                str(src),
+                str(out["decidua"]),
+                str(rejects["decidua"]),
+                str(out["io"]),
+            ],
+        }
+        if args.dask:
+            commands["dask"] = [*cli, "-o", str(out["dask"]), "--engine", "dask"]
+        runs: dict[str, list[Measured]] = {name: [] for name in commands}
+        for i in range(args.repeat):
+            for name, argv in commands.items():
+                runs[name].append(run_measured(argv))
+                m = runs[name][-1]
+                print(f"run {i + 1} {name}: {m.cpu:.2f} CPU s, {m.wall:.2f} s wall, {m.rss_mb:.0f} MB", flush=True)
+        same = {
+            name: _same(out[name], out["decidua"]) and _same(rejects[name], rejects["decidua"])
+            for name in ("polars", "dask")
+            if name in runs
+        }
+        assessed = pl.scan_parquet(out["decidua"]).select(pl.len()).collect().item()
+        rejected = pl.scan_parquet(rejects["decidua"]).select(pl.len()).collect().item()
+        print(f"{assessed:,} rows assessed, {rejected:,} rejected; outputs equal to decidua's: {same}")
+        if not all(same.values()):
+            raise SystemExit("an engine or the floor gave other results than decidua batch")
+        single = one_patient_rate(src, args.sample)
 
-        t0 = time.perf_counter()
-        frame = pl.read_parquet(src)
-        read_only = time.perf_counter() - t0
-        print(f"reading the input alone (every column, in memory): {read_only:.2f} s")
-        layout = plan_layout(frame.columns)
-        valid, _ = prepare(frame, layout)
-        valid_df = valid.collect()
-        t0 = time.perf_counter()
-        assess_lazy(valid_df.lazy(), kb).collect()
-        rules_only = time.perf_counter() - t0
-        print(f"rules only (in memory): {rules_only:.2f} s")
-
-        sample = valid_df.head(args.sample).drop("case_id").to_dicts()
-        t0 = time.perf_counter()
-        for i, row in enumerate(sample):
-            assess_row(row, kb, str(i))
-        single = time.perf_counter() - t0
-        single_rate = len(sample) / single
-        print(f"one-patient engine: {single_rate:,.0f} rows/s over {len(sample)} rows")
-
-    rate = args.rows / end_to_end
+    stats = {name: _stats(r) for name, r in runs.items()}
+    ours = stats["decidua"]
+    report = {
+        "rows": args.rows,
+        "repeat": args.repeat,
+        **{f"{name}_{k}": v for name, s in stats.items() for k, v in s.items()},
+        "rows_per_cpu_s": round(args.rows / ours["cpu_median"]),
+        "single_rows_per_s": round(single),
+        "speedup_vs_single": round(args.rows / ours["wall_median"] / single, 1),
+        "load_at_start": round(load, 2),
+    }
+    if "dask" in stats:
+        report["dask_vs_polars_engine_wall"] = round(stats["dask"]["wall_median"] / ours["wall_median"], 2)
+    report["ratio_vs_polars"] = round(ours["cpu_median"] / stats["polars"]["cpu_median"], 2)
+    report["ratio_vs_io"] = round(ours["cpu_median"] / stats["io"]["cpu_median"], 2)
     print(
-        json.dumps(
-            {
-                "rows": args.rows,
-                "rows_per_s": round(rate),
-                "rules_rows_per_s": round(valid_df.height / rules_only),
-                "read_only_rows_per_s": round(args.rows / read_only),
-                "peak_rss_mb": round(batch_rss),
-                "single_rows_per_s": round(single_rate),
-                "speedup_vs_single": round(rate / single_rate, 1),
-            }
-        )
+        f"decidua {ours['cpu_min']:.2f}/{ours['cpu_median']:.2f} CPU s (min/median), floors: Polars query "
+        f"{stats['polars']['cpu_min']:.2f}/{stats['polars']['cpu_median']:.2f}, I/O "
+        f"{stats['io']['cpu_min']:.2f}/{stats['io']['cpu_median']:.2f}; ratios {report['ratio_vs_polars']} and "
+        f"{report['ratio_vs_io']}; peak RSS {ours['rss_mb_max']} MB"
     )
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -22,10 +22,12 @@ The two outputs of a run are one unit (:func:`commit_outputs`):
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -35,7 +37,16 @@ from pathlib import Path
 import polars as pl
 
 from decidua.core.errors import InputError
-from decidua.engines.batch import DEFAULT_KEY, Layout, assess_lazy, plan_layout, prepare, summary
+from decidua.engines.batch import (
+    DEFAULT_KEY,
+    REASON,
+    Layout,
+    assess_lazy,
+    counts_lazy,
+    plan_layout,
+    prepare,
+    summary_of,
+)
 from decidua.knowledge.loader import KnowledgeBase
 
 try:
@@ -46,7 +57,10 @@ except ImportError:  # pragma: no cover - not on Windows: leftovers are then rec
 NULL_VALUES = ["", "NA", "N/A", "NaN", "null", "NULL", "None"]
 INPUT_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel", ".xls": "excel"}
 OUTPUT_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-DEFAULT_CHUNK_ROWS = 500_000  # bounds memory (about 0.6 GB per run); larger chunks are not faster
+# Rows per morsel of the streaming engine: memory holds a few morsels of every column the query makes (inputs,
+# features, statuses); at Polars' own size (a Parquet row group) a 10 M-row run peaks near 1 GB, at 75,000 rows
+# near 0.8 GB for 2 % more CPU.
+DEFAULT_MORSEL_ROWS = 75_000
 
 
 def input_kind(path: Path) -> str:
@@ -92,15 +106,101 @@ class BatchResult:
     layout: Layout
 
 
-def _chunks(
-    frame: pl.LazyFrame, kb: KnowledgeBase, layout: Layout, chunk_rows: int
-) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, int]]:
-    """(results, rejects, rows done so far) for each chunk of ``frame``."""
-    total = row_count(frame)
-    for offset in range(0, max(total, 1), chunk_rows):
-        valid, rejected = prepare(frame.slice(offset, chunk_rows).collect(), layout)
-        done, bad = pl.collect_all([assess_lazy(valid, kb, layout.key), rejected])
-        yield done, bad, min(offset + chunk_rows, total)
+@contextmanager
+def _morsels(chunk_rows: int | None) -> Iterator[None]:
+    """Polars' streaming engine run with ``chunk_rows`` rows per morsel (:data:`DEFAULT_MORSEL_ROWS` when
+    ``None``), without
+    Python's cycle collector: the run makes few Python objects, and a collection would walk every object of the
+    process (the knowledge base's many) again and again, a few per cent of the run."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with pl.Config(streaming_chunk_size=chunk_rows or DEFAULT_MORSEL_ROWS):
+            yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+class _Stopped(Exception):
+    """Raised inside a running query to end it (the run was stopped, or its progress callback failed)."""
+
+
+class _Run:
+    """One run of the engine as a single streaming query: its progress (``on_chunk(rows_read)``, told morsel by
+    morsel from Polars' threads), the number of its rejected rows (told by the query as it meets them) and its
+    stop. The query runs in a thread of its own while the main
+    thread waits for it, so that a signal (Ctrl+C, SIGTERM: turned into exceptions by the CLI) is handled at once:
+    the query is then ended at its next morsel, and the exception goes on once it has."""
+
+    def __init__(self, on_chunk: Callable[[int], None] | None) -> None:
+        self.on_chunk = on_chunk
+        self.rows = 0
+        self.rejected = 0
+        self.stop = False
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+
+    def tick(self, keys: pl.Series) -> pl.Series:
+        with self.lock:
+            if self.stop:
+                raise _Stopped
+            self.rows += len(keys)
+            rows = self.rows
+        if self.on_chunk is not None:
+            try:
+                self.on_chunk(rows)
+            except BaseException as exc:  # a callback's error (or KeyboardInterrupt) ends the run, re-raised below
+                self.error = exc
+                raise _Stopped from None
+        return keys
+
+    def reject(self, rows: int) -> None:
+        with self.lock:
+            self.rejected += rows
+
+    def results(self, frame: pl.LazyFrame, kb: KnowledgeBase, layout: Layout) -> pl.LazyFrame:
+        """The results of ``frame``: one query that reads the input once, calls :meth:`tick` for each morsel read
+        and :meth:`reject` with the number of rejected rows it meets."""
+        dtype = frame.collect_schema()[layout.key]
+        ticking = frame.with_columns(pl.col(layout.key).map_batches(self.tick, dtype, is_elementwise=True))
+        valid, _ = prepare(ticking, layout, None, self.reject)
+        return assess_lazy(valid, kb, layout.key)
+
+    def rejects(self, frame: pl.LazyFrame, layout: Layout) -> pl.LazyFrame:
+        """The rejected rows of ``frame``, in input order, with their reasons: the input prepared again, only when
+        the run met some."""
+        if not self.rejected:
+            return pl.LazyFrame(schema={layout.key: pl.String, REASON: pl.String})
+        _, rejected = prepare(frame, layout)
+        return rejected
+
+    def collect(self, queries: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+        """``pl.collect_all(queries)`` on the streaming engine, in a thread, the main thread staying responsive."""
+        out: list[pl.DataFrame] = []
+        failed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                out.extend(pl.collect_all(queries, engine="streaming"))
+            except BaseException as exc:
+                failed.append(exc)
+
+        worker = threading.Thread(target=work, name="decidua-batch", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.1)
+        except BaseException:
+            with self.lock:
+                self.stop = True
+            worker.join()
+            raise
+        if self.error is not None:
+            raise self.error
+        if failed:
+            raise failed[0]
+        return out
 
 
 def run_local(
@@ -108,22 +208,20 @@ def run_local(
     kb: KnowledgeBase,
     key: str = DEFAULT_KEY,
     allow_extra: bool = False,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> BatchResult:
-    """Run the Polars engine over ``frame`` chunk by chunk, in memory; ``on_chunk(rows_done)`` reports progress."""
+    """Run the Polars engine over ``frame`` (one streaming query), into memory; ``on_chunk(rows_read)`` reports
+    progress."""
+    run = _Run(on_chunk)
     try:
         layout = plan_layout(frame.collect_schema().names(), key, allow_extra)
-        results: list[pl.DataFrame] = []
-        rejects: list[pl.DataFrame] = []
-        for done, bad, rows_done in _chunks(frame, kb, layout, chunk_rows):
-            results.append(done)
-            rejects.append(bad)
-            if on_chunk is not None:
-                on_chunk(rows_done)
+        with _morsels(chunk_rows):
+            (results,) = run.collect([run.results(frame, kb, layout)])
+            rejects = run.rejects(frame, layout).collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"cannot process the input: {exc}") from None
-    return BatchResult(pl.concat(results, rechunk=False), pl.concat(rejects), layout)
+    return BatchResult(results, rejects, layout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +240,16 @@ def run_to_files(
     output: Path,
     key: str = DEFAULT_KEY,
     allow_extra: bool = False,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
     *,
     inputs: Iterable[Path] = (),
 ) -> FileRun:
-    """Run chunk by chunk, spilling each chunk to a part file in the run's work folder, then stream the parts into
-    ``output`` and its rejects file, committed together (:func:`commit_outputs`). Memory stays bounded by one
-    chunk; nothing appears under the final names until the end, and the work folder is removed on every exit.
+    """Run the engine as one streaming query from the input into ``output`` and its rejects file, committed
+    together (:func:`commit_outputs`): Polars reads, assesses and writes morsel by morsel on every core; the
+    rejected rows, if any, are read again and written with their reasons by a second query. Memory
+    stays bounded by the morsels in flight; nothing appears under the final names until the end, and the work
+    folder is removed on every exit.
 
     Raises
     ------
@@ -158,36 +258,30 @@ def run_to_files(
         the engine cannot process.
     """
     kind = output_kind(output)
-    counts: dict[str, dict[str, int]] = {}
-    assessed = rejected = 0
+
+    def sink(query: pl.LazyFrame, path: Path) -> pl.LazyFrame:
+        return query.sink_parquet(path, lazy=True) if kind == "parquet" else query.sink_csv(path, lazy=True)
+
     with run_folder(output, inputs=inputs) as parts:
         try:
             layout = plan_layout(frame.collect_schema().names(), key, allow_extra)
-            for i, (done, bad, rows_done) in enumerate(_chunks(frame, kb, layout, chunk_rows)):
-                # Arrow IPC parts: written and read back without encoding, so the final file is encoded once.
-                done.write_ipc(parts / f"results-{i:06d}.arrow", compression="lz4")
-                bad.write_ipc(parts / f"rejects-{i:06d}.arrow", compression="lz4")
-                assessed += done.height
-                rejected += bad.height
-                for row in summary(done, kb):
-                    name = str(row.pop("finding"))
-                    bucket = counts.setdefault(name, dict.fromkeys(row, 0))
-                    for status, n in row.items():
-                        bucket[status] += n
-                if on_chunk is not None:
-                    on_chunk(rows_done)
-            for name in ("rejects", "results"):
-                scan = pl.scan_ipc(sorted(parts.glob(f"{name}-*.arrow")))
-                if kind == "parquet":
-                    scan.sink_parquet(parts / name)
-                else:
-                    scan.sink_csv(parts / name)
+            run = _Run(on_chunk)
+            with _morsels(chunk_rows):
+                run.collect([sink(run.results(frame, kb, layout), parts / "results")])
+                run.collect([sink(run.rejects(frame, layout), parts / "rejects")])
+            # the summary's counts from the file written (a few status columns: cheaper than counting in the query)
+            written = (
+                pl.scan_parquet(parts / "results")
+                if kind == "parquet"
+                else pl.scan_csv(parts / "results", infer_schema=False)
+            )
+            counts = counts_lazy(written, kb).collect(engine="streaming")
         except pl.exceptions.PolarsError as exc:
             raise InputError(f"cannot process the input: {exc}") from None
         commit_outputs(parts, output)
-    return FileRun(
-        {f: {k: v for k, v in c.items() if k != "finding"} for f, c in counts.items()}, assessed, rejected, layout
-    )
+    table = {str(row.pop("finding")): row for row in summary_of(counts, kb)}
+    assessed = sum(table["rpl"].values())  # every assessed row has an rpl status
+    return FileRun(table, assessed, run.rejected, layout)
 
 
 def write_outputs(results: pl.DataFrame, rejects: pl.DataFrame, output: Path, *, inputs: Iterable[Path] = ()) -> None:

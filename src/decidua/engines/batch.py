@@ -9,9 +9,10 @@ classification. The rules are the knowledge base's compiled expressions translat
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import polars as pl
 
@@ -132,51 +133,111 @@ def plan_layout(columns: Sequence[str], key: str = DEFAULT_KEY, allow_extra: boo
     return Layout(key, present, absent, tuple(c for c in HLA_COLUMNS if c in columns))
 
 
-ValueMap = dict[str, bool | str | None]
-
-
-def value_maps(frame: pl.DataFrame, layout: Layout) -> dict[str, ValueMap]:
-    """For text cells of boolean and categorical columns: each distinct spelling -> its value.
+def vocabulary(spec: FeatureSpec) -> dict[str, bool | str | None]:
+    """The words a text cell of a boolean or categorical column may say (lower case) -> its value.
 
     Labs write "Normal", " abnormal" or "Yes"; these are read case- and space-insensitively with the words of
     every table decidua reads (:mod:`decidua.core.cells`): yes/no columns only unambiguous yes/no words, KIR gene
-    columns also present/absent, P/A and the not-tested words (null). Working on the
-    distinct values (a handful per column) instead of every cell keeps the cost per row to one hash lookup.
-    Spellings that mean nothing allowed are left out, so they are rejected with their row.
+    columns also present/absent, P/A and the not-tested words (null).
     """
-    text = [n for n in layout.present if INPUT_INDEX[n].dtype in ("bool", "str") and frame.schema[n] == pl.String]
-    distinct = frame.select(pl.col(n).unique().drop_nulls().implode() for n in text).row(0) if text else ()
-    maps: dict[str, ValueMap] = {}
-    for name, values in zip(text, distinct, strict=True):
-        spec = INPUT_INDEX[name]
-        vocabulary: dict[str, bool | str | None]
-        if name in KIR_COLUMNS:
-            vocabulary = dict(GENE_WORDS)  # present / absent / not tested, as a KIR sheet says them
-        elif spec.dtype == "bool":
-            vocabulary = dict(WORDS)  # yes / no only: "A" or "ND" on a lab sheet are not guessed
-        else:
-            vocabulary = {c.lower(): c for c in spec.categories}
-        maps[name] = {raw: vocabulary[raw.strip().lower()] for raw in values if raw.strip().lower() in vocabulary}
-    return maps
+    if spec.name in KIR_COLUMNS:
+        return dict(GENE_WORDS)  # present / absent / not tested, as a KIR sheet says them
+    if spec.dtype == "bool":
+        return dict(WORDS)  # yes / no only: "A" or "ND" on a lab sheet are not guessed
+    return {c.lower(): c for c in spec.categories}
 
 
-def _cast(spec: FeatureSpec, col: pl.Expr, source: pl.DataType, mapping: ValueMap | None) -> pl.Expr:
+ValueMap = dict[str, bool | str | None]
+
+
+def spellings(spec: FeatureSpec, values: Sequence[str]) -> ValueMap:
+    """Each spelling in ``values`` (a text column's) that means something allowed -> its value, read as
+    :mod:`decidua.core.cells` reads a cell (trimmed, lower case); spellings that mean nothing allowed are left
+    out, so they are rejected with their row."""
+    words = vocabulary(spec)
+    return {raw: words[raw.strip().lower()] for raw in values if raw.strip().lower() in words}
+
+
+def _is_text(spec: FeatureSpec, source: pl.DataType) -> bool:
+    """A boolean or categorical column written as text: read through its vocabulary."""
+    return spec.dtype in ("bool", "str") and source == pl.String
+
+
+_NOT_TESTED = -1  # the code of a spelling that says "not tested" (a null value that is not an error)
+
+
+class _Spellings:
+    """How one text column's cells read (:func:`spellings`), learnt a morsel of the input at a time: every cell is
+    cast to an Enum of the spellings met so far (the vocabulary's words in lower, upper and title case to begin
+    with) and its meaning read back by position; the few spellings not met yet are read in Python and added. The
+    meaning is the category for a categorical column, and for a yes/no column a code: 1 yes, 0 no, -1 not tested;
+    null for a spelling that means nothing allowed (and for an empty cell)."""
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        self.dtype: pl.DataType = pl.Enum(spec.categories) if spec.dtype == "str" else pl.Int8()
+        self.meaning: dict[str, Any] = {}
+        self.lock = threading.Lock()
+        words = vocabulary(spec)
+        self._learn([v for w in words for v in (w, w.upper(), w.title())] + list(spec.categories))
+
+    def _learn(self, values: Sequence[str]) -> None:
+        known = spellings(self.spec, values)
+        for raw in dict.fromkeys(values):
+            if raw in known and self.spec.dtype == "bool":
+                meant = known[raw]
+                self.meaning[raw] = _NOT_TESTED if meant is None else int(bool(meant))
+            else:
+                self.meaning.setdefault(raw, known.get(raw))
+        # replaced as one (read without the lock by other morsels): an Enum of the spellings, their meanings
+        self.table = (pl.Enum(list(self.meaning)), pl.Series(list(self.meaning.values()), dtype=self.dtype))
+
+    def __call__(self, cells: pl.Series) -> pl.Series:
+        enum, values = self.table
+        at = cells.cast(enum, strict=False)
+        new = at.is_null() & cells.is_not_null()
+        if new.any():
+            with self.lock:
+                self._learn([c for c in cells.filter(new).unique().to_list() if c not in self.meaning])
+                enum, values = self.table
+            at = cells.cast(enum, strict=False)
+        return values.gather(at.to_physical())
+
+
+def _typed(spec: FeatureSpec, col: pl.Expr, source: pl.DataType) -> tuple[pl.Expr, pl.Expr | None]:
+    """(the column's value in the feature layout, is the raw value bad? - ``None`` when it cannot be) for one input
+    column of type ``source``.
+
+    A value present but not of the column's type, vocabulary or range is bad, except a spelling that says "not
+    tested".
+    """
     target = INPUT_SCHEMA[spec.name]
-    if mapping is not None:
-        dtype = pl.Enum(spec.categories) if spec.dtype == "str" else target
-        return col.replace_strict(mapping, default=None, return_dtype=dtype)
+    if _is_text(spec, source):
+        read = _Spellings(spec)
+        meant = col.map_batches(read, read.dtype, is_elementwise=True)
+        if spec.dtype == "str":
+            return meant, col.is_not_null() & meant.is_null()
+        return pl.when(meant >= 0).then(meant == 1), col.is_not_null() & meant.is_null()
     if spec.dtype == "str":
-        return col.cast(pl.String).cast(pl.Enum(spec.categories), strict=False)
-    if source == pl.String:
-        col = col.str.strip_chars()
-    if spec.dtype == "int" and source in (pl.Float32, pl.Float64):
-        # a whole-number float (Excel, pandas) is accepted; 2.5 pregnancies is not
-        return pl.when(col == col.round(0)).then(col).otherwise(None).cast(target, strict=False)
-    return col.cast(target, strict=False)
+        value = col.cast(pl.String).cast(pl.Enum(spec.categories), strict=False)
+    else:
+        if source == pl.String:
+            col = col.str.strip_chars()
+        if spec.dtype == "int" and source in (pl.Float32, pl.Float64):
+            # a whole-number float (Excel, pandas) is accepted; 2.5 pregnancies is not
+            value = pl.when(col == col.round(0)).then(col).otherwise(None).cast(target, strict=False)
+        else:
+            value = col.cast(target, strict=False)
+    # present but not of the column's type (cannot happen when it is of the type already), or out of range
+    bad = None if source == target else col.is_not_null() & value.is_null()
+    if spec.dtype not in ("bool", "str") and spec.low is not None and spec.high is not None:
+        out = (~value.is_between(spec.low, spec.high)).fill_null(False)
+        bad = out if bad is None else bad | out
+    return value, bad
 
 
-def _check(spec: FeatureSpec, raw: pl.Expr, value: pl.Expr, mapping: ValueMap | None) -> tuple[pl.Expr, pl.Expr]:
-    """(is this column's value bad?, the message saying why) for one feature column."""
+def _message(spec: FeatureSpec, raw: pl.Expr) -> pl.Expr:
+    """Why a bad value of one feature column is refused, naming the value."""
     if spec.name in KIR_COLUMNS:
         allowed = GENE_CELL_HELP_SHORT
     elif spec.dtype == "bool":
@@ -185,14 +246,7 @@ def _check(spec: FeatureSpec, raw: pl.Expr, value: pl.Expr, mapping: ValueMap | 
         allowed = "one of " + ", ".join(spec.categories)
     else:
         allowed = f"{'an integer' if spec.dtype == 'int' else 'a number'} from {spec.low:g} to {spec.high:g}"
-    bad = raw.is_not_null() & value.is_null()  # present but not of the column's type or vocabulary
-    blank = [text for text, meant in (mapping or {}).items() if meant is None]
-    if blank:  # ... unless it says "not tested"
-        bad = bad & ~raw.is_in(blank)
-    if spec.dtype not in ("bool", "str") and spec.low is not None and spec.high is not None:
-        bad = bad | ((value < spec.low) | (value > spec.high)).fill_null(False)
-    message = pl.format(f"{spec.name}: got '{{}}'; allowed: {allowed}", raw.cast(pl.String).fill_null(""))
-    return bad, message
+    return pl.format(f"{spec.name}: got '{{}}'; allowed: {allowed}", raw.cast(pl.String).fill_null(""))
 
 
 def _raw(name: str) -> str:
@@ -220,7 +274,7 @@ def case_to_row(case: Case) -> dict[str, Scalar]:
 # One genotype with two sides and no namespace: resolved side by side, so that a cohort's many genotype strings
 # cost one interpretation per distinct allele (list). Anything else (genotype lists, namespaces) is resolved whole.
 _SIMPLE_GENOTYPE = r"^[^|^~+#]+\+[^|^~+#]+$"
-_CACHE = 1 << 16  # distinct alleles, typings and KIR patterns remembered across chunks
+_CACHE = 1 << 16  # distinct alleles, typings and KIR patterns remembered within a process
 
 
 @functools.lru_cache(maxsize=_CACHE)
@@ -248,17 +302,15 @@ _C2 = "c2"
 _ERROR = "error"
 
 
-def hla_table(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-    """Each distinct HLA-C typing in ``columns`` with its C2 count and error message (null when it is fine).
+def hla_table(typings: pl.Series) -> pl.DataFrame:
+    """Each of the distinct HLA-C ``typings`` (text, no nulls) with its C2 count and error message (null when it
+    is fine), in the order given.
 
-    Plain genotypes (``A+B``) are split and each distinct side interpreted once (and remembered across chunks);
-    the C2 count of a genotype is the sum of its sides', and its error the errors of its sides.
+    Plain genotypes (``A+B``) are split and each distinct side interpreted once (and remembered within the
+    process); the C2 count of a genotype is the sum of its sides', and its error the errors of its sides.
     """
-    schema = {_TYPING: pl.String, _C2: pl.Int64, _ERROR: pl.String}
-    if not columns:
-        return pl.DataFrame(schema=schema)
-    typings = pl.concat([frame.get_column(c).cast(pl.String).drop_nulls() for c in columns]).unique()
-    simple = typings.to_frame(_TYPING).filter(pl.col(_TYPING).str.contains(_SIMPLE_GENOTYPE))
+    frame = typings.to_frame(_TYPING).with_row_index("__order")
+    simple = frame.filter(pl.col(_TYPING).str.contains(_SIMPLE_GENOTYPE))
     parts = pl.col(_TYPING).str.split_exact("+", 1)
     simple = simple.with_columns(
         parts.struct.field("field_0").str.strip_chars().alias("a"),
@@ -277,22 +329,15 @@ def hla_table(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
 
     both = pl.concat_str([error("a"), error("b")], separator="; ", ignore_nulls=True)
     resolved_sides = simple.select(
-        _TYPING, (c2("a") + c2("b")).alias(_C2), pl.when(both != "").then(both).alias(_ERROR)
+        "__order", _TYPING, (c2("a") + c2("b")).alias(_C2), pl.when(both != "").then(both).alias(_ERROR)
     )
-    whole = typings.filter(~typings.is_in(simple.get_column(_TYPING).implode()))
-    resolved_whole = pl.DataFrame([(text, *_whole(text)) for text in whole.to_list()], schema=schema, orient="row")
-    return pl.concat([resolved_sides, resolved_whole])
-
-
-def _hla_columns(frame: pl.DataFrame, columns: Sequence[str]) -> list[pl.Series]:
-    """For each HLA-C column: its C2 count and error, row by row (joined from the table of distinct typings)."""
-    table = hla_table(frame, columns)
-    out = []
-    for col in columns:
-        text = frame.get_column(col).cast(pl.String).to_frame(_TYPING)
-        joined = text.join(table, on=_TYPING, how="left", maintain_order="left")
-        out += [joined.get_column(kind).alias(_derived(col, kind)) for kind in (_C2, _ERROR)]
-    return out
+    whole = frame.filter(~pl.col(_TYPING).str.contains(_SIMPLE_GENOTYPE))
+    resolved_whole = pl.DataFrame(
+        [(i, text, *_whole(text)) for i, text in whole.iter_rows()],
+        schema={"__order": pl.UInt32, _TYPING: pl.String, _C2: pl.Int64, _ERROR: pl.String},
+        orient="row",
+    )
+    return pl.concat([resolved_sides, resolved_whole]).sort("__order").drop("__order")
 
 
 def _derived(col: str, kind: str) -> str:
@@ -304,11 +349,10 @@ _UNTESTED = 2  # a locus' digit in the KIR pattern code: 0 absent, 1 present, 2 
 _UNTYPED = sum(_UNTESTED * 3**i for i in range(len(KIR_COLUMNS)))
 
 
-def _kir_code(layout: Layout) -> pl.Expr:
+def _kir_code(present: Sequence[str], typed: dict[str, pl.Expr]) -> pl.Expr:
     """One integer per row encoding its KIR loci (base 3), so each distinct pattern is classified once."""
     digits = [
-        (pl.col(name).cast(pl.Int64).fill_null(_UNTESTED) if name in layout.present else pl.lit(_UNTESTED, pl.Int64))
-        * 3**i
+        (typed[name].cast(pl.Int64).fill_null(_UNTESTED) if name in present else pl.lit(_UNTESTED, pl.Int64)) * 3**i
         for i, name in enumerate(KIR_COLUMNS)
     ]
     return pl.sum_horizontal(digits).alias(_KIR_CODE)
@@ -328,51 +372,113 @@ def _kir_pattern(code: int) -> tuple[Scalar, ...]:
     return tuple(kir_features(classify(typing)).values())
 
 
-def _kir_lookup(codes: pl.Series) -> pl.DataFrame:
-    """The KIR feature columns of each distinct pattern code."""
-    distinct = codes.unique().to_list()
+_KIR_DTYPE = pl.Struct({n: FEATURE_SCHEMA[n] for n in KIR_FEATURES})
+
+
+def kir_table(codes: pl.Series) -> pl.DataFrame:
+    """The KIR feature columns of each of the distinct pattern ``codes``, in the order given."""
     schema = {_KIR_CODE: pl.Int64, **{n: FEATURE_SCHEMA[n] for n in KIR_FEATURES}}
-    return pl.DataFrame([(code, *_kir_pattern(code)) for code in distinct], schema=schema, orient="row")
+    return pl.DataFrame([(code, *_kir_pattern(code)) for code in codes.to_list()], schema=schema, orient="row")
 
 
-def _kir_columns(frame: pl.DataFrame, layout: Layout, maps: dict[str, ValueMap]) -> pl.DataFrame:
-    """The woman's KIR feature columns, row by row: each distinct pattern of loci classified once."""
-    typed = [
-        _cast(INPUT_INDEX[n], pl.col(n), frame.schema[n], maps.get(n)).alias(n)
-        for n in layout.present
-        if n in KIR_COLUMNS
-    ]
-    # the key column keeps the frame's height when no KIR column is present (the code is then a literal)
-    codes = frame.select(pl.col(layout.key), *typed).select(_kir_code(layout), pl.col(layout.key)).drop(layout.key)
-    return codes.join(_kir_lookup(codes.get_column(_KIR_CODE)), on=_KIR_CODE, how="left", maintain_order="left").drop(
-        _KIR_CODE
-    )
+class _KirPatterns:
+    """Every KIR pattern code met in this process with its features (a struct), in a table that only grows: the
+    streaming engine hands each morsel of the input to :meth:`__call__`, which classifies the patterns it has not
+    met yet (a few hundred in a cohort) and reads every row's features back by position."""
+
+    def __init__(self) -> None:
+        self.index: dict[int, int] = {}
+        self.table = kir_table(pl.Series([], dtype=pl.Int64)).drop(_KIR_CODE).to_struct("kir")
+        self.lock = threading.Lock()
+
+    def __call__(self, codes: pl.Series) -> pl.Series:
+        distinct = codes.unique()
+        values = distinct.to_list()
+        with self.lock:
+            new = [c for c in dict.fromkeys(values) if c not in self.index]
+            if new:
+                for code in new:
+                    self.index[code] = len(self.index)
+                rows = kir_table(pl.Series(new, dtype=pl.Int64)).drop(_KIR_CODE).to_struct("kir")
+                self.table = pl.concat([self.table, rows], rechunk=len(self.index) < 4096)
+            table, positions = self.table, [self.index[c] for c in values]
+        return table.gather(codes.replace_strict(distinct, pl.Series(positions, dtype=pl.UInt32)))
 
 
-def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+_kir_lookup = _KirPatterns()
+
+
+def first_look(frame: pl.LazyFrame, layout: Layout) -> pl.DataFrame:
+    """The input's distinct HLA-C typings (only those columns are read), each interpreted once: :func:`hla_table`
+    (its order is that of the Enum the typings are cast to, so that a row's result is read by position)."""
+    distinct = [frame.select(pl.col(c).cast(pl.String)).unique() for c in layout.hla]
+    found = pl.collect_all(distinct, engine="streaming") if distinct else []
+    typings = pl.concat([f.to_series().rename(_TYPING) for f in found]) if found else pl.Series([], dtype=pl.String)
+    return hla_table(typings.drop_nulls().unique(maintain_order=True))
+
+
+OnRejected = Callable[[int], None]
+
+
+@overload
+def prepare(
+    frame: pl.DataFrame | pl.LazyFrame, layout: Layout, typings: pl.DataFrame | None = None, on_rejected: None = None
+) -> tuple[pl.LazyFrame, pl.LazyFrame]: ...
+
+
+@overload
+def prepare(
+    frame: pl.DataFrame | pl.LazyFrame, layout: Layout, typings: pl.DataFrame | None, on_rejected: OnRejected
+) -> tuple[pl.LazyFrame, None]: ...
+
+
+def prepare(
+    frame: pl.DataFrame | pl.LazyFrame,
+    layout: Layout,
+    typings: pl.DataFrame | None = None,
+    on_rejected: OnRejected | None = None,
+) -> tuple[pl.LazyFrame, pl.LazyFrame | None]:
     """Cast the input, check it, derive the genotype features, and split (valid rows, rejected rows with reason).
 
-    Categorical columns become Enums of their allowed values. Distinct text values, HLA-C typings and KIR
-    patterns are each interpreted once (and remembered across chunks); their results are joined back with one
-    hash lookup per cell. Reasons are formatted only for the rejected rows.
+    One lazy query, streamable, with no per-row Python: categorical columns become Enums of their allowed values,
+    and the distinct spellings of text columns, HLA-C typings (``typings``; by default :func:`first_look`, a look
+    at those columns alone) and KIR patterns are each interpreted once and read back by position. Reasons are
+    formatted only for the rejected rows.
+
+    With ``on_rejected``, the rejected rows are not a query of their own: the valid rows' query tells
+    ``on_rejected`` how many it meets, a morsel at a time, and the second item returned is ``None``. A run then
+    reads the input once when no row is rejected, and prepares it again for the rejected rows' reasons only when
+    there are some (two queries sharing one read cost more: the shared part of the query is held for both).
     """
-    schema = frame.schema
-    maps = value_maps(frame, layout)
-    genotypes = _kir_columns(frame, layout, maps).hstack(_hla_columns(frame, layout.hla))
-    raw = (
-        frame.select(
-            pl.col(layout.key).cast(pl.String),
-            *(pl.col(n).alias(_raw(n)) for n in layout.present),
-            *(pl.col(n).cast(pl.String) for n in layout.hla),
-        )
-        .hstack(genotypes)
-        .lazy()
+    lazy = frame.lazy()
+    schema = lazy.collect_schema()
+    typings = first_look(lazy, layout) if typings is None else typings
+    raw = lazy.select(
+        pl.col(layout.key).cast(pl.String),
+        *(pl.col(n).alias(_raw(n)) for n in layout.present),
+        *(pl.col(n).cast(pl.String) for n in layout.hla),
     )
+    columns = {n: _typed(INPUT_INDEX[n], pl.col(_raw(n)), schema[n]) for n in layout.present}
+    kir = [n for n in layout.present if n in KIR_COLUMNS]
+    c2s, errors = typings.get_column(_C2), typings.get_column(_ERROR)
+    wrong = errors.is_not_null()
+    typings_enum = pl.Enum(typings.get_column(_TYPING))
     typed = raw.with_columns(
-        *(_cast(INPUT_INDEX[n], pl.col(_raw(n)), schema[n], maps.get(n)).alias(n) for n in layout.present),
+        *(value.alias(n) for n, (value, _) in columns.items()),
         *(pl.lit(None, INPUT_SCHEMA[n]).alias(n) for n in layout.absent),
+        # each typing's place in the table of distinct typings: its C2 count and error are read from there
+        *(pl.col(col).cast(typings_enum).to_physical().alias(_derived(col, _TYPING)) for col in layout.hla),
+    ).with_columns(
+        *(pl.lit(c2s).gather(pl.col(_derived(col, _TYPING))).alias(_derived(col, _C2)) for col in layout.hla),
+        *(pl.lit(wrong).gather(pl.col(_derived(col, _TYPING))).alias(_derived(col, _ERROR)) for col in layout.hla),
     )
-    checks = [_check(INPUT_INDEX[n], pl.col(_raw(n)), pl.col(n), maps.get(n)) for n in layout.present]
+    if kir:
+        code = _kir_code(kir, {n: pl.col(n) for n in kir})
+        features = code.map_batches(_kir_lookup, _KIR_DTYPE, is_elementwise=True).struct.unnest()
+    else:  # an untyped cohort: every feature null
+        features = pl.lit(None, _KIR_DTYPE).struct.unnest()
+    typed = typed.with_columns(features)
+    checks = [(bad, _message(INPUT_INDEX[n], pl.col(_raw(n)))) for n, (_, bad) in columns.items() if bad is not None]
     checks += [
         ((pl.col(a) > pl.col(b)).fill_null(False), pl.lit(msg))
         for a, b, msg in CONSISTENCY
@@ -387,12 +493,26 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
             )
         )
     for col in layout.hla:
-        error = pl.col(_derived(col, _ERROR))
-        checks.append((error.is_not_null(), pl.format(f"{col}: got '{{}}'; {{}}", pl.col(col), error)))
+        error = pl.lit(errors).gather(pl.col(_derived(col, _TYPING)))  # formatted for the rejected rows only
+        checks.append(
+            (pl.col(_derived(col, _ERROR)).fill_null(False), pl.format(f"{col}: got '{{}}'; {{}}", pl.col(col), error))
+        )
     checks.append((pl.col(layout.key).is_null(), pl.lit(f"{layout.key}: missing key")))
     flagged = typed.with_columns(pl.any_horizontal([bad for bad, _ in checks]).alias(REASON))
     reason = pl.concat_str([pl.when(bad).then(msg) for bad, msg in checks], separator="; ", ignore_nulls=True)
-    rejected = flagged.filter(pl.col(REASON)).select(layout.key, reason.alias(REASON))
+    if on_rejected is None:
+        rejected: pl.LazyFrame | None = flagged.filter(pl.col(REASON)).select(layout.key, reason.alias(REASON))
+        keep = ~pl.col(REASON)
+    else:
+        rejected = None
+
+        def tee(bad: pl.Series) -> pl.Series:
+            count = int(bad.sum())
+            if count:
+                on_rejected(count)
+            return ~bad
+
+        keep = pl.col(REASON).map_batches(tee, pl.Boolean, is_elementwise=True)
 
     def c2(col: str) -> pl.Expr:
         return pl.col(_derived(col, _C2)) if col in layout.hla else pl.lit(None, pl.Int64)
@@ -402,7 +522,7 @@ def prepare(frame: pl.DataFrame, layout: Layout) -> tuple[pl.LazyFrame, pl.LazyF
         if ("oocyte_donor_hla_c" in layout.hla)
         else (pl.col("oocytes") == "donor").fill_null(False)
     )
-    valid = flagged.filter(~pl.col(REASON)).with_columns(
+    valid = flagged.filter(keep).with_columns(
         c2("woman_hla_c").alias("woman_c2_count"),
         pl.when(donor_oocytes).then(c2("oocyte_donor_hla_c")).alias("oocyte_donor_c2_count"),
         c2("partner_hla_c").alias("sperm_c2_count"),
@@ -472,11 +592,25 @@ def _result_columns(kb: KnowledgeBase) -> tuple[pl.Expr, ...]:
     return result
 
 
+def _finding_columns(kb: KnowledgeBase) -> list[str]:
+    return ["rpl", "rif", *PATHWAY_COLUMNS, *(r.id for r in kb.active_rules)]
+
+
+def counts_lazy(result: pl.LazyFrame, kb: KnowledgeBase) -> pl.LazyFrame:
+    """One row: the count of each status in every finding column of ``result`` (one streaming pass)."""
+    return result.select(
+        (pl.col(name) == status.value).sum().alias(f"{name}\x00{status.value}")
+        for name in _finding_columns(kb)
+        for status in Status
+    )
+
+
+def summary_of(counts: pl.DataFrame, kb: KnowledgeBase) -> list[dict[str, Any]]:
+    """The rows of :func:`counts_lazy`'s answer, one per finding: ``{"finding": name, status: count, ...}``."""
+    it = iter(counts.row(0))
+    return [{"finding": name, **{s.value: int(next(it)) for s in Status}} for name in _finding_columns(kb)]
+
+
 def summary(result: pl.DataFrame, kb: KnowledgeBase) -> list[dict[str, Any]]:
     """Counts of each status for every finding column (one pass over the result)."""
-    names = ["rpl", "rif", *PATHWAY_COLUMNS, *(r.id for r in kb.active_rules)]
-    counts = result.select(
-        (pl.col(name) == status.value).sum().alias(f"{name}\x00{status.value}") for name in names for status in Status
-    ).row(0)
-    it = iter(counts)
-    return [{"finding": name, **{s.value: int(next(it)) for s in Status}} for name in names]
+    return summary_of(counts_lazy(result.lazy(), kb).collect(), kb)

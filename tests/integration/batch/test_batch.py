@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from decidua.adapters import batchio
 from decidua.adapters.batchio import run_local, scan_input
 from decidua.core.errors import InputError
-from decidua.engines.batch import KIR_COLUMNS, Layout
+from decidua.engines.batch import KIR_COLUMNS
 from decidua.entrypoints.cli.main import app
 from decidua.knowledge.loader import KnowledgeBase
 
@@ -151,6 +151,21 @@ def test_dask_engine_gives_the_same_results_as_the_local_engine(
         assert remote.rejects.equals(local.rejects)
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_dask_engine_writes_the_same_files_as_the_local_engine(cohort: Path, tmp_path: Path, suffix: str) -> None:
+    outputs = {}
+    for engine in ("polars", "dask"):
+        out = tmp_path / engine / f"out{suffix}"
+        result = runner.invoke(app, ["batch", str(cohort), "-o", str(out), "--engine", engine])
+        assert result.exit_code == 0, result.stderr
+        assert "5 rows in, 3 assessed, 2 rejected" in result.stderr
+        read = pl.read_parquet if suffix == ".parquet" else pl.read_csv
+        outputs[engine] = (read(out), read(batchio.rejects_path(out)))
+        assert sorted(p.name for p in out.parent.iterdir()) == sorted([f"out.rejects{suffix}", f"out{suffix}"])
+    assert outputs["dask"][0].equals(outputs["polars"][0])
+    assert outputs["dask"][1].equals(outputs["polars"][1])
+
+
 def test_run_to_files_streams_chunks_and_leaves_nothing_when_interrupted(
     cohort: Path, tmp_path: Path, kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,17 +176,18 @@ def test_run_to_files_streams_chunks_and_leaves_nothing_when_interrupted(
     assert pl.read_csv(out)["case_id"].to_list() == ["a", "b", "e"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["res.csv", "res.rejects.csv"]
 
-    calls = {"n": 0}
-    real = batchio.prepare
+    def interrupt(rows: int) -> None:  # Ctrl+C while the query streams: the run ends, nothing is left
+        raise KeyboardInterrupt
 
-    def fail_on_second_chunk(frame: pl.DataFrame, layout: Layout) -> object:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(frame, layout)
-
-    monkeypatch.setattr(batchio, "prepare", fail_on_second_chunk)
     again = tmp_path / "again" / "res.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        batchio.run_to_files(scan_input(cohort), kb, again, chunk_rows=2, on_chunk=interrupt)
+    assert list(again.parent.iterdir()) == []
+
+    def fail_while_preparing(*args: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batchio, "prepare", fail_while_preparing)
     with pytest.raises(KeyboardInterrupt):
         batchio.run_to_files(scan_input(cohort), kb, again, chunk_rows=2)
     assert list(again.parent.iterdir()) == []
@@ -233,3 +249,30 @@ def test_a_cohort_without_the_matching_column_still_counts_transfer_biochemicals
     result = run_local(scan_input(path), kb)
     row = result.results.row(0, named=True)
     assert (row["rpl"], row["rpl_losses_counted"], row["workup"]) == ("flagged", 3, "flagged")
+
+
+def test_text_cells_read_as_the_cell_reader_reads_them_whatever_morsel_they_first_appear_in(kb: KnowledgeBase) -> None:
+    from decidua.core.cells import read_cell
+
+    spellings = ["yes", "no", " YES", "No ", "\x1cpos\u3000", "Neg", "maybe", "A", "", "tRuE", "yes"]
+    frame = pl.DataFrame(
+        {
+            "case_id": [f"r{i}" for i in range(len(spellings))],
+            "age_years": ["36"] * len(spellings),
+            "cond_sle": spellings,
+            "karyotype_woman": ["normal", " Abnormal", "NORMAL", "odd", "normal", "abnormal\t", *["normal"] * 5],
+        }
+    )
+
+    def readable(cell: str) -> bool:
+        try:
+            read_cell(cell)
+        except ValueError:
+            return False
+        return True
+
+    result = run_local(frame.lazy(), kb, chunk_rows=2)  # spellings first met in later morsels too
+    rejected = set(result.rejects["case_id"])
+    expected = {f"r{i}" for i, cell in enumerate(spellings) if not readable(cell)} | {"r3"}  # r3: "odd"
+    assert rejected == expected
+    assert result.results.height == len(spellings) - len(expected)

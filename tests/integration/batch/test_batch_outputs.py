@@ -55,9 +55,9 @@ def hold():
 if where == "chunk":
     from decidua.adapters import batchio
     real_prepare = batchio.prepare
-    def prepare(frame, layout):
+    def prepare(*args):
         hold()
-        return real_prepare(frame, layout)
+        return real_prepare(*args)
     batchio.prepare = prepare
 elif where == "commit":
     real_replace = os.replace

@@ -99,11 +99,6 @@ def test_help_lists_the_commands_without_their_libraries() -> None:
     assert cli_modules(decidua) >= {"assess", "batch", "kir", "users"}  # listed with their help
 
 
-@pytest.mark.xfail(
-    reason="entrypoints/cli/batch.py imports decidua.knowledge.loader at module level (pydantic, PyYAML and the "
-    "schema, ~0.1 s of every --help); imported inside batch_command, this passes",
-    strict=False,
-)
 def test_help_does_not_read_the_knowledge_base() -> None:
     packages, _ = loaded("--help")
     assert not packages & KNOWLEDGE, sorted(packages & KNOWLEDGE)

@@ -13,26 +13,16 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from decidua.adapters.batchio import (
-    DEFAULT_CHUNK_ROWS,
-    FileRun,
-    output_kind,
-    rejects_path,
-    row_count,
-    run_to_files,
-    scan_input,
-    write_outputs,
-)
-from decidua.core.cells import CELL_HELP_SHORT, GENE_CELL_HELP_SHORT
 from decidua.core.findings import Status
-from decidua.engines.batch import DEFAULT_KEY, HLA_COLUMNS, INPUT_FEATURES, KIR_COLUMNS, summary
 from decidua.entrypoints.cli.assess import KbOverride
-from decidua.entrypoints.cli.common import err_console, fail, input_errors, out_console, print_json
-from decidua.knowledge.loader import load_kb
+from decidua.entrypoints.cli.common import err_console, fail, input_errors, print_json, print_table
+
+# Polars, Dask, rich's widgets, the engine and the file adapters are imported when the command runs, so that
+# ``decidua --help`` and the other commands do not load them; the key column's default is written out here for
+# the same reason.
+DEFAULT_KEY = "case_id"  # decidua.engines.batch.DEFAULT_KEY (a test checks that they agree)
+PROGRESS_FROM_ROWS = 500_000  # inputs longer than this get a progress bar
 
 # Signals that end a run through its cleanup (the work folder removed, the earlier outputs left as they were).
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
@@ -68,6 +58,9 @@ class Engine(StrEnum):
 
 def row_schema(key: str = DEFAULT_KEY) -> dict[str, Any]:
     """JSON Schema of one input row of the flat layout."""
+    from decidua.core.cells import CELL_HELP_SHORT, GENE_CELL_HELP_SHORT
+    from decidua.engines.batch import HLA_COLUMNS, INPUT_FEATURES, KIR_COLUMNS
+
     types = {"int": "integer", "float": "number", "bool": "boolean", "str": "string"}
     props: dict[str, Any] = {key: {"type": "string", "description": "case key, copied to the output"}}
     for name, description in HLA_COLUMNS.items():
@@ -97,6 +90,11 @@ def row_schema(key: str = DEFAULT_KEY) -> dict[str, Any]:
 
 
 def _print_columns() -> None:
+    from rich.table import Table
+
+    from decidua.core.cells import CELL_HELP_SHORT, GENE_CELL_HELP_SHORT
+    from decidua.engines.batch import HLA_COLUMNS, INPUT_FEATURES, KIR_COLUMNS
+
     table = Table(title="decidua batch input layout (one row per case; null/empty = not recorded)", expand=True)
     # the column names are what a user types: printed whole (never cut), the other cells folded
     names = [DEFAULT_KEY, *HLA_COLUMNS, *(f.name for f in INPUT_FEATURES)]
@@ -115,7 +113,7 @@ def _print_columns() -> None:
             words = GENE_CELL_HELP_SHORT if f.name in KIR_COLUMNS else CELL_HELP_SHORT
             allowed = words if f.dtype == "bool" else ""
         table.add_row(f.name, f.dtype, f.unit or "", allowed, f.description)
-    out_console.print(table)
+    print_table(table)
 
 
 def batch_command(
@@ -132,7 +130,12 @@ def batch_command(
     kb_override: KbOverride = None,
     columns: Annotated[bool, typer.Option("--columns", help="Print the input column layout and exit.")] = False,
     schema: Annotated[bool, typer.Option("--schema", help="Print the JSON Schema of an input row and exit.")] = False,
-    chunk_rows: Annotated[int, typer.Option(min=1000, help="Rows per chunk (local engine).")] = DEFAULT_CHUNK_ROWS,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1000, help="Rows per morsel of the local engine's streaming (default: 75000).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Assess a cohort: one status column per finding, a rejects file for invalid rows, a summary.
 
@@ -150,20 +153,19 @@ def batch_command(
     if input_path is None or output is None:
         fail("give INPUT and -o OUTPUT (or --columns / --schema)")
     with input_errors(), stopped_by_signals():
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from decidua.adapters.batchio import output_kind, row_count, run_to_files, scan_input
+        from decidua.knowledge.loader import load_kb
+
         output_kind(output)
         kb = load_kb(kb_override)
         started = time.perf_counter()
         if engine is Engine.DASK:
-            from decidua.adapters.cluster import run_dask
+            from decidua.adapters.cluster import run_dask_to_files
 
-            result = run_dask(input_path, kb, scheduler, key, allow_extra)
-            write_outputs(result.results, result.rejects, output, inputs=[input_path])
-            run = FileRun(
-                {row.pop("finding"): row for row in summary(result.results, kb)},
-                result.results.height,
-                result.rejects.height,
-                result.layout,
-            )
+            run = run_dask_to_files(input_path, kb, output, scheduler, key, allow_extra, inputs=[input_path])
         else:
             frame = scan_input(input_path)
             total = row_count(frame)
@@ -172,8 +174,9 @@ def batch_command(
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=err_console,
-                disable=total <= chunk_rows,
+                # rich's live display enters its console as a context: the console itself, not a stand-in for it
+                console=err_console if isinstance(err_console, Console) else Console(stderr=True),
+                disable=total <= PROGRESS_FROM_ROWS,
             ) as progress:
                 task = progress.add_task("rows", total=total)
                 run = run_to_files(
@@ -187,6 +190,11 @@ def batch_command(
                     inputs=[input_path],
                 )
         seconds = time.perf_counter() - started
+    from rich.markup import escape
+    from rich.table import Table
+
+    from decidua.adapters.batchio import rejects_path
+
     table = Table(
         title=f"{run.assessed + run.rejected} rows in, {run.assessed} assessed, {run.rejected} rejected "
         f"({seconds:.2f} s; knowledge base {kb.kb_version})",
@@ -196,7 +204,7 @@ def batch_command(
         table.add_column(col, style=style, justify="left" if col == "finding" else "right")
     for finding, statuses in run.counts.items():
         table.add_row(finding, *(str(statuses.get(s.value, 0)) for s in Status))
-    err_console.print(table)
+    print_table(table, err_console)
     if run.layout.absent:
         absent = escape(", ".join(run.layout.absent))
         err_console.print(f"[yellow]columns not in the input (read as not recorded):[/] {absent}", markup=True)
