@@ -44,5 +44,5 @@ def test_importing_decidua_loads_nothing_until_a_name_is_used() -> None:
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'assesss'"):
-        decidua.assesss  # noqa: B018
+        decidua.assesss  # noqa: B018  (reading the misspelt name is the test)
     assert set(decidua.__all__) <= set(dir(decidua))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ from decidua.app.accounts import Passwords
 from decidua.entrypoints.http import Settings, create_app
 from decidua.knowledge.loader import KnowledgeBase
 
-from conftest import skip_without_postgres
+from conftest import postgres_schema, skip_without_postgres
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSWORD = "correct horse battery staple"
@@ -50,16 +49,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     reason = request.getfixturevalue("postgres_reason")
     if reason:
         skip_without_postgres(reason)
-    import psycopg
-
-    schema = f"decidua_test_{secrets.token_hex(6)}"  # a fresh schema per test; dropped afterwards
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
+    with postgres_schema() as schema:  # a fresh schema per test; dropped afterwards
         yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture

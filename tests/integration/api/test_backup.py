@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,8 @@ from decidua.entrypoints.cli.main import app
 from decidua.knowledge.loader import KnowledgeBase
 from integration.api.conftest import POSTGRES
 
+from conftest import postgres_schema
+
 runner = CliRunner()
 
 
@@ -30,16 +31,8 @@ def empty_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'restored.sqlite3'}"
         return
-    import psycopg
-
-    schema = f"decidua_restore_{secrets.token_hex(6)}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
+    with postgres_schema("decidua_restore") as schema:
         yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def case(case_id: str, nk: float) -> dict[str, object]:

@@ -6,7 +6,6 @@ row, login and CSRF check."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -26,20 +25,6 @@ from conftest import EXAMPLES
 
 Web = Any  # the ``web`` fixture of this folder's conftest
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def assessed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Each call of the engine's ``assess`` from the case use cases, by knowledge base version."""
-    calls: list[str] = []
-    real: Callable[..., Any] = getattr(cases_module, "assess")  # noqa: B009  (the name the use cases call)
-
-    def counted(case: Any, kb: KnowledgeBase) -> Any:
-        calls.append(kb.kb_version)
-        return real(case, kb)
-
-    monkeypatch.setattr(cases_module, "assess", counted)
-    return calls
 
 
 def _create(web: Web, csrf: str, name: str = "01-rpl-age36-nk-high.yaml") -> dict[str, Any]:

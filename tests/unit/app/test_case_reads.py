@@ -6,14 +6,12 @@ timeout still ends it (to that precision)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 
-import decidua.app.cases as cases_module
 from decidua.adapters.store.memory import MemoryCaseStore
 from decidua.app.accounts import TOUCH_INTERVAL, NotAuthenticated, Passwords, Sessions
 from decidua.app.audit import AuditAction
@@ -22,42 +20,11 @@ from decidua.app.cases import CaseService
 from decidua.app.ports import CaseNotFound, LoginPolicy, Role, StoredAssessment
 from decidua.app.presenters import assessment_data
 from decidua.knowledge.loader import KnowledgeBase
+from unit.app.conftest import Clock
 
 CASE = {"case_id": "UC-1", "woman": {"age_years": 36}, "pregnancies": [{"outcome": "miscarriage"}] * 2}
 IDLE = dt.timedelta(minutes=30)
 POLICY = LoginPolicy(5, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(clock: Clock) -> MemoryCaseStore:
-    return MemoryCaseStore(clock=clock)
-
-
-@pytest.fixture
-def assessed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Each call of the engine's ``assess`` from the case use cases, by knowledge base version."""
-    calls: list[str] = []
-    real: Callable[..., Any] = getattr(cases_module, "assess")  # noqa: B009  (the name the use cases call)
-
-    def counted(case: Any, kb: KnowledgeBase) -> Any:
-        calls.append(kb.kb_version)
-        return real(case, kb)
-
-    monkeypatch.setattr(cases_module, "assess", counted)
-    return calls
 
 
 def reads(store: MemoryCaseStore) -> list[tuple[Any, ...]]:

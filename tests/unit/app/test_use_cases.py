@@ -32,30 +32,13 @@ from decidua.app.ports import CaseNotFound, DuplicateCase, LastAdmin, LoginPolic
 from decidua.core.case import Case
 from decidua.core.errors import CaseInvalid, InputError, InputInvalid, Problem
 from decidua.knowledge.loader import KnowledgeBase
+from unit.app.conftest import Clock
 
 PASSWORD = "correct horse battery staple"
 PASSWORDS = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 PER_CLIENT = LoginPolicy(3, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
 ALL_CLIENTS = LoginPolicy(10, dt.timedelta(minutes=15), dt.timedelta(minutes=15))
 CASE = {"case_id": "UC-1", "woman": {"age_years": 36}, "pregnancies": [{"outcome": "miscarriage"}] * 2}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(clock: Clock) -> MemoryCaseStore:
-    return MemoryCaseStore(clock=clock)
 
 
 @pytest.fixture

@@ -59,8 +59,8 @@ def _worker_start() -> None:
         threading.Thread(target=exit_with_parent, name="exit-with-server", daemon=True).start()
     for name in ("weasyprint", "fontTools"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    with suppress(OSError, ImportError):  # reported by html_to_pdf, with what to install
-        import weasyprint  # noqa: F401
+    with suppress(OSError, ImportError):  # a missing library is reported by html_to_pdf, with what to install
+        import weasyprint  # noqa: F401  (imported, not used: loaded now, so that the first report does not wait)
 
 
 def _ready() -> None:
