@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
+from rich.segment import Segment
 from rich.text import Text
 
 from decidua.app.presenters import (
@@ -64,7 +65,9 @@ class Block:
             width = max(options.max_width - indent - hang, 20)
             for n, line in enumerate(text.wrap(console, width)):
                 line.rstrip()
-                yield Text(" " * (indent + (hang if n else 0))) + line
+                # as segments: a Text yielded here would be wrapped once more (a tenth of `decidua assess`)
+                yield from (Text(" " * (indent + (hang if n else 0))) + line).render(console)
+                yield Segment.line()
 
 
 class _TextWriter:

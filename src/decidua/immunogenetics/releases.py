@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from decidua.immunogenetics.kir.nomenclature import allele_table
+from decidua.immunogenetics.kir.nomenclature import allele_table_source
 from decidua.immunogenetics.ligands import ligand_table_source
 
 
@@ -32,9 +32,9 @@ def hla_release() -> Release:
 
 
 def kir_release() -> Release:
-    """The IPD-KIR release of the shipped allele-name table."""
-    table = allele_table()
-    return Release(*_split(table.release), table.citations)
+    """The IPD-KIR release of the shipped allele-name table (from its header: the names are not read)."""
+    release, citations = allele_table_source()
+    return Release(*_split(release), citations)
 
 
 def releases() -> tuple[Release, ...]:

@@ -220,3 +220,46 @@ def test_the_console_works_as_a_rich_console_in_a_progress_bar() -> None:
         task = progress.add_task("rows", total=2)
         progress.update(task, completed=2)
     assert err_console.stderr
+
+
+# --- the garbage collector: off while a quick command starts, on for any other --------------------------------
+
+# Runs the console script's entry point with the arguments given and, as the process ends, prints whether the
+# collector is on and the pydantic plugin setting the command ran with.
+GC_PROBE = """
+import atexit, gc, io, os, sys
+real, sys.stdout, sys.stderr = sys.stdout, io.StringIO(), io.StringIO()
+atexit.register(lambda: real.write(f"{gc.isenabled()} {os.environ.get('PYDANTIC_DISABLE_PLUGINS')!r}"))
+sys.argv = ["decidua", *sys.argv[1:]]
+from decidua.entrypoints.cli.main import main
+main()
+"""
+
+
+def collector(*args: str, env: dict[str, str] | None = None) -> str:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DECIDUA_", "TYPER_", "PYDANTIC_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, *args], capture_output=True, text=True, env={**base, **(env or {})}, cwd=ROOT
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "on"),
+    [
+        (["assess", str(EXAMPLES / "01-rpl-age36-nk-high.yaml")], False),
+        (["kb", "show"], False),
+        (["--version"], False),
+        (["batch", "--help"], True),  # may read millions of rows
+        (["serve", "--help"], True),  # runs for months
+        (["cohort", "scan", "--help"], True),
+        (["users", "list", "--database-url", "sqlite:////nonexistent/x.sqlite3"], True),
+    ],
+    ids=lambda v: v if isinstance(v, bool) else " ".join(v[:2]),
+)
+def test_only_quick_commands_run_without_the_garbage_collector(args: list[str], on: bool) -> None:
+    assert collector(*args) == f"{on} '__all__'"
+
+
+def test_a_pydantic_plugin_setting_of_the_user_is_kept() -> None:
+    assert collector("kb", "show", env={"PYDANTIC_DISABLE_PLUGINS": ""}) == "False ''"

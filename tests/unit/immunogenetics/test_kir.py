@@ -25,6 +25,8 @@ from decidua.immunogenetics.kir import (
     parse_allele,
     parse_gene,
 )
+from decidua.immunogenetics.kir.nomenclature import allele_table_source
+from decidua.immunogenetics.releases import Release, kir_release
 
 from conftest import ROOT, SHARED_REFERENCE
 
@@ -115,6 +117,9 @@ def test_allele_table_records_release_and_citation() -> None:
     assert len(table.alleles) > 2000
     assert KirGene.KIR2DL5 not in table.genes()
     assert allele_table() is table  # cached
+    # what an assessment records, read from the header alone, is what the table holds
+    assert allele_table_source() == (table.release, table.citations)
+    assert kir_release() == Release("IPD-KIR", "2.13.0", table.citations)
 
 
 # --- lists, contradictions, untested genes ----------------------------------------------------------------------

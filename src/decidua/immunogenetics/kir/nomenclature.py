@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from decidua.core.errors import NomenclatureError, UnknownAllele
 
 if TYPE_CHECKING:
-    pass
+    from importlib.resources.abc import Traversable
 
 
 class KirGene(StrEnum):
@@ -166,14 +166,27 @@ class KirAlleleTable:
         return frozenset(self.alleles.values())
 
 
-def _read_table(text: str) -> KirAlleleTable:
+def _header(lines: Iterable[str]) -> dict[str, list[str]]:
+    """The ``# key: value`` lines at the top of the table, by key (``cite`` repeats)."""
     header: dict[str, list[str]] = {}
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        key, _, value = line[1:].strip().partition(": ")
+        header.setdefault(key, []).append(value)
+    return header
+
+
+def _release(header: dict[str, list[str]]) -> str:
+    return header["source"][0].split(" (")[0]
+
+
+def _read_table(text: str) -> KirAlleleTable:
+    lines = text.splitlines()
+    header = _header(lines)
     alleles: dict[str, KirGene] = {}
-    for line in text.splitlines():
-        if line.startswith("#"):
-            key, _, value = line[1:].strip().partition(": ")
-            header.setdefault(key, []).append(value)
-        elif line and line != "allele\tgene":
+    for line in lines[sum(map(len, header.values())) :]:
+        if line and line != "allele\tgene":
             name, gene = line.split("\t")
             alleles[name] = KirGene(gene)
     resolvable = set(alleles)
@@ -181,8 +194,24 @@ def _read_table(text: str) -> KirAlleleTable:
         stem, _, digits = name.partition("*")
         digits = digits.rstrip("NQLSACE")
         resolvable.update(f"{stem}*{digits[:n]}" for n in (3, 5, 7) if n <= len(digits))
-    release = header["source"][0].split(" (")[0]
-    return KirAlleleTable(release, header["date"][0], tuple(header["cite"]), alleles, frozenset(resolvable))
+    return KirAlleleTable(_release(header), header["date"][0], tuple(header["cite"]), alleles, frozenset(resolvable))
+
+
+def _table_path() -> Traversable:
+    return resources.files("decidua.immunogenetics") / "data" / "kir_alleles.tsv"
+
+
+@functools.cache
+def allele_table_source() -> tuple[str, tuple[str, ...]]:
+    """The release and citations of the shipped table, from its header lines alone (what every assessment
+    records; reading the 2,219 names for it would cost a command ~10 ms).
+
+    >>> allele_table_source()[0]
+    'IPD-KIR 2.13.0'
+    """
+    with _table_path().open("r", encoding="utf-8") as f:
+        header = _header(f)
+    return _release(header), tuple(header["cite"])
 
 
 @functools.cache
@@ -196,8 +225,7 @@ def allele_table() -> KirAlleleTable:
     >>> allele_table().alleles["KIR2DL1*0030201"]
     <KirGene.KIR2DL1: 'KIR2DL1'>
     """
-    path = resources.files("decidua.immunogenetics") / "data" / "kir_alleles.tsv"
-    return _read_table(path.read_text(encoding="utf-8"))
+    return _read_table(_table_path().read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
