@@ -138,6 +138,14 @@ def compile_expr(expr: Expr) -> Evaluator:
             return lambda row: row.get(name)
         case Lit(value):
             return lambda row: value
+        case Cmp(op, Col(name), Lit(value)) if value is not None:  # most comparisons: one closure, not three
+            compare = _CMP[op]
+
+            def column_to_literal(row: Mapping[str, Scalar]) -> Scalar:
+                v = row.get(name)
+                return None if v is None else compare(v, value)
+
+            return column_to_literal
         case Cmp(op, left, right):
             return _binary(compile_expr(left), compile_expr(right), _CMP[op])
         case Arith(op, left, right):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from decidua.core.case import Case
-from decidua.core.expr import Scalar, columns, evaluate
+from decidua.core.expr import Scalar, evaluate
 from decidua.core.features import FEATURE_INDEX
 from decidua.core.findings import (
     Assessment,
@@ -115,7 +115,7 @@ def _inputs(rule: Rule, kb: KnowledgeBase, row: Row) -> tuple[InputValue, ...]:
         case CriteriaRule():
             names = list(rule.inputs)
         case ThresholdRule() | RangeRule():
-            names = [rule.input, *sorted(columns(kb.compiled[rule.id].flag) - {rule.input})]
+            names = [rule.input, *sorted(kb.compiled[rule.id].flag_columns - {rule.input})]
     return tuple(InputValue(n, row.get(n), FEATURE_INDEX[n].unit, FEATURE_INDEX[n].label) for n in names)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast, get_args
 
 from decidua.core.errors import KnowledgeBaseError
-from decidua.core.expr import And, Cmp, CmpOp, Col, Expr, IsIn, IsNull, Lit, Not, Or, Sum, When
+from decidua.core.expr import And, Cmp, CmpOp, Col, Expr, IsIn, IsNull, Lit, Not, Or, Sum, When, columns
 from decidua.core.features import FEATURE_INDEX
 from decidua.core.findings import Status
 from decidua.knowledge.schema import CountRule, CriteriaRule, RangeRule, Rule, SummaryText, ThresholdRule
@@ -32,6 +32,10 @@ class CompiledRule:
     threshold: Expr | None = None
     interpretation: Expr | None = None
     summaries: Mapping[Status, Wordings] = field(default_factory=dict)  # read by the one-patient engine only
+    flag_columns: frozenset[str] = field(init=False, repr=False, compare=False)  # the columns ``flag`` reads
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "flag_columns", columns(self.flag))
 
     def exprs(self) -> dict[str, Expr]:
         """The named outputs, for engines that evaluate them all (batch)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -81,16 +81,27 @@ class KnowledgeBase:
     # item id -> the feature columns its trigger tests (each compiled under because_key, to name the values)
     because_features: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
-    @property
+    # Derived once per knowledge base (an assessment asks for them hundreds of times); ``cached_property`` keeps
+    # them in the instance's ``__dict__``, outside the dataclass's fields, equality and ``replace``.
+    @cached_property
     def active_rules(self) -> tuple[Rule, ...]:
         """Rules evaluated in an assessment: every rule outside a choice, and the selected one of each choice."""
         return tuple(r for r in self.rules if r.choice is None or self.selected[r.choice] == r.id)
 
+    @cached_property
+    def _rules_by_id(self) -> Mapping[str, Rule]:
+        return {r.id: r for r in self.rules}
+
+    @cached_property
+    def _active_by_group(self) -> Mapping[str, tuple[str, ...]]:
+        """Every group of a rule -> the ids of its active rules (none, when its rules are inactive alternatives)."""
+        groups: dict[str, list[str]] = {r.group: [] for r in self.rules}
+        for r in self.active_rules:
+            groups[r.group].append(r.id)
+        return {g: tuple(ids) for g, ids in groups.items()}
+
     def rule(self, rule_id: str) -> Rule:
-        for r in self.rules:
-            if r.id == rule_id:
-                return r
-        raise KeyError(rule_id)
+        return self._rules_by_id[rule_id]
 
     def citation(self, key: str) -> Citation:
         return self.citations[key]
@@ -100,12 +111,11 @@ class KnowledgeBase:
         if ref in PATHWAY_VALUES:
             return (ref,)
         if ref.startswith("group:"):
-            group = ref.removeprefix("group:")
-            ids = tuple(r.id for r in self.active_rules if r.group == group)
-            if not any(r.group == group for r in self.rules):
-                raise KnowledgeBaseError(f"unknown group {group!r} in {ref!r}")
+            ids = self._active_by_group.get(ref.removeprefix("group:"))
+            if ids is None:
+                raise KnowledgeBaseError(f"unknown group {ref.removeprefix('group:')!r} in {ref!r}")
             return ids or (ref,)  # a group without an active rule: a status that is never found (never holds)
-        if ref not in {r.id for r in self.rules}:
+        if ref not in self._rules_by_id:
             raise KnowledgeBaseError(
                 f"unknown rule {ref!r}; a trigger names a rule id, group:<name> or {PATHWAY_VALUES}"
             )
