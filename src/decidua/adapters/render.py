@@ -65,9 +65,13 @@ class Block:
             width = max(options.max_width - indent - hang, 20)
             for n, line in enumerate(text.wrap(console, width)):
                 line.rstrip()
-                # as segments: a Text yielded here would be wrapped once more (a tenth of `decidua assess`)
-                yield from (Text(" " * (indent + (hang if n else 0))) + line).render(console)
-                yield Segment.line()
+                row = Text(" " * (indent + (hang if n else 0))) + line
+                if options.justify is None and row.cell_len <= options.max_width:
+                    # as segments: a Text yielded here would be wrapped once more (a tenth of `decidua assess`)
+                    yield from row.render(console)
+                    yield Segment.line()
+                else:  # wider than the console (the indent leaves under 20 columns), or justified: Rich wraps it
+                    yield row
 
 
 class _TextWriter:

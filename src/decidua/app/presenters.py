@@ -38,7 +38,14 @@ from decidua.knowledge.schema import CountRule, RangeRule, Rule, ThresholdRule
 
 def citation_data(kb: KnowledgeBase, key: str) -> dict[str, Any]:
     c = kb.citation(key)
-    return {"key": key, "text": c.to_string(), "doi": c.doi, "pmid": c.pmid, "url": c.url, "verified": c.verified}
+    return {
+        "key": key,
+        "text": kb.citation_text(key),
+        "doi": c.doi,
+        "pmid": c.pmid,
+        "url": c.url,
+        "verified": c.verified,
+    }
 
 
 PATHWAY_GATE = (

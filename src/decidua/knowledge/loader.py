@@ -106,6 +106,15 @@ class KnowledgeBase:
     def citation(self, key: str) -> Citation:
         return self.citations[key]
 
+    def citation_text(self, key: str) -> str:
+        """The citation's reference as every output writes it (:meth:`Citation.to_string`), made once per
+        knowledge base: an assessment lists some 70."""
+        return self._citation_texts[key]
+
+    @cached_property
+    def _citation_texts(self) -> Mapping[str, str]:
+        return {key: c.to_string() for key, c in self.citations.items()}
+
     def resolve(self, ref: str) -> tuple[str, ...]:
         """A trigger's reference -> the ids whose statuses it reads (active rules of a group; a pathway value)."""
         if ref in PATHWAY_VALUES:

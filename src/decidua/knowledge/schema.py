@@ -30,7 +30,6 @@ the ``when`` of one of its ``held_back`` entries holds it is listed, not indicat
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, model_validator
@@ -68,11 +67,6 @@ class Citation(Strict):
         return f"{self.authors} ({self.year})"
 
     def to_string(self) -> str:
-        return self.reference
-
-    @cached_property
-    def reference(self) -> str:
-        """The reference as every output writes it (made once: an assessment lists some 70 of them)."""
         parts = [f"{self.authors.rstrip('.')}. {self.title.rstrip('.')}."]
         if self.journal:
             loc = f" {self.journal} {self.year}"

@@ -126,7 +126,11 @@ class LazyGroup(TyperGroup):
         return list(self.commands)  # the names alone: listing does not import
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
-        if args and args[0] not in QUICK:
+        if args and args[0] in QUICK:
+            # pydantic's plugins (decidua uses none) not looked for unless PYDANTIC_DISABLE_PLUGINS is set (empty:
+            # look): the search reads the metadata of every installed distribution (~10 ms of `decidua assess`)
+            os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+        else:
             gc.enable()
         return super().resolve_command(ctx, args)
 
@@ -173,11 +177,8 @@ def _options(
 
 
 def main() -> None:
-    """Console-script entry point: the garbage collector off until a command that is not :data:`QUICK` is named;
-    pydantic's plugins (none of which decidua uses) not looked for unless ``PYDANTIC_DISABLE_PLUGINS`` is set
-    (an empty value looks for them): the search reads the metadata of every installed distribution (~10 ms)."""
+    """Console-script entry point: the garbage collector off until a command that is not :data:`QUICK` is named."""
     gc.disable()
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     app()
 
 
