@@ -72,8 +72,9 @@ def _start(tmp_path: Path, *options: str) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server with a 1 s header timeout and a 1 s keep-alive."""
-    yield from _start(tmp_path_factory.mktemp("quick"), "--header-timeout", "1", "--keep-alive", "1")
+    """A server with a 1 s header timeout, a 1 s keep-alive and bodies at 1000 bytes/s at least."""
+    options = ("--header-timeout", "1", "--keep-alive", "1", "--min-body-rate", "1000")
+    yield from _start(tmp_path_factory.mktemp("quick"), *options)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +145,57 @@ def test_a_client_trickling_its_headers_is_answered_408_and_dropped(quick: Serve
     assert _ask(quick) == 200  # the server answers others meanwhile
 
 
+LOGIN_HEAD = b"POST /api/session HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+
+
+def _send_body(sock: socket.socket, size: int, chunk: int, every: float, limit: float) -> tuple[bytes, float]:
+    """Sends a login request's ``size``-byte body, ``chunk`` bytes every ``every`` seconds; what the server answers
+    (read until it closes or the body is sent and answered) and when."""
+    sock.sendall(LOGIN_HEAD % size)
+    login = b'{"email": "nobody@example.org", "password": "not this one"'
+    body = login + b" " * (size - len(login) - 1) + b"}"  # JSON's white space as padding
+    assert len(body) == size
+    started, sent, data = time.monotonic(), 0, b""
+    sock.settimeout(0.01)
+    while time.monotonic() - started < limit:
+        if sent < size:
+            try:
+                sock.sendall(body[sent : sent + chunk])
+            except OSError:
+                break
+            sent += chunk
+        try:
+            got = sock.recv(65536)
+        except TimeoutError:
+            time.sleep(every)
+            continue
+        except ConnectionResetError:
+            break
+        if not got:
+            break
+        data += got
+        if sent >= size and b"\r\n\r\n" in data:
+            break
+    return data, time.monotonic() - started
+
+
+def test_a_body_trickled_slower_than_the_rate_is_answered_408_and_dropped(quick: Server) -> None:
+    """Headers complete, then 10 bytes every 0.25 s (40 bytes/s against 1000): cut after the 1 s grace."""
+    with quick.connect() as sock:
+        data, after = _send_body(sock, 5000, 10, 0.25, 8)
+    assert _status(data) == 408
+    assert after < 4
+    assert _ask(quick) == 200
+
+
+def test_a_body_at_pace_is_read_whole(quick: Server) -> None:
+    """6,000 bytes at about 2,000 bytes/s (three seconds, three times the grace) reach the application."""
+    with quick.connect() as sock:
+        data, after = _send_body(sock, 6000, 500, 0.25, 10)
+    assert _status(data) == 401  # read, parsed and refused as a login: no such user
+    assert after > 2
+
+
 def test_an_idle_connection_is_closed_opened_or_kept_alive(quick: Server) -> None:
     with quick.connect() as sock:  # never sends anything
         data, after = _read_until_closed(sock, 8)
@@ -182,7 +234,12 @@ def test_refused_and_timed_out_connections_are_logged_once_each_never_a_tracebac
 ) -> None:
     test_connections_beyond_the_cap_are_answered_503_at_once(capped)
     test_a_client_trickling_its_headers_is_answered_408_and_dropped(quick)
-    for server, line in ((capped, "connections refused with 503"), (quick, "connections closed with 408")):
+    test_a_body_trickled_slower_than_the_rate_is_answered_408_and_dropped(quick)
+    for server, line in (
+        (capped, "connections refused with 503"),
+        (quick, "connections closed with 408: request headers"),
+        (quick, "connections closed with 408: request body"),
+    ):
         log = server.stderr()
         assert "Traceback" not in log
         assert 1 <= log.count(line) <= 2, log  # about 80 events each (two within a minute: one line)

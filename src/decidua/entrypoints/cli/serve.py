@@ -160,6 +160,16 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    min_body_rate: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar="DECIDUA_MIN_BODY_RATE_BYTES",
+            help="Bytes per second a request body must arrive at, on average, after the header timeout's grace; "
+            "then 408 and the connection is closed (default 8192).",
+            show_default=False,
+        ),
+    ] = None,
     pdf_workers: Annotated[
         int | None,
         typer.Option(
@@ -195,6 +205,7 @@ def serve_command(
         "max_connections": max_connections,
         "header_timeout_seconds": header_timeout,
         "keep_alive_seconds": keep_alive,
+        "min_body_rate_bytes": min_body_rate,
         "pdf_workers": pdf_workers,
         "pdf_queue": pdf_queue,
     }
@@ -239,7 +250,12 @@ def serve_command(
             app,
             host,
             port,
-            ServerLimits(settings.max_connections, settings.header_timeout_seconds, settings.keep_alive_seconds),
+            ServerLimits(
+                settings.max_connections,
+                settings.header_timeout_seconds,
+                settings.keep_alive_seconds,
+                settings.min_body_rate_bytes,
+            ),
             access_log=False,
             log_config=None,
             server_header=False,

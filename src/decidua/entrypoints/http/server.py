@@ -7,6 +7,10 @@ failed ``accept``. This module runs uvicorn with an h11 protocol that adds, from
 * **a header deadline**: a request's line and headers must all arrive within ``header_timeout`` seconds of the
   connection opening (or of the previous response, on a kept-alive connection), however slowly they trickle;
   otherwise the connection is answered ``408`` (if it had started a request) and closed;
+* **a pace for bodies**: once its headers are in, a request's body must arrive at ``min_body_rate`` bytes per
+  second on average, after a grace of ``header_timeout`` seconds (a 2 MB case at the default 8 kB/s: within
+  4 minutes); otherwise it is answered ``408`` (if its answer has not started) and closed. Time the server itself
+  stops reading (the application not taking the body yet) is not held against the client;
 * **a cap on open connections**: a connection beyond ``max_connections`` is answered ``503`` with ``Retry-After``
   at once and closed, so that the process stays below its open-file limit (raised to the hard limit at start,
   the cap lowered to fit if it cannot be); uvicorn's ``limit_concurrency`` also answers 503 when more requests
@@ -20,6 +24,7 @@ failed ``accept``. This module runs uvicorn with an h11 protocol that adds, from
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import signal
@@ -62,6 +67,7 @@ class ServerLimits:
     max_connections: int
     header_timeout: float
     keep_alive: int
+    min_body_rate: int = 8192  # bytes per second, on average, of a request body once its headers are in
 
 
 class RateLimitedLog:
@@ -137,6 +143,9 @@ class BoundedH11Protocol(H11Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
         self._cycle_seen: object = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_started = 0.0  # when the body's clock started (loop time)
+        self._body_received = 0  # bytes received since (the last chunk of the headers included)
 
     # --- the cap --------------------------------------------------------------------------------------------
 
@@ -169,6 +178,12 @@ class BoundedH11Protocol(H11Protocol):
         if self.cycle is not None and self.cycle is not self._cycle_seen:
             self._cycle_seen = self.cycle  # a request's headers are complete: its deadline is met
             self._cancel_header_timer()
+            if self.cycle.more_body:
+                self._start_body_clock()
+        elif self._body_timer is not None:
+            self._body_received += len(data)
+        if self._body_timer is not None and (self.cycle is None or not self.cycle.more_body):
+            self._cancel_body_timer()  # the body is complete
 
     def eof_received(self) -> None:
         if self._refused:
@@ -178,6 +193,7 @@ class BoundedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
+        self._cancel_body_timer()
         if self._refused:
             self.lingering.discard(self)
             if self._linger_timer is not None:
@@ -217,6 +233,39 @@ class BoundedH11Protocol(H11Protocol):
                 self.conn.send(h11.ConnectionClosed())
         self.transport.close()
 
+    # --- the body's pace ------------------------------------------------------------------------------------
+
+    def _start_body_clock(self) -> None:
+        self._body_started = self.loop.time()
+        self._body_received = 0
+        self._body_timer = self.loop.call_later(self.limits.header_timeout, self._body_timeout)
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timeout(self) -> None:
+        self._body_timer = None
+        cycle = self.cycle
+        if self.transport.is_closing() or cycle is None or not cycle.more_body:
+            return
+        if self.flow.read_paused:  # the server stopped reading (64 kB wait for the application): start afresh
+            self._start_body_clock()
+            return
+        now = self.loop.time()
+        due = self._body_started + self.limits.header_timeout + self._body_received / self.limits.min_body_rate
+        if now < due:  # on pace so far: look again when what it sent runs out
+            self._body_timer = self.loop.call_at(due, self._body_timeout)
+            return
+        self.events.warning(
+            "body_timeout",
+            f"connections closed with 408: request body slower than {self.limits.min_body_rate} bytes/s",
+        )
+        if not cycle.response_started:
+            self.transport.write(_response(408, "Request Timeout", "Request body arrived too slowly."))
+        self.transport.close()
+
 
 def open_file_limit(wanted: int) -> int | None:
     """Raise this process's soft limit on open files towards ``wanted`` (at most the hard limit); the limit now in
@@ -249,7 +298,7 @@ def effective_limits(limits: ServerLimits) -> ServerLimits:
         limits.max_connections,
         available,
     )
-    return ServerLimits(cap, limits.header_timeout, limits.keep_alive)
+    return dataclasses.replace(limits, max_connections=cap)
 
 
 def _loop_errors(events: RateLimitedLog) -> Any:

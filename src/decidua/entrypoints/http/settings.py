@@ -2,13 +2,13 @@
 
 Each field is also an environment variable, its name upper-cased after ``DECIDUA_`` (``DECIDUA_MAX_CONNECTIONS``);
 ``decidua serve`` has an option for the ones a clinic changes (``--max-connections``, ``--header-timeout``,
-``--keep-alive``, ``--pdf-workers``, ``--pdf-queue``), which wins over the variable. The limits that keep the
-server up:
+``--keep-alive``, ``--min-body-rate``, ``--pdf-workers``, ``--pdf-queue``), which wins over the variable. The
+limits that keep the server up:
 
-* ``max_connections``, ``header_timeout_seconds``, ``keep_alive_seconds``: connections (see
-  :mod:`decidua.entrypoints.http.server`): beyond the cap a connection is answered 503 at once; a connection
-  whose request headers are not complete within the timeout is answered 408 and closed; an idle kept-alive
-  connection is closed after ``keep_alive_seconds``;
+* ``max_connections``, ``header_timeout_seconds``, ``keep_alive_seconds``, ``min_body_rate_bytes``: connections
+  (see :mod:`decidua.entrypoints.http.server`): beyond the cap a connection is answered 503 at once; a connection
+  whose request headers are not complete within the timeout, or whose body arrives slower than the rate, is
+  answered 408 and closed; an idle kept-alive connection is closed after ``keep_alive_seconds``;
 * ``max_body_bytes``, ``max_fhir_bytes``: request bodies (see :mod:`decidua.entrypoints.http.limits`; the pages'
   uploads have their own 5 MB), refused with 413 before anything reads them;
 * ``pdf_workers``, ``pdf_queue``: PDF reports are rendered by that many worker processes, with at most that many
@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     )
     keep_alive_seconds: int = Field(
         5, ge=1, le=3600, description="Close an idle kept-alive connection after this long."
+    )
+    min_body_rate_bytes: int = Field(
+        8192,
+        ge=1,
+        le=1_000_000_000,
+        description="Once a request's headers are in, its body must arrive at this many bytes per second on "
+        "average, after a grace of the header timeout; otherwise 408 and the connection is closed.",
     )
     pdf_workers: int = Field(
         default_factory=default_pdf_workers, ge=1, le=MAX_PDF_IN_FLIGHT, description="Processes rendering PDF reports."
