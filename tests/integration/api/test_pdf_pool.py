@@ -3,13 +3,14 @@ audited as a refused read (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
 from fastapi.testclient import TestClient
 
-from decidua.adapters.report.pool import PdfBusy, PdfPool, pdf_pool
+from decidua.adapters.report.pool import PdfBusy, PdfPool, PdfTimedOut, pdf_pool
 from decidua.adapters.store import Role, SqlCaseStore
 from decidua.entrypoints.http import Settings, create_app
 from decidua.knowledge.loader import KnowledgeBase
@@ -95,3 +96,60 @@ def test_the_pool_refuses_beyond_workers_and_queue_and_frees_its_places() -> Non
 def test_settings_keep_pdf_requests_below_the_server_threads() -> None:
     with pytest.raises(ValueError, match="pdf_workers \\+ pdf_queue: at most 24"):
         Settings(pdf_workers=4, pdf_queue=21)
+
+
+def _slow(seconds: str) -> bytes:
+    """A stand-in for a rendering that does not end (run in a worker process)."""
+    time.sleep(float(seconds))
+    return b"%PDF late"
+
+
+def _quick(text: str) -> bytes:
+    return text.encode()
+
+
+def _ends(pid: int | None, within: float) -> bool:
+    """Whether process ``pid`` is gone (ended and reaped by the pool's own thread) within ``within`` seconds."""
+    assert pid is not None
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_rendering_past_the_timeout_is_given_up_and_its_worker_stopped() -> None:
+    pool = PdfPool(workers=1, queue=0, timeout=1.5)
+    try:
+        pool.start()  # the worker is up (spawned, WeasyPrint loaded: not counted against the timeout here)
+        assert pool.run(_quick, "warm") == b"warm"
+        executor = pool._executor
+        assert executor is not None
+        (worker,) = executor._processes.values()  # the test looks inside the pool for its worker
+        t0 = time.monotonic()
+        with pytest.raises(PdfTimedOut) as late:
+            pool.run(_slow, "60")
+        assert 1.5 <= time.monotonic() - t0 < 5
+        assert late.value.audit_outcome == "error"
+        assert "1.5 s" in str(late.value)
+        assert _ends(worker.pid, within=5)  # killed, not left rendering for a minute
+        pool.start()  # a new pool, its worker spawned
+        assert pool.run(_quick, "next") == b"next"
+    finally:
+        pool.shutdown()
+
+
+def test_a_report_given_up_is_a_503_audited_as_an_error(
+    client: TestClient, store: SqlCaseStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def late(self: PdfPool, task: object, document: str) -> bytes:
+        raise PdfTimedOut(self.timeout)
+
+    monkeypatch.setattr(PdfPool, "run", late)
+    r = client.get("/api/cases/PDF-1/report.pdf")
+    assert r.status_code == 503
+    assert "could not be rendered within 120 s" in r.json()["detail"]
+    assert store.list_audit()[0].outcome == "error"

@@ -6,6 +6,10 @@ them. Here the HTML is rendered in the calling thread (a tenth of the time) and 
 separate processes; at most ``queue`` more reports wait for a worker, and a request beyond that is refused at
 once with :class:`PdfBusy` (the web application answers 503 with ``Retry-After``) before any work is done.
 
+A report that takes longer than ``timeout`` seconds (WeasyPrint caught in a layout it cannot finish) is given
+up with :class:`PdfTimedOut` (503): the pool's worker processes are killed, the reports they were rendering are
+tried once more in a new pool, and the next report finds the pool whole again.
+
 The pool is a resource of the process, like the plotting lock (:data:`decidua.adapters.report.plots.PLOT_LOCK`):
 :func:`pdf_pool` gives the one pool of a given size, started on first use (worker processes are spawned fresh,
 not forked from a server with threads) and stopped when the process exits.
@@ -21,17 +25,18 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import wait
 
 from decidua.adapters.report import PdfUnavailable, html_to_pdf, pdf_engine
 
-__all__ = ["PdfBusy", "PdfPool", "pdf_pool"]
+__all__ = ["PdfBusy", "PdfPool", "PdfTimedOut", "pdf_pool"]
 
 FIRST_GUESS_SECONDS = 2.0  # the time a report takes, until the pool has timed one
 MAX_RETRY_AFTER = 300
+RENDER_TIMEOUT_SECONDS = 120.0  # a report takes about 1.5 s; one taking 80 times that is not coming
 
 
 class PdfBusy(PdfUnavailable):
@@ -42,6 +47,16 @@ class PdfBusy(PdfUnavailable):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"the server is busy rendering other reports; try again in {retry_after} s")
         self.retry_after = retry_after
+
+
+class PdfTimedOut(PdfUnavailable):
+    """A report's rendering did not end within the pool's timeout: its worker was stopped."""
+
+    audit_outcome = "error"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the report could not be rendered within {seconds:g} s; the server has stopped trying")
+        self.seconds = seconds
 
 
 def _worker_start() -> None:
@@ -70,11 +85,15 @@ def _ready() -> None:
 class PdfPool:
     """``workers`` processes rendering PDFs, with at most ``queue`` reports waiting beyond those being rendered."""
 
-    def __init__(self, workers: int, queue: int) -> None:
-        if workers < 1 or queue < 0:
-            raise ValueError(f"a PDF pool needs at least one worker and a queue of 0 or more (got {workers}, {queue})")
+    def __init__(self, workers: int, queue: int, timeout: float = RENDER_TIMEOUT_SECONDS) -> None:
+        if workers < 1 or queue < 0 or timeout <= 0:
+            raise ValueError(
+                "a PDF pool needs at least one worker, a queue of 0 or more and a positive timeout "
+                f"(got {workers}, {queue}, {timeout})"
+            )
         self.workers = workers
         self.queue = queue
+        self.timeout = timeout
         self._slots = threading.BoundedSemaphore(workers + queue)
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
@@ -123,19 +142,50 @@ class PdfPool:
         with self.slot():
             document = html()
             started = time.monotonic()
-            try:
-                pdf = self._pool().submit(html_to_pdf, document).result()
-            except BrokenProcessPool:  # a worker died (killed, out of memory): start a new pool, try once more
-                self._restart()
-                pdf = self._pool().submit(html_to_pdf, document).result()
+            pdf = self.run(html_to_pdf, document)
             self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - started)
             return pdf
 
-    def _restart(self) -> None:
+    def run(self, task: Callable[[str], bytes], document: str) -> bytes:
+        """``task(document)`` in a worker (a place taken already), at most :attr:`timeout` seconds from being
+        handed over (a report waiting in the queue waits at most ``queue`` renderings of about 1.5 s).
+
+        A pool that breaks under it (a worker killed, out of memory, or stopped for another report's timeout) is
+        replaced and the task tried once more.
+
+        Raises
+        ------
+        PdfTimedOut
+            When it did not end in time (the pool's workers are then killed: a new pool starts on next use).
+        """
+        for attempt in (1, 2):
+            executor = self._pool()
+            try:
+                return executor.submit(task, document).result(timeout=self.timeout)
+            except (BrokenProcessPool, CancelledError, RuntimeError):  # RuntimeError: stopped before the submit
+                self._discard(executor)
+                if attempt == 2:
+                    raise
+            except TimeoutError:
+                self._discard(executor, kill=True)
+                raise PdfTimedOut(self.timeout) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _discard(self, executor: ProcessPoolExecutor, *, kill: bool = False) -> None:
+        """Stop using ``executor`` (the next report starts a new pool; another thread may have done so already).
+        With ``kill`` its processes are killed: a worker busy with a rendering cannot be told to stop."""
         with self._lock:
-            broken, self._executor = self._executor, None
-        if broken is not None:
-            broken.shutdown(wait=False, cancel_futures=True)
+            if self._executor is executor:
+                self._executor = None
+        if kill:
+            stop = getattr(executor, "kill_workers", None)  # Python 3.14 (gh-128041)
+            if stop is not None:
+                stop()
+            else:  # before it: the executor's own table of its processes, which kill_workers walks
+                for process in list((getattr(executor, "_processes", None) or {}).values()):
+                    with suppress(OSError, AttributeError, ValueError):
+                        process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self) -> None:
         """Stop the workers (waiting for the reports being rendered)."""
