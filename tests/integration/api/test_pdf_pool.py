@@ -10,10 +10,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from decidua.adapters.report import PdfUnavailable
 from decidua.adapters.report.pool import PdfBusy, PdfPool, PdfTimedOut, pdf_pool
 from decidua.adapters.store import Role, SqlCaseStore
 from decidua.entrypoints.http import Settings, create_app
 from decidua.knowledge.loader import KnowledgeBase
+from pdf_tasks import failing, quick, slow
 
 PASSWORD = "correct horse battery staple"
 CASE = {
@@ -98,16 +100,6 @@ def test_settings_keep_pdf_requests_below_the_server_threads() -> None:
         Settings(pdf_workers=4, pdf_queue=21)
 
 
-def _slow(seconds: str) -> bytes:
-    """A stand-in for a rendering that does not end (run in a worker process)."""
-    time.sleep(float(seconds))
-    return b"%PDF late"
-
-
-def _quick(text: str) -> bytes:
-    return text.encode()
-
-
 def _ends(pid: int | None, within: float) -> bool:
     """Whether process ``pid`` is gone (ended and reaped by the pool's own thread) within ``within`` seconds."""
     assert pid is not None
@@ -125,19 +117,19 @@ def test_a_rendering_past_the_timeout_is_given_up_and_its_worker_stopped() -> No
     pool = PdfPool(workers=1, queue=0, timeout=1.5)
     try:
         pool.start()  # the worker is up (spawned, WeasyPrint loaded: not counted against the timeout here)
-        assert pool.run(_quick, "warm") == b"warm"
+        assert pool.run(quick, "warm") == b"warm"
         executor = pool._executor
         assert executor is not None
         (worker,) = executor._processes.values()  # the test looks inside the pool for its worker
         t0 = time.monotonic()
         with pytest.raises(PdfTimedOut) as late:
-            pool.run(_slow, "60")
+            pool.run(slow, "60")
         assert 1.5 <= time.monotonic() - t0 < 5
         assert late.value.audit_outcome == "error"
         assert "1.5 s" in str(late.value)
         assert _ends(worker.pid, within=5)  # killed, not left rendering for a minute
         pool.start()  # a new pool, its worker spawned
-        assert pool.run(_quick, "next") == b"next"
+        assert pool.run(quick, "next") == b"next"
     finally:
         pool.shutdown()
 
@@ -153,3 +145,41 @@ def test_a_report_given_up_is_a_503_audited_as_an_error(
     assert r.status_code == 503
     assert "could not be rendered within 120 s" in r.json()["detail"]
     assert store.list_audit()[0].outcome == "error"
+
+
+def test_a_rendering_that_fails_fails_once_in_the_same_pool() -> None:
+    pool = PdfPool(workers=1, queue=0, timeout=30)
+    try:
+        pool.start()
+        executor = pool._executor
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match="failed on this"):
+            pool.run(failing, "this")
+        assert time.monotonic() - t0 < 1  # not tried again in a new pool
+        assert pool._executor is executor
+    finally:
+        pool.shutdown()
+
+
+def test_a_pool_shut_down_starts_no_new_workers() -> None:
+    pool = PdfPool(workers=1, queue=1, timeout=30)
+    pool.start()
+    done: list[BaseException | bytes] = []
+
+    def render() -> None:
+        try:
+            done.append(pool.run(slow, "5"))
+        except BaseException as exc:
+            done.append(exc)
+
+    threads = [threading.Thread(target=render) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    pool.shutdown()
+    for t in threads:
+        t.join(15)
+    assert len(done) == 2
+    assert pool._executor is None
+    with pytest.raises(PdfUnavailable):
+        pool.run(quick, "after")

@@ -188,6 +188,29 @@ def test_a_body_trickled_slower_than_the_rate_is_answered_408_and_dropped(quick:
     assert _ask(quick) == 200
 
 
+def test_a_pipelined_request_whose_body_never_comes_is_cut(quick: Server) -> None:
+    """A request started by the server from its buffer (after answering the one before it on the connection)
+    keeps the same pace: the second request's headers come with the first, its body never."""
+    with quick.connect() as sock:
+        sock.sendall(HEALTH + LOGIN_HEAD % 1000)
+        data, after = _read_until_closed(sock, 8)
+    assert data.startswith(b"HTTP/1.1 200")
+    assert b"HTTP/1.1 408" in data
+    assert after < 4
+
+
+def test_body_bytes_sent_with_the_headers_count(quick: Server) -> None:
+    """999 of 1,000 bytes in the headers' packet, the last one 1.5 s later: on pace (1,000 bytes/s after 1 s)."""
+    login = b'{"email": "nobody@example.org", "password": "not this one"'
+    body = login + b" " * (1000 - len(login) - 1) + b"}"
+    with quick.connect() as sock:
+        sock.sendall(LOGIN_HEAD % 1000 + body[:-1])
+        time.sleep(1.5)
+        sock.sendall(body[-1:])
+        data, _ = _read_until_closed(sock, 5)
+    assert _status(data) == 401
+
+
 def test_a_body_at_pace_is_read_whole(quick: Server) -> None:
     """6,000 bytes at about 2,000 bytes/s (three seconds, three times the grace) reach the application."""
     with quick.connect() as sock:

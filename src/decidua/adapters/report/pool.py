@@ -6,9 +6,10 @@ them. Here the HTML is rendered in the calling thread (a tenth of the time) and 
 separate processes; at most ``queue`` more reports wait for a worker, and a request beyond that is refused at
 once with :class:`PdfBusy` (the web application answers 503 with ``Retry-After``) before any work is done.
 
-A report that takes longer than ``timeout`` seconds (WeasyPrint caught in a layout it cannot finish) is given
-up with :class:`PdfTimedOut` (503): the pool's worker processes are killed, the reports they were rendering are
-tried once more in a new pool, and the next report finds the pool whole again.
+A report not rendered within ``timeout`` seconds of being handed to the pool (its wait in the queue included;
+WeasyPrint caught in a layout it cannot finish) is given up with :class:`PdfTimedOut` (503): the pool's worker
+processes are killed, the reports they were rendering are tried once more in a new pool, and the next report
+finds the pool whole again.
 
 The pool is a resource of the process, like the plotting lock (:data:`decidua.adapters.report.plots.PLOT_LOCK`):
 :func:`pdf_pool` gives the one pool of a given size, started on first use (worker processes are spawned fresh,
@@ -97,10 +98,13 @@ class PdfPool:
         self._slots = threading.BoundedSemaphore(workers + queue)
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
+        self._closed = False  # shut down: no new workers
         self._seconds = FIRST_GUESS_SECONDS  # a moving average of the time a report takes in a worker
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
+            if self._closed:
+                raise PdfUnavailable("the server is stopping: no more PDF reports")
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(
                     self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start
@@ -148,28 +152,33 @@ class PdfPool:
 
     def run(self, task: Callable[[str], bytes], document: str) -> bytes:
         """``task(document)`` in a worker (a place taken already), at most :attr:`timeout` seconds from being
-        handed over (a report waiting in the queue waits at most ``queue`` renderings of about 1.5 s).
+        handed to the pool (waiting in its queue included: at most ``queue`` renderings of about 1.5 s).
 
         A pool that breaks under it (a worker killed, out of memory, or stopped for another report's timeout) is
-        replaced and the task tried once more.
+        replaced and the task tried once more; an error of the task itself is raised as it is.
 
         Raises
         ------
         PdfTimedOut
             When it did not end in time (the pool's workers are then killed: a new pool starts on next use).
+        PdfUnavailable
+            When the pool broke twice, or is shut down (the server is stopping).
         """
-        for attempt in (1, 2):
+        for _ in range(2):  # once more in a new pool if this one breaks
             executor = self._pool()
             try:
-                return executor.submit(task, document).result(timeout=self.timeout)
-            except (BrokenProcessPool, CancelledError, RuntimeError):  # RuntimeError: stopped before the submit
+                future = executor.submit(task, document)
+            except (BrokenProcessPool, RuntimeError):  # broken, or stopped by another thread since _pool()
                 self._discard(executor)
-                if attempt == 2:
-                    raise
+                continue
+            try:
+                return future.result(timeout=self.timeout)
+            except (BrokenProcessPool, CancelledError):
+                self._discard(executor)
             except TimeoutError:
                 self._discard(executor, kill=True)
                 raise PdfTimedOut(self.timeout) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise PdfUnavailable("the PDF workers stopped while rendering this report; try again")
 
     def _discard(self, executor: ProcessPoolExecutor, *, kill: bool = False) -> None:
         """Stop using ``executor`` (the next report starts a new pool; another thread may have done so already).
@@ -188,8 +197,9 @@ class PdfPool:
         executor.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self) -> None:
-        """Stop the workers (waiting for the reports being rendered)."""
+        """Stop the workers (waiting for the reports being rendered); the pool starts no new ones after."""
         with self._lock:
+            self._closed = True
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

@@ -174,14 +174,21 @@ class BoundedH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        counting = self._body_timer is not None and self.cycle is self._cycle_seen
         super().data_received(data)
+        if counting:
+            self._body_received += len(data)
+        self._watch_request()
+
+    def _watch_request(self) -> None:
+        """After bytes arrived or a response ended (uvicorn then starts a request already buffered): a new
+        request's headers are complete, so its header deadline is met and its body's clock starts; a body that
+        is complete stops its clock."""
         if self.cycle is not None and self.cycle is not self._cycle_seen:
-            self._cycle_seen = self.cycle  # a request's headers are complete: its deadline is met
+            self._cycle_seen = self.cycle
             self._cancel_header_timer()
             if self.cycle.more_body:
                 self._start_body_clock()
-        elif self._body_timer is not None:
-            self._body_received += len(data)
         if self._body_timer is not None and (self.cycle is None or not self.cycle.more_body):
             self._cancel_body_timer()  # the body is complete
 
@@ -214,15 +221,22 @@ class BoundedH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+        self._watch_request()  # a pipelined request uvicorn has just started from its buffer
+        if self.transport.is_closing() or self.conn.their_state is h11.SEND_BODY:
+            return  # the rest of a body the application did not read: its clock runs on
+        if self.cycle is None or self.cycle.response_complete:
             self._arm_header_timer()  # the next request on this connection has the same deadline
 
     def _header_timeout(self) -> None:
         self._header_timer = None
         if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
             return  # closing already, or a request is being answered
+        if self.conn.their_state is h11.SEND_BODY:  # a body still coming after its answer: the body's clock
+            if self._body_timer is None and self.cycle is not None and self.cycle.more_body:
+                self._start_body_clock()
+            return
         started, _ = self.conn.trailing_data
-        if started:
+        if started and self.conn.our_state is h11.IDLE:
             self.events.warning(
                 "header_timeout",
                 f"connections closed with 408: request headers not complete within {self.limits.header_timeout:g} s",
@@ -236,8 +250,9 @@ class BoundedH11Protocol(H11Protocol):
     # --- the body's pace ------------------------------------------------------------------------------------
 
     def _start_body_clock(self) -> None:
+        self._cancel_body_timer()
         self._body_started = self.loop.time()
-        self._body_received = 0
+        self._body_received = len(self.cycle.body) if self.cycle is not None else 0  # what came with the headers
         self._body_timer = self.loop.call_later(self.limits.header_timeout, self._body_timeout)
 
     def _cancel_body_timer(self) -> None:
@@ -250,7 +265,9 @@ class BoundedH11Protocol(H11Protocol):
         cycle = self.cycle
         if self.transport.is_closing() or cycle is None or not cycle.more_body:
             return
-        if self.flow.read_paused:  # the server stopped reading (64 kB wait for the application): start afresh
+        if self.flow.read_paused or cycle.waiting_for_100_continue:
+            # the server is not reading (64 kB wait for the application), or the client waits for its
+            # 100 Continue, which the application sends when it reads: not the client's time; start afresh
             self._start_body_clock()
             return
         now = self.loop.time()
