@@ -53,6 +53,7 @@ from decidua.knowledge.schema import (
 try:  # libyaml's parser: the same data as the pure-Python one, ~10x faster (0.15 s -> 0.015 s for the shipped files)
     from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    # mypy types the name by the first import; the pure-Python loader is another class with the same interface
     from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 # Findings a clinician may act on carry the guidelines' word: a rule of these groups must have a stance.
